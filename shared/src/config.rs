@@ -1,0 +1,200 @@
+//! Settings from environment variables, read once per container; a bad value fails fast and
+//! names the variable.
+//!
+//! Every variable, its default and its meaning is listed in [`VARIABLES`], which the README's
+//! configuration table mirrors.
+
+use crate::storage::DataUrl;
+use std::time::Duration;
+
+/// One documented variable: name, default (empty when it has none), meaning.
+pub struct Variable {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+pub const VARIABLES: &[Variable] = &[
+    Variable { name: "SOURCE_API_URL", default: "http://127.0.0.1:8000", meaning: "Base URL of the MooVitamix source API." },
+    Variable { name: "SOURCE_API_TOKEN", default: "", meaning: "Bearer token sent to the source API, if set." },
+    Variable { name: "DATA_URL", default: "./data", meaning: "Where data lives: `s3://bucket/prefix` or a local folder." },
+    Variable { name: "METRICS_NAMESPACE", default: "MooVitamix/Pipeline", meaning: "CloudWatch namespace of the pipeline's metrics." },
+    Variable { name: "METRICS_BACKEND", default: "auto", meaning: "`cloudwatch`, `log`, or `auto` (CloudWatch inside Lambda, log lines elsewhere)." },
+    Variable { name: "FETCH_PAGE_SIZE", default: "100", meaning: "Rows per page requested from the source (1..=100)." },
+    Variable { name: "FETCH_CONCURRENCY", default: "8", meaning: "Pages in flight at once, per endpoint." },
+    Variable { name: "FETCH_TIMEOUT_MS", default: "10000", meaning: "Timeout of one HTTP request, in milliseconds." },
+    Variable { name: "FETCH_MAX_ATTEMPTS", default: "6", meaning: "Attempts per page before the endpoint fails." },
+    Variable { name: "FETCH_RETRY_BUDGET", default: "200", meaning: "Retries allowed across a whole run before it fails." },
+    Variable { name: "FETCH_BACKOFF_BASE_MS", default: "200", meaning: "First retry delay; doubles each attempt, with full jitter." },
+    Variable { name: "FETCH_BACKOFF_MAX_MS", default: "20000", meaning: "Cap of one retry delay, and of an honoured `Retry-After`." },
+    Variable { name: "FETCH_PART_ROWS", default: "200000", meaning: "Rows per raw data object before a new part starts." },
+    Variable { name: "LEASE_TTL_SECONDS", default: "960", meaning: "How long a run's lease on a date holds before another run may take it over." },
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration: {name}={value:?} is invalid: {expected}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub expected: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsBackend {
+    CloudWatch,
+    Log,
+}
+
+/// Everything the source client needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceConfig {
+    pub base_url: String,
+    pub token: Option<String>,
+    pub page_size: u32,
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub max_attempts: u32,
+    pub retry_budget: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub source: SourceConfig,
+    pub data_url: DataUrl,
+    pub metrics_namespace: String,
+    pub metrics_backend: MetricsBackend,
+    pub part_rows: usize,
+    pub lease_ttl: Duration,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env { lookup: &lookup };
+        let in_lambda = lookup("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        let metrics_backend = match env.text("METRICS_BACKEND").as_str() {
+            "auto" if in_lambda => MetricsBackend::CloudWatch,
+            "auto" | "log" => MetricsBackend::Log,
+            "cloudwatch" => MetricsBackend::CloudWatch,
+            other => return Err(env.error("METRICS_BACKEND", other, "one of auto, cloudwatch, log")),
+        };
+        let base_url = env.text("SOURCE_API_URL").trim_end_matches('/').to_owned();
+        if reqwest::Url::parse(&base_url).map(|u| !matches!(u.scheme(), "http" | "https")).unwrap_or(true) {
+            return Err(env.error("SOURCE_API_URL", &base_url, "an http:// or https:// URL"));
+        }
+        let data_url = env.text("DATA_URL");
+        Ok(Config {
+            source: SourceConfig {
+                base_url,
+                token: Some(env.text("SOURCE_API_TOKEN")).filter(|t| !t.is_empty()),
+                page_size: env.number("FETCH_PAGE_SIZE", 1, 100)?,
+                concurrency: env.number("FETCH_CONCURRENCY", 1, 256)?,
+                timeout: Duration::from_millis(env.number("FETCH_TIMEOUT_MS", 1, 900_000)?),
+                max_attempts: env.number("FETCH_MAX_ATTEMPTS", 1, 100)?,
+                retry_budget: env.number("FETCH_RETRY_BUDGET", 0, 1_000_000)?,
+                backoff_base: Duration::from_millis(env.number("FETCH_BACKOFF_BASE_MS", 0, 600_000)?),
+                backoff_max: Duration::from_millis(env.number("FETCH_BACKOFF_MAX_MS", 0, 900_000)?),
+            },
+            data_url: DataUrl::parse(&data_url).map_err(|why| env.error("DATA_URL", &data_url, &why))?,
+            metrics_namespace: Some(env.text("METRICS_NAMESPACE"))
+                .filter(|n| !n.trim().is_empty() && !n.starts_with("AWS/"))
+                .ok_or_else(|| env.error("METRICS_NAMESPACE", &env.text("METRICS_NAMESPACE"), "a non-empty namespace not starting with AWS/"))?,
+            metrics_backend,
+            part_rows: env.number("FETCH_PART_ROWS", 1, 100_000_000)?,
+            lease_ttl: Duration::from_secs(env.number("LEASE_TTL_SECONDS", 1, 86_400)?),
+        })
+    }
+}
+
+struct Env<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Env<'_> {
+    fn variable(name: &str) -> &'static Variable {
+        VARIABLES.iter().find(|v| v.name == name).unwrap_or_else(|| panic!("{name} is not in config::VARIABLES"))
+    }
+
+    /// The variable's value, or its documented default when unset or blank.
+    fn text(&self, name: &str) -> String {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| Self::variable(name).default.to_owned())
+    }
+
+    fn number<T>(&self, name: &str, min: T, max: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let text = self.text(name);
+        match text.trim().parse::<T>() {
+            Ok(v) if v >= min && v <= max => Ok(v),
+            _ => Err(self.error(name, &text, &format!("a whole number from {min} to {max}"))),
+        }
+    }
+
+    fn error(&self, name: &str, value: &str, expected: &str) -> ConfigError {
+        ConfigError { name: Self::variable(name).name, value: value.to_owned(), expected: expected.to_owned() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.source.base_url, "http://127.0.0.1:8000");
+        assert_eq!(c.data_url, DataUrl::Local("./data".into()));
+        assert_eq!(c.metrics_namespace, "MooVitamix/Pipeline");
+        assert_eq!(c.metrics_backend, MetricsBackend::Log);
+        assert_eq!((c.source.page_size, c.source.concurrency), (100, 8));
+        assert_eq!(c.source.token, None);
+    }
+
+    #[test]
+    fn lambda_defaults_to_cloudwatch_and_values_are_read() {
+        let c = load(&[
+            ("AWS_LAMBDA_FUNCTION_NAME", "fetch"),
+            ("DATA_URL", "s3://bucket/pre"),
+            ("SOURCE_API_URL", "https://api.example.com/"),
+            ("SOURCE_API_TOKEN", "t0k"),
+            ("FETCH_CONCURRENCY", "3"),
+        ])
+        .unwrap();
+        assert_eq!(c.metrics_backend, MetricsBackend::CloudWatch);
+        assert_eq!(c.data_url, DataUrl::S3 { bucket: "bucket".into(), prefix: "pre".into() });
+        assert_eq!(c.source.base_url, "https://api.example.com");
+        assert_eq!(c.source.token.as_deref(), Some("t0k"));
+        assert_eq!(c.source.concurrency, 3);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (name, value) in [
+            ("FETCH_PAGE_SIZE", "101"),
+            ("FETCH_CONCURRENCY", "many"),
+            ("DATA_URL", "gs://x"),
+            ("SOURCE_API_URL", "ftp://x"),
+            ("SOURCE_API_URL", "not a url"),
+            ("METRICS_BACKEND", "statsd"),
+            ("METRICS_NAMESPACE", "AWS/Lambda"),
+        ] {
+            let err = load(&[(name, value)]).unwrap_err();
+            assert_eq!(err.name, name);
+            assert!(err.to_string().contains(name) && err.to_string().contains(value), "{err}");
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Metrics: names defined once, recorded per batch, flushed once before a handler returns.
+//!
+//! A [`Metrics`] recorder buffers data points and hands them to a [`MetricsSink`] on
+//! [`Metrics::flush`]: CloudWatch in Lambda, log lines locally, memory in tests. A failure to
+//! publish is logged and never fails the run: the data matter more than their telemetry.
+
+mod cloudwatch;
+mod log;
+
+pub use cloudwatch::CloudWatchSink;
+pub use log::{LogSink, MemorySink};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::{Arc, Mutex};
+
+/// Every metric the pipeline emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Metric {
+    // fetch
+    RowsFetched,
+    RowsRejected,
+    RowsWarned,
+    PagesFetched,
+    HttpRetries,
+    BytesWritten,
+    // every stage
+    DurationMs,
+    RunSucceeded,
+    RunFailed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Bytes,
+    Milliseconds,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::RowsFetched => "RowsFetched",
+            Metric::RowsRejected => "RowsRejected",
+            Metric::RowsWarned => "RowsWarned",
+            Metric::PagesFetched => "PagesFetched",
+            Metric::HttpRetries => "HttpRetries",
+            Metric::BytesWritten => "BytesWritten",
+            Metric::DurationMs => "DurationMs",
+            Metric::RunSucceeded => "RunSucceeded",
+            Metric::RunFailed => "RunFailed",
+        }
+    }
+
+    pub fn unit(self) -> Unit {
+        match self {
+            Metric::BytesWritten => Unit::Bytes,
+            Metric::DurationMs => Unit::Milliseconds,
+            _ => Unit::Count,
+        }
+    }
+}
+
+/// One data point. Dimensions stay low-cardinality: `Function`, plus `Entity` (or another
+/// fixed-set dimension) where the metric is per entity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Datum {
+    pub metric: Metric,
+    pub dimensions: Vec<(&'static str, String)>,
+    pub value: f64,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Where data points go when flushed.
+#[async_trait]
+pub trait MetricsSink: Send + Sync + std::fmt::Debug {
+    async fn publish(&self, namespace: &str, data: &[Datum]) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
+}
+
+/// The per-invocation recorder: buffers points with the `Function` dimension set.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    function: &'static str,
+    namespace: String,
+    sink: Arc<dyn MetricsSink>,
+    buffer: Arc<Mutex<Vec<Datum>>>,
+}
+
+impl Metrics {
+    pub fn new(function: &'static str, namespace: impl Into<String>, sink: Arc<dyn MetricsSink>) -> Self {
+        Self { function, namespace: namespace.into(), sink, buffer: Arc::default() }
+    }
+
+    /// A run-level point (dimension `Function`).
+    pub fn record(&self, metric: Metric, value: f64) {
+        self.push(metric, vec![("Function", self.function.to_owned())], value);
+    }
+
+    /// A point of one entity or table (dimensions `Function`, `Entity`).
+    pub fn record_for(&self, metric: Metric, entity: &str, value: f64) {
+        self.push(metric, vec![("Function", self.function.to_owned()), ("Entity", entity.to_owned())], value);
+    }
+
+    fn push(&self, metric: Metric, dimensions: Vec<(&'static str, String)>, value: f64) {
+        let datum = Datum { metric, dimensions, value, timestamp: Utc::now() };
+        self.buffer.lock().expect("metrics buffer lock").push(datum);
+    }
+
+    /// Publishes everything recorded so far; returns how many points were published.
+    /// Errors are logged, not returned.
+    pub async fn flush(&self) -> usize {
+        let data = std::mem::take(&mut *self.buffer.lock().expect("metrics buffer lock"));
+        if data.is_empty() {
+            return 0;
+        }
+        match self.sink.publish(&self.namespace, &data).await {
+            Ok(()) => data.len(),
+            Err(e) => {
+                tracing::error!(error = %e, points = data.len(), namespace = %self.namespace, "could not publish metrics; the run's result stands");
+                0
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct FailingSink;
+
+    #[async_trait]
+    impl MetricsSink for FailingSink {
+        async fn publish(&self, _: &str, _: &[Datum]) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            Err("endpoint unreachable".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn points_carry_function_and_entity_and_are_flushed_once() {
+        let sink = Arc::new(MemorySink::default());
+        let metrics = Metrics::new("fetch", "NS", sink.clone());
+        metrics.record_for(Metric::RowsFetched, "tracks", 10.0);
+        metrics.record(Metric::RunSucceeded, 1.0);
+        assert_eq!(metrics.flush().await, 2);
+        assert_eq!(metrics.flush().await, 0, "a second flush has nothing left");
+        let points = sink.points();
+        assert_eq!(points.len(), 2);
+        assert_eq!(points[0].dimensions, [("Function", "fetch".to_string()), ("Entity", "tracks".to_string())]);
+        assert_eq!((points[1].metric, points[1].value), (Metric::RunSucceeded, 1.0));
+    }
+
+    #[tokio::test]
+    async fn a_failed_publish_does_not_fail_the_caller() {
+        let metrics = Metrics::new("fetch", "NS", Arc::new(FailingSink));
+        metrics.record(Metric::RunFailed, 1.0);
+        assert_eq!(metrics.flush().await, 0);
+    }
+}

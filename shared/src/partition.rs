@@ -1,0 +1,177 @@
+//! Storage keys: the Hive-style layout `<zone>/<dataset>/dt=YYYY-MM-DD/<file>`, built and parsed in one place.
+//!
+//! Every object the pipeline writes lives under a [`Partition`]. Keys are relative to the store's
+//! root (a bucket prefix or a local folder) and always use `/`.
+
+use chrono::NaiveDate;
+use std::fmt;
+
+/// The top-level areas of the data store, each owned by one stage (and one IAM policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Zone {
+    /// The source's rows as served, written by fetch.
+    Raw,
+    /// Rows refused by a stage, with their reasons.
+    Quarantine,
+    /// Typed, queryable tables written by transform.
+    Curated,
+    /// Trained model versions and the champion pointer, written by recommend.
+    Models,
+    /// Daily per-user playlists, written by recommend.
+    Recommendations,
+}
+
+impl Zone {
+    pub const ALL: [Zone; 5] = [Zone::Raw, Zone::Quarantine, Zone::Curated, Zone::Models, Zone::Recommendations];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Zone::Raw => "raw",
+            Zone::Quarantine => "quarantine",
+            Zone::Curated => "curated",
+            Zone::Models => "models",
+            Zone::Recommendations => "recommendations",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Zone> {
+        Zone::ALL.into_iter().find(|z| z.as_str() == s)
+    }
+}
+
+impl fmt::Display for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The dataset name of a stage's run-level commit record (`raw/_run/dt=.../_manifest.json`).
+///
+/// A stage commits several partitions (one per entity); its run manifest is written after all of
+/// them, so it is the single object that says "this stage is done for this date" and the key that
+/// triggers the next stage.
+pub const RUN_DATASET: &str = "_run";
+/// The file name of a partition's commit record.
+pub const MANIFEST_FILE: &str = "_manifest.json";
+/// The file name of the lease that keeps two runs of one stage and date apart.
+pub const LEASE_FILE: &str = "_lease.json";
+
+/// One date partition of one dataset: `<zone>/<dataset>/dt=YYYY-MM-DD/`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Partition {
+    pub zone: Zone,
+    pub dataset: String,
+    pub date: NaiveDate,
+}
+
+impl Partition {
+    pub fn new(zone: Zone, dataset: impl Into<String>, date: NaiveDate) -> Self {
+        Self { zone, dataset: dataset.into(), date }
+    }
+
+    /// The run-level partition of a stage writing into `zone` (see [`RUN_DATASET`]).
+    pub fn run(zone: Zone, date: NaiveDate) -> Self {
+        Self::new(zone, RUN_DATASET, date)
+    }
+
+    /// The prefix of every object in this partition, ending with `/`.
+    pub fn prefix(&self) -> String {
+        format!("{}/{}/dt={}/", self.zone, self.dataset, self.date.format("%Y-%m-%d"))
+    }
+
+    /// The prefix under which all dates of this dataset live, ending with `/`.
+    pub fn dataset_prefix(zone: Zone, dataset: &str) -> String {
+        format!("{zone}/{dataset}/")
+    }
+
+    pub fn key(&self, file: &str) -> String {
+        format!("{}{file}", self.prefix())
+    }
+
+    pub fn manifest_key(&self) -> String {
+        self.key(MANIFEST_FILE)
+    }
+
+    pub fn lease_key(&self) -> String {
+        self.key(LEASE_FILE)
+    }
+
+    /// A data object's key: `part-NNNNN-<run id>.<ext>`. The run id in the name means two runs
+    /// never write the same key, so a partition's manifest only ever points at one run's objects.
+    pub fn part_key(&self, index: usize, run_id: &str, extension: &str) -> String {
+        self.key(&format!("part-{index:05}-{run_id}.{extension}"))
+    }
+
+    /// Parses a key written by [`Partition::key`], returning the partition and the file name.
+    pub fn parse_key(key: &str) -> Result<(Partition, String), KeyError> {
+        let bad = |why: &'static str| KeyError { key: key.to_owned(), why };
+        let mut parts = key.splitn(4, '/');
+        let zone = parts.next().and_then(Zone::parse).ok_or(bad("unknown zone"))?;
+        let dataset = parts.next().filter(|d| !d.is_empty()).ok_or(bad("missing dataset"))?;
+        let dt = parts.next().and_then(|p| p.strip_prefix("dt=")).ok_or(bad("missing dt= segment"))?;
+        let date = NaiveDate::parse_from_str(dt, "%Y-%m-%d").map_err(|_| bad("dt is not YYYY-MM-DD"))?;
+        let file = parts.next().filter(|f| !f.is_empty()).ok_or(bad("missing file name"))?;
+        Ok((Partition::new(zone, dataset, date), file.to_owned()))
+    }
+}
+
+impl fmt::Display for Partition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.prefix().trim_end_matches('/'))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{key}` is not a partition key (<zone>/<dataset>/dt=YYYY-MM-DD/<file>): {why}")]
+pub struct KeyError {
+    pub key: String,
+    pub why: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn keys_are_hive_style() {
+        let p = Partition::new(Zone::Raw, "tracks", date("2026-03-07"));
+        assert_eq!(p.prefix(), "raw/tracks/dt=2026-03-07/");
+        assert_eq!(p.manifest_key(), "raw/tracks/dt=2026-03-07/_manifest.json");
+        assert_eq!(p.part_key(3, "r1", "jsonl.gz"), "raw/tracks/dt=2026-03-07/part-00003-r1.jsonl.gz");
+        assert_eq!(Partition::run(Zone::Curated, date("2026-03-07")).lease_key(), "curated/_run/dt=2026-03-07/_lease.json");
+    }
+
+    #[test]
+    fn keys_parse_back_to_what_built_them() {
+        for zone in Zone::ALL {
+            for dataset in ["tracks", "listen_history", "_run"] {
+                let p = Partition::new(zone, dataset, date("2025-12-31"));
+                for key in [p.manifest_key(), p.part_key(12, "abc-def", "parquet"), p.lease_key()] {
+                    let (parsed, file) = Partition::parse_key(&key).unwrap();
+                    assert_eq!(parsed, p);
+                    assert_eq!(p.key(&file), key);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_keys_are_refused_with_the_reason() {
+        for (key, why) in [
+            ("bronze/tracks/dt=2026-01-01/x", "unknown zone"),
+            ("raw//dt=2026-01-01/x", "missing dataset"),
+            ("raw/tracks/date=2026-01-01/x", "missing dt= segment"),
+            ("raw/tracks/dt=2026-13-01/x", "dt is not YYYY-MM-DD"),
+            ("raw/tracks/dt=2026-01-01/", "missing file name"),
+            ("raw/tracks/dt=2026-01-01", "missing file name"),
+        ] {
+            let err = Partition::parse_key(key).unwrap_err();
+            assert_eq!(err.why, why, "{key}");
+            assert!(err.to_string().contains(key));
+        }
+    }
+}

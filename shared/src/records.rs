@@ -1,0 +1,539 @@
+//! The source's rows (tracks, users, listen history) as typed records, and their validation.
+//!
+//! Validation sorts each row into accepted, accepted-with-warnings, or rejected-with-reasons.
+//! It rejects only what would corrupt downstream tables (a missing or mistyped key, a mistyped
+//! field, an unparsable or missing datetime, a listen row without `user_id`); what the real source
+//! routinely serves (`updated_at` before `created_at`, a null name, an unknown genre, a field we
+//! do not know yet) is accepted and counted as a warning.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// The three entities the source serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    Tracks,
+    Users,
+    ListenHistory,
+}
+
+impl Entity {
+    pub const ALL: [Entity; 3] = [Entity::Tracks, Entity::Users, Entity::ListenHistory];
+
+    /// The dataset name: the endpoint's path and the folder under `raw/`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::Tracks => "tracks",
+            Entity::Users => "users",
+            Entity::ListenHistory => "listen_history",
+        }
+    }
+
+    /// The field that identifies a row.
+    pub fn key_field(self) -> &'static str {
+        match self {
+            Entity::Tracks | Entity::Users => "id",
+            Entity::ListenHistory => "user_id",
+        }
+    }
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The values `favorite_genres` takes at the source.
+pub const GENRES: [&str; 17] = [
+    "Rock", "Pop", "Hip Hop", "Jazz", "Electronic", "Classical", "Country", "Blues", "R&B", "Reggae", "Folk", "Metal",
+    "Punk", "Funk", "Indie", "Alternative", "Techno",
+];
+
+/// The values `gender` takes at the source.
+pub const GENDERS: [&str; 9] = [
+    "Male",
+    "Female",
+    "Non-binary",
+    "Genderqueer",
+    "Genderfluid",
+    "Agender",
+    "Bigender",
+    "Gender questioning",
+    "Gender nonconforming",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Track {
+    pub id: i64,
+    pub name: Option<String>,
+    pub artist: Option<String>,
+    pub songwriters: Option<String>,
+    /// As served, `"MM:SS"`.
+    pub duration: Option<String>,
+    pub genres: Option<String>,
+    pub album: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: i64,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub gender: Option<String>,
+    pub favorite_genres: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListenHistory {
+    pub user_id: i64,
+    /// Track ids in the order served; a null `items` is read as empty (with a warning).
+    pub items: Vec<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What is wrong with one field of one row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issue {
+    pub field: String,
+    pub check: Check,
+    pub detail: String,
+}
+
+/// The named checks, stable identifiers used in quarantine files, reports and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    // Rejections.
+    NotAnObject,
+    MissingKey,
+    WrongType,
+    BadDatetime,
+    MissingDatetime,
+    // Warnings.
+    NullField,
+    EmptyField,
+    UpdatedBeforeCreated,
+    BadDuration,
+    UnknownValue,
+    UnknownField,
+    DuplicateItems,
+}
+
+impl Check {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::NotAnObject => "not_an_object",
+            Check::MissingKey => "missing_key",
+            Check::WrongType => "wrong_type",
+            Check::BadDatetime => "bad_datetime",
+            Check::MissingDatetime => "missing_datetime",
+            Check::NullField => "null_field",
+            Check::EmptyField => "empty_field",
+            Check::UpdatedBeforeCreated => "updated_before_created",
+            Check::BadDuration => "bad_duration",
+            Check::UnknownValue => "unknown_value",
+            Check::UnknownField => "unknown_field",
+            Check::DuplicateItems => "duplicate_items",
+        }
+    }
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} `{}`: {}", self.check.as_str(), self.field, self.detail)
+    }
+}
+
+/// The verdict on one row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Validated<T> {
+    /// Usable downstream; the warnings (possibly none) are counted and reported.
+    Accepted { record: T, warnings: Vec<Issue> },
+    /// Not usable; goes to quarantine with every reason found.
+    Rejected { reasons: Vec<Issue> },
+}
+
+/// A typed record of one entity.
+pub trait Record: Sized {
+    const ENTITY: Entity;
+    const FIELDS: &'static [&'static str];
+    /// The row's identifier (`id`, or `user_id` for listen history).
+    fn key(&self) -> i64;
+    /// Builds the record from the checked fields; `None` when a rejection was recorded.
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self>;
+
+    /// Validates one JSON row as served.
+    fn validate(row: &Value) -> Validated<Self> {
+        let Some(map) = row.as_object() else {
+            let reason = Issue { field: String::new(), check: Check::NotAnObject, detail: describe(row) };
+            return Validated::Rejected { reasons: vec![reason] };
+        };
+        let mut fields = Fields { map, warnings: Vec::new(), rejections: Vec::new() };
+        let record = Self::from_fields(&mut fields);
+        for name in map.keys().filter(|k| !Self::FIELDS.contains(&k.as_str())) {
+            fields.warn(name, Check::UnknownField, "not in the known schema (schema drift)".into());
+        }
+        match record {
+            Some(record) if fields.rejections.is_empty() => Validated::Accepted { record, warnings: fields.warnings },
+            _ => Validated::Rejected { reasons: fields.rejections },
+        }
+    }
+}
+
+impl Record for Track {
+    const ENTITY: Entity = Entity::Tracks;
+    const FIELDS: &'static [&'static str] =
+        &["id", "name", "artist", "songwriters", "duration", "genres", "album", "created_at", "updated_at"];
+
+    fn key(&self) -> i64 {
+        self.id
+    }
+
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let id = f.key("id");
+        let (name, artist, songwriters) = (f.text("name"), f.text("artist"), f.text("songwriters"));
+        let duration = f.text("duration");
+        if let Some(d) = &duration
+            && duration_seconds(d).is_none()
+        {
+            f.warn("duration", Check::BadDuration, format!("{d:?} is not MM:SS"));
+        }
+        let (genres, album) = (f.text("genres"), f.text("album"));
+        let (created_at, updated_at) = f.timestamps();
+        Some(Track { id: id?, name, artist, songwriters, duration, genres, album, created_at: created_at?, updated_at: updated_at? })
+    }
+}
+
+impl Record for User {
+    const ENTITY: Entity = Entity::Users;
+    const FIELDS: &'static [&'static str] =
+        &["id", "first_name", "last_name", "email", "gender", "favorite_genres", "created_at", "updated_at"];
+
+    fn key(&self) -> i64 {
+        self.id
+    }
+
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let id = f.key("id");
+        let (first_name, last_name, email) = (f.text("first_name"), f.text("last_name"), f.text("email"));
+        let gender = f.one_of("gender", &GENDERS);
+        let favorite_genres = f.one_of("favorite_genres", &GENRES);
+        let (created_at, updated_at) = f.timestamps();
+        Some(User { id: id?, first_name, last_name, email, gender, favorite_genres, created_at: created_at?, updated_at: updated_at? })
+    }
+}
+
+impl Record for ListenHistory {
+    const ENTITY: Entity = Entity::ListenHistory;
+    const FIELDS: &'static [&'static str] = &["user_id", "items", "created_at", "updated_at"];
+
+    fn key(&self) -> i64 {
+        self.user_id
+    }
+
+    fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
+        let user_id = f.key("user_id");
+        let items = f.int_list("items");
+        let (created_at, updated_at) = f.timestamps();
+        Some(ListenHistory { user_id: user_id?, items: items?, created_at: created_at?, updated_at: updated_at? })
+    }
+}
+
+/// `"MM:SS"` (minutes may exceed 59 or have more digits) as seconds.
+pub fn duration_seconds(text: &str) -> Option<u32> {
+    let (m, s) = text.trim().split_once(':')?;
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    if !digits(m) || !digits(s) || s.len() != 2 {
+        return None;
+    }
+    let (m, s): (u32, u32) = (m.parse().ok()?, s.parse().ok()?);
+    (s < 60).then_some(m.checked_mul(60)?.checked_add(s)?)
+}
+
+/// Parses the source's datetimes: ISO-8601 without a zone (read as UTC), with or without a
+/// fraction; an explicit offset or `Z` is honoured too.
+pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(naive) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Some(naive.and_utc());
+    }
+    DateTime::parse_from_rfc3339(text).ok().map(|d| d.with_timezone(&Utc))
+}
+
+/// The field-by-field reader that records warnings and rejections as it goes.
+pub struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    warnings: Vec<Issue>,
+    rejections: Vec<Issue>,
+}
+
+impl Fields<'_> {
+    fn warn(&mut self, field: &str, check: Check, detail: String) {
+        self.warnings.push(Issue { field: field.to_owned(), check, detail });
+    }
+
+    fn reject(&mut self, field: &str, check: Check, detail: String) {
+        self.rejections.push(Issue { field: field.to_owned(), check, detail });
+    }
+
+    fn key(&mut self, name: &str) -> Option<i64> {
+        match self.map.get(name) {
+            None | Some(Value::Null) => {
+                self.reject(name, Check::MissingKey, "the row has no identifier".into());
+                None
+            }
+            Some(v) => v.as_i64().or_else(|| {
+                self.reject(name, Check::WrongType, format!("expected an integer, got {}", describe(v)));
+                None
+            }),
+        }
+    }
+
+    /// An optional text field: null or missing is a warning, another type a rejection.
+    fn text(&mut self, name: &str) -> Option<String> {
+        match self.map.get(name) {
+            None => {
+                self.warn(name, Check::NullField, "missing".into());
+                None
+            }
+            Some(Value::Null) => {
+                self.warn(name, Check::NullField, "null".into());
+                None
+            }
+            Some(Value::String(s)) => {
+                if s.trim().is_empty() {
+                    self.warn(name, Check::EmptyField, "empty text".into());
+                }
+                Some(s.clone())
+            }
+            Some(v) => {
+                self.reject(name, Check::WrongType, format!("expected text, got {}", describe(v)));
+                None
+            }
+        }
+    }
+
+    fn one_of(&mut self, name: &str, allowed: &[&str]) -> Option<String> {
+        let value = self.text(name)?;
+        if !allowed.contains(&value.as_str()) {
+            self.warn(name, Check::UnknownValue, format!("{value:?} is not one of the known values"));
+        }
+        Some(value)
+    }
+
+    fn datetime(&mut self, name: &str) -> Option<DateTime<Utc>> {
+        match self.map.get(name) {
+            None | Some(Value::Null) => {
+                self.reject(name, Check::MissingDatetime, "missing or null".into());
+                None
+            }
+            Some(Value::String(s)) => parse_datetime(s).or_else(|| {
+                self.reject(name, Check::BadDatetime, format!("{s:?} is not an ISO-8601 datetime"));
+                None
+            }),
+            Some(v) => {
+                self.reject(name, Check::WrongType, format!("expected a datetime string, got {}", describe(v)));
+                None
+            }
+        }
+    }
+
+    fn timestamps(&mut self) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        let (created, updated) = (self.datetime("created_at"), self.datetime("updated_at"));
+        if let (Some(c), Some(u)) = (created, updated)
+            && u < c
+        {
+            self.warn("updated_at", Check::UpdatedBeforeCreated, format!("{u} is before created_at {c}"));
+        }
+        (created, updated)
+    }
+
+    fn int_list(&mut self, name: &str) -> Option<Vec<i64>> {
+        let items = match self.map.get(name) {
+            None | Some(Value::Null) => {
+                self.warn(name, Check::NullField, "missing or null, read as no items".into());
+                return Some(Vec::new());
+            }
+            Some(Value::Array(items)) => items,
+            Some(v) => {
+                self.reject(name, Check::WrongType, format!("expected a list of integers, got {}", describe(v)));
+                return None;
+            }
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item.as_i64() {
+                Some(id) => out.push(id),
+                None => {
+                    self.reject(name, Check::WrongType, format!("item {i}: expected an integer, got {}", describe(item)));
+                    return None;
+                }
+            }
+        }
+        let mut sorted = out.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != out.len() {
+            self.warn(name, Check::DuplicateItems, format!("{} repeated track ids", out.len() - sorted.len()));
+        }
+        Some(out)
+    }
+}
+
+/// A short description of a JSON value for messages: its type and a clipped rendering.
+fn describe(v: &Value) -> String {
+    let kind = match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "object",
+    };
+    let mut text = v.to_string();
+    if text.len() > 60 {
+        let cut = (0..=60).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        text.truncate(cut);
+        text.push('…');
+    }
+    format!("{kind} {text}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn track() -> Value {
+        json!({"id": 17, "name": "Song", "artist": "A", "songwriters": "B", "duration": "03:25", "genres": "rock",
+               "album": "X", "created_at": "2025-10-30T17:52:06.998307", "updated_at": "2025-11-01T08:00:00"})
+    }
+
+    fn checks(reasons: &[Issue]) -> Vec<(&str, Check)> {
+        reasons.iter().map(|i| (i.field.as_str(), i.check)).collect()
+    }
+
+    #[test]
+    fn a_clean_track_is_accepted_with_typed_fields() {
+        let Validated::Accepted { record, warnings } = Track::validate(&track()) else { panic!() };
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(record.id, 17);
+        assert_eq!(record.created_at.to_rfc3339(), "2025-10-30T17:52:06.998307+00:00");
+        assert_eq!(record.updated_at.to_rfc3339(), "2025-11-01T08:00:00+00:00");
+    }
+
+    #[test]
+    fn what_the_source_routinely_serves_is_warned_not_rejected() {
+        let mut row = track();
+        row["updated_at"] = json!("2024-01-01T00:00:00.5");
+        row["name"] = Value::Null;
+        row["genres"] = json!("  ");
+        row["loudness"] = json!(-7.5);
+        row.as_object_mut().unwrap().remove("album");
+        let Validated::Accepted { warnings, .. } = Track::validate(&row) else { panic!("rejected") };
+        let mut got = checks(&warnings);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                ("album", Check::NullField),
+                ("genres", Check::EmptyField),
+                ("loudness", Check::UnknownField),
+                ("name", Check::NullField),
+                ("updated_at", Check::UpdatedBeforeCreated),
+            ]
+        );
+    }
+
+    #[test]
+    fn rows_that_would_corrupt_tables_are_rejected_with_every_reason() {
+        let mut row = track();
+        row["id"] = json!("abc");
+        row["created_at"] = json!("yesterday");
+        row["artist"] = json!(42);
+        let Validated::Rejected { reasons } = Track::validate(&row) else { panic!("accepted") };
+        assert_eq!(checks(&reasons), [("id", Check::WrongType), ("artist", Check::WrongType), ("created_at", Check::BadDatetime)]);
+        assert!(reasons[0].detail.contains("string \"abc\""), "{}", reasons[0].detail);
+
+        for (mutate, expected) in [
+            (json!({"id": null}), ("id", Check::MissingKey)),
+            (json!({"id": 1.5}), ("id", Check::WrongType)),
+            (json!({"updated_at": null}), ("updated_at", Check::MissingDatetime)),
+            (json!({"updated_at": 1700000000}), ("updated_at", Check::WrongType)),
+        ] {
+            let mut row = track();
+            for (k, v) in mutate.as_object().unwrap() {
+                row[k] = v.clone();
+            }
+            let Validated::Rejected { reasons } = Track::validate(&row) else { panic!("{mutate} accepted") };
+            assert_eq!(checks(&reasons), [expected]);
+        }
+        assert!(matches!(Track::validate(&json!([1, 2])), Validated::Rejected { .. }));
+    }
+
+    #[test]
+    fn users_warn_on_unknown_genres_and_genders() {
+        let user = json!({"id": 5, "first_name": "A", "last_name": "B", "email": "a@b.c", "gender": "Agender",
+                          "favorite_genres": "Hip Hop", "created_at": "2025-01-01T00:00:00", "updated_at": "2025-06-01T00:00:00.1"});
+        let Validated::Accepted { warnings, record } = User::validate(&user) else { panic!() };
+        assert!(warnings.is_empty());
+        assert_eq!(record.favorite_genres.as_deref(), Some("Hip Hop"));
+        let mut odd = user.clone();
+        odd["favorite_genres"] = json!("Polka");
+        let Validated::Accepted { warnings, .. } = User::validate(&odd) else { panic!() };
+        assert_eq!(checks(&warnings), [("favorite_genres", Check::UnknownValue)]);
+    }
+
+    #[test]
+    fn listen_rows_need_a_user_and_integer_items() {
+        let row = json!({"user_id": 9, "items": [3, 1, 2], "created_at": "2025-01-01T00:00:00", "updated_at": "2025-01-02T00:00:00"});
+        let Validated::Accepted { record, .. } = ListenHistory::validate(&row) else { panic!() };
+        assert_eq!((record.key(), record.items), (9, vec![3, 1, 2]));
+
+        let mut no_user = row.clone();
+        no_user["user_id"] = Value::Null;
+        let Validated::Rejected { reasons } = ListenHistory::validate(&no_user) else { panic!() };
+        assert_eq!(checks(&reasons), [("user_id", Check::MissingKey)]);
+
+        let mut bad_items = row.clone();
+        bad_items["items"] = json!("1,2,3");
+        assert!(matches!(ListenHistory::validate(&bad_items), Validated::Rejected { .. }));
+        bad_items["items"] = json!([1, "2"]);
+        assert!(matches!(ListenHistory::validate(&bad_items), Validated::Rejected { .. }));
+
+        let mut null_items = row.clone();
+        null_items["items"] = Value::Null;
+        let Validated::Accepted { record, warnings } = ListenHistory::validate(&null_items) else { panic!() };
+        assert!(record.items.is_empty());
+        assert_eq!(checks(&warnings), [("items", Check::NullField)]);
+
+        let mut repeated = row;
+        repeated["items"] = json!([4, 4, 5]);
+        let Validated::Accepted { warnings, .. } = ListenHistory::validate(&repeated) else { panic!() };
+        assert_eq!(checks(&warnings), [("items", Check::DuplicateItems)]);
+    }
+
+    #[test]
+    fn durations_and_datetimes_parse_as_the_source_writes_them() {
+        assert_eq!(duration_seconds("03:25"), Some(205));
+        assert_eq!(duration_seconds("125:00"), Some(7500));
+        for bad in ["3:5", "03:60", "", "ab:cd", "03:25:00", "-1:00"] {
+            assert_eq!(duration_seconds(bad), None, "{bad}");
+        }
+        assert!(parse_datetime("2025-10-30T17:52:06").is_some());
+        assert!(parse_datetime("2025-10-30T17:52:06.998307").is_some());
+        assert_eq!(parse_datetime("2025-10-30T19:52:06+02:00"), parse_datetime("2025-10-30T17:52:06Z"));
+        for bad in ["yesterday", "2025-10-30", "2025-13-30T00:00:00", ""] {
+            assert_eq!(parse_datetime(bad), None, "{bad}");
+        }
+    }
+}
