@@ -118,7 +118,8 @@ pub struct RunWriter {
     date: NaiveDate,
     run_id: String,
     started_at: DateTime<Utc>,
-    written: Vec<String>,
+    /// Every key this run wrote, for `abort`.
+    written: std::sync::Mutex<Vec<String>>,
 }
 
 /// A partition the run has filled, ready for its manifest.
@@ -144,7 +145,7 @@ pub struct Committed {
 
 impl RunWriter {
     pub fn new(store: Arc<dyn Store>, stage: &'static str, zone: Zone, date: NaiveDate, run_id: &str, started_at: DateTime<Utc>) -> Self {
-        Self { store, stage, zone, date, run_id: run_id.to_owned(), started_at, written: Vec::new() }
+        Self { store, stage, zone, date, run_id: run_id.to_owned(), started_at, written: Default::default() }
     }
 
     pub fn run_id(&self) -> &str {
@@ -156,17 +157,18 @@ impl RunWriter {
     }
 
     /// Writes one data object (not yet visible to readers) and describes it for the manifest.
-    pub async fn put_object(&mut self, key: String, data: Bytes, rows: u64, role: ObjectRole) -> Result<ObjectEntry, StoreError> {
+    pub async fn put_object(&self, key: String, data: Bytes, rows: u64, role: ObjectRole) -> Result<ObjectEntry, StoreError> {
         let entry = ObjectEntry::new(key.clone(), &data, rows, role);
-        self.written.push(key.clone());
+        self.written.lock().expect("written keys lock").push(key.clone());
         self.store.put(&key, data, PutMode::Overwrite).await?;
         Ok(entry)
     }
 
     /// Deletes everything this run wrote; the previous commit, if any, is untouched.
     pub async fn abort(self) {
-        for key in &self.written {
-            if let Err(e) = self.store.delete(key).await {
+        let written = std::mem::take(&mut *self.written.lock().expect("written keys lock"));
+        for key in written {
+            if let Err(e) = self.store.delete(&key).await {
                 tracing::warn!(error = %e, "could not delete an uncommitted object; the next run of this date removes it");
             }
         }
@@ -292,7 +294,7 @@ mod tests {
     }
 
     async fn write_run(store: &Arc<dyn Store>, run_id: &str, rows: &[&str], quarantined: bool) -> Committed {
-        let mut w = RunWriter::new(store.clone(), "fetch", Zone::Raw, date(), run_id, Utc::now());
+        let w = RunWriter::new(store.clone(), "fetch", Zone::Raw, date(), run_id, Utc::now());
         let p = Partition::new(Zone::Raw, "tracks", date());
         let q = Partition::new(Zone::Quarantine, "tracks", date());
         let mut objects = Vec::new();
@@ -338,7 +340,7 @@ mod tests {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
         write_run(&store, "run1", &["a"], false).await;
         let before: Vec<_> = store.list("").await.unwrap();
-        let mut w = RunWriter::new(store.clone(), "fetch", Zone::Raw, date(), "run2", Utc::now());
+        let w = RunWriter::new(store.clone(), "fetch", Zone::Raw, date(), "run2", Utc::now());
         let p = Partition::new(Zone::Raw, "tracks", date());
         w.put_object(p.part_key(0, "run2", "txt"), Bytes::from_static(b"partial"), 1, ObjectRole::Data).await.unwrap();
         w.abort().await;

@@ -19,8 +19,15 @@
 
 pub mod commit;
 pub mod config;
+pub mod fetch;
 pub mod manifest;
 pub mod metrics;
 pub mod partition;
 pub mod records;
+pub mod source;
 pub mod storage;
+pub mod telemetry;
+pub mod trigger;
+/// The built-in simulator of the source API (tests, local runs, benchmarks).
+#[cfg(feature = "simulator")]
+pub mod simulator;

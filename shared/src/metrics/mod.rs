@@ -91,6 +91,15 @@ impl Metrics {
         Self { function, namespace: namespace.into(), sink, buffer: Arc::default() }
     }
 
+    /// The sink the configuration names: CloudWatch (in Lambda by default) or log lines.
+    pub async fn from_config(function: &'static str, config: &crate::config::Config) -> Self {
+        let sink: Arc<dyn MetricsSink> = match config.metrics_backend {
+            crate::config::MetricsBackend::CloudWatch => Arc::new(CloudWatchSink::from_env().await),
+            crate::config::MetricsBackend::Log => Arc::new(LogSink),
+        };
+        Self::new(function, config.metrics_namespace.clone(), sink)
+    }
+
     /// A run-level point (dimension `Function`).
     pub fn record(&self, metric: Metric, value: f64) {
         self.push(metric, vec![("Function", self.function.to_owned())], value);

@@ -1,0 +1,411 @@
+//! The fetch job: every page of every endpoint into the date's raw partitions, committed together.
+//!
+//! Each endpoint streams page by page (in page order, a bounded number in flight) into gzipped
+//! JSON-lines parts of at most `FETCH_PART_ROWS` rows: memory holds a few pages and one part, not
+//! the endpoint. Rows are kept byte for byte as served; rejected rows go to `quarantine/` with
+//! their reasons. An endpoint whose listing changes while it is read (another `total`, a
+//! duplicate key, a row count that does not add up) is started over once, then fails the run.
+//! The run commits only if all endpoints were read completely.
+
+use crate::commit::{CommitError, Lease, PartitionCommit, RunWriter};
+use crate::config::{Config, ConfigError};
+use crate::manifest::{ObjectEntry, ObjectRole};
+use crate::metrics::{Metric, Metrics};
+use crate::partition::{Partition, Zone};
+use crate::records::{Check, Entity, Issue, ListenHistory, Record, Track, User, Validated};
+use crate::source::{Fetched, SourceClient, SourceError};
+use crate::storage::{Store, StoreError};
+use crate::trigger::{Trigger, TriggerError};
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
+use flate2::write::GzEncoder;
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::Instrument;
+
+pub const FUNCTION: &str = "fetch";
+
+/// One endpoint of the source, described as data: adding an endpoint is adding a row here.
+pub struct Endpoint {
+    pub entity: Entity,
+    /// The URL path under `SOURCE_API_URL`.
+    pub path: &'static str,
+    validate: fn(&Value) -> Verdict,
+}
+
+pub const ENDPOINTS: [Endpoint; 3] = [
+    Endpoint { entity: Entity::Tracks, path: "tracks", validate: verdict::<Track> },
+    Endpoint { entity: Entity::Users, path: "users", validate: verdict::<User> },
+    Endpoint { entity: Entity::ListenHistory, path: "listen_history", validate: verdict::<ListenHistory> },
+];
+
+enum Verdict {
+    Accepted { key: i64, warnings: Vec<Issue> },
+    Rejected { reasons: Vec<Issue> },
+}
+
+fn verdict<R: Record>(row: &Value) -> Verdict {
+    match R::validate(row) {
+        Validated::Accepted { record, warnings } => Verdict::Accepted { key: record.key(), warnings },
+        Validated::Rejected { reasons } => Verdict::Rejected { reasons },
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Trigger(#[from] TriggerError),
+    #[error("{entity}: {source}")]
+    Source { entity: Entity, source: SourceError },
+    #[error("{entity}: the source's listing is inconsistent, even after starting over once: {detail}")]
+    Inconsistent { entity: Entity, detail: String },
+    #[error("{entity}: could not write the partition: {source}")]
+    Store { entity: Entity, source: StoreError },
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+}
+
+impl FetchError {
+    /// A stable class for the Lambda error type and alarms: retrying helps `Retryable.*` only.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            FetchError::Config(_) => "Permanent.Configuration",
+            FetchError::Trigger(_) => "Permanent.BadEvent",
+            FetchError::Source { source: SourceError::Refused { .. } | SourceError::BadPage { .. }, .. } => "Permanent.SourceRefused",
+            FetchError::Source { .. } => "Retryable.SourceUnavailable",
+            FetchError::Inconsistent { .. } => "Retryable.SourceInconsistent",
+            FetchError::Store { .. } => "Retryable.Storage",
+            FetchError::Commit(CommitError::Busy { .. }) => "Retryable.DateBusy",
+            FetchError::Commit(_) => "Retryable.Storage",
+        }
+    }
+}
+
+/// What one endpoint gave.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EntitySummary {
+    /// Rows written to `raw/` (those with warnings included).
+    pub accepted: u64,
+    /// Accepted rows that carried at least one warning.
+    pub warned: u64,
+    /// Rows written to `quarantine/`.
+    pub rejected: u64,
+    pub pages: u64,
+    pub retries: u64,
+    pub restarts: u64,
+    pub bytes_written: u64,
+    pub warnings_by_check: BTreeMap<Check, u64>,
+    pub rejections_by_check: BTreeMap<Check, u64>,
+}
+
+/// What a fetch run did; the function's response.
+#[derive(Debug, Clone, Serialize)]
+pub struct FetchSummary {
+    pub date: NaiveDate,
+    pub run_id: String,
+    pub source: String,
+    pub entities: BTreeMap<Entity, EntitySummary>,
+    pub run_manifest: String,
+    pub manifests: Vec<String>,
+    pub removed_stale_objects: usize,
+    pub duration_ms: u64,
+}
+
+/// The fetch job and what it needs, built once per container.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    pub store: Arc<dyn Store>,
+    pub source: SourceClient,
+    pub metrics: Metrics,
+    pub part_rows: usize,
+    pub lease_ttl: Duration,
+}
+
+/// A new run id: sortable by start time, unique.
+pub fn new_run_id(now: DateTime<Utc>) -> String {
+    format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+impl Fetcher {
+    pub async fn from_config(config: &Config) -> Result<Self, FetchError> {
+        let store = crate::storage::open(&config.data_url).await.map_err(|source| FetchError::Store { entity: Entity::Tracks, source })?;
+        let source = SourceClient::new(config.source.clone()).map_err(|source| FetchError::Source { entity: Entity::Tracks, source })?;
+        Ok(Self {
+            store,
+            source,
+            metrics: Metrics::from_config(FUNCTION, config).await,
+            part_rows: config.part_rows,
+            lease_ttl: config.lease_ttl,
+        })
+    }
+
+    /// Runs for the logical date an event names (see [`crate::trigger`]).
+    pub async fn handle(&self, event: &Value) -> Result<FetchSummary, FetchError> {
+        let trigger = Trigger::parse(event).inspect_err(|e| tracing::error!(error = %e, "refused the event"))?;
+        self.run(trigger.logical_date(), &new_run_id(Utc::now())).await
+    }
+
+    /// Fetches everything for `date`, commits it, emits and flushes the run's metrics.
+    pub async fn run(&self, date: NaiveDate, run_id: &str) -> Result<FetchSummary, FetchError> {
+        let clock = Instant::now();
+        let span = crate::telemetry::run_span(FUNCTION, run_id, date);
+        let result = self.run_inner(date, run_id, clock).instrument(span.clone()).await;
+        let _entered = span.enter();
+        let ms = clock.elapsed().as_millis() as f64;
+        self.metrics.record(Metric::DurationMs, ms);
+        self.metrics.record(Metric::RunSucceeded, result.is_ok() as u8 as f64);
+        self.metrics.record(Metric::RunFailed, result.is_err() as u8 as f64);
+        match &result {
+            Ok(s) => tracing::info!(duration_ms = ms, manifest = %s.run_manifest, "fetch committed"),
+            Err(e) => tracing::error!(duration_ms = ms, error = %e, error_type = e.error_type(), "fetch failed; nothing committed"),
+        }
+        self.metrics.flush().await;
+        result
+    }
+
+    async fn run_inner(&self, date: NaiveDate, run_id: &str, clock: Instant) -> Result<FetchSummary, FetchError> {
+        let started_at = Utc::now();
+        let lease = Lease::acquire(self.store.clone(), Zone::Raw, date, run_id, self.lease_ttl, started_at).await?;
+        let writer = RunWriter::new(self.store.clone(), FUNCTION, Zone::Raw, date, run_id, started_at);
+        let source = self.source.for_run();
+        tracing::info!(source = %source.config().base_url, store = %self.store.location(), "fetch started");
+        let reads = futures::future::try_join_all(ENDPOINTS.iter().map(|e| self.read_endpoint(&source, e, &writer, date)));
+        let outcome = match reads.await {
+            Ok(entities) => {
+                let details = serde_json::json!({"entities": entities.iter().map(|(_, s, e)| (e.as_str(), s)).collect::<BTreeMap<_, _>>()});
+                let (partitions, summaries): (Vec<_>, Vec<_>) = entities.into_iter().map(|(p, s, e)| (p, (e, s))).unzip();
+                writer.commit(partitions, Utc::now(), details).await.map(|c| (c, summaries)).map_err(FetchError::from)
+            }
+            Err(e) => {
+                writer.abort().await;
+                Err(e)
+            }
+        };
+        let released = lease.release().await;
+        let (committed, summaries) = outcome?;
+        released?;
+        for (entity, s) in &summaries {
+            let e = entity.as_str();
+            self.metrics.record_for(Metric::RowsFetched, e, (s.accepted + s.rejected) as f64);
+            self.metrics.record_for(Metric::RowsRejected, e, s.rejected as f64);
+            self.metrics.record_for(Metric::RowsWarned, e, s.warned as f64);
+            self.metrics.record_for(Metric::PagesFetched, e, s.pages as f64);
+            self.metrics.record_for(Metric::HttpRetries, e, s.retries as f64);
+            self.metrics.record_for(Metric::BytesWritten, e, s.bytes_written as f64);
+        }
+        Ok(FetchSummary {
+            date,
+            run_id: run_id.to_owned(),
+            source: source.config().base_url.clone(),
+            entities: summaries.into_iter().collect(),
+            run_manifest: committed.run_manifest,
+            manifests: committed.manifests,
+            removed_stale_objects: committed.removed_stale_objects,
+            duration_ms: clock.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// Reads one endpoint completely, starting over once if its listing changes under us.
+    async fn read_endpoint(
+        &self,
+        source: &SourceClient,
+        endpoint: &Endpoint,
+        writer: &RunWriter,
+        date: NaiveDate,
+    ) -> Result<(PartitionCommit, EntitySummary, Entity), FetchError> {
+        let entity = endpoint.entity;
+        let mut restarts = 0;
+        loop {
+            match self.read_once(source, endpoint, writer, date).await {
+                Ok((commit, mut summary)) => {
+                    summary.restarts = restarts;
+                    tracing::info!(%entity, accepted = summary.accepted, warned = summary.warned, rejected = summary.rejected,
+                        pages = summary.pages, retries = summary.retries, restarts, "endpoint read");
+                    return Ok((commit, summary, entity));
+                }
+                // Objects of the abandoned attempt are overwritten or cleaned up at commit.
+                Err(Attempt::Changed(detail)) if restarts == 0 => {
+                    tracing::warn!(%entity, %detail, "the listing changed while it was read; starting the endpoint over");
+                    restarts += 1;
+                }
+                Err(Attempt::Changed(detail)) => return Err(FetchError::Inconsistent { entity, detail }),
+                Err(Attempt::Failed(e)) => return Err(e),
+            }
+        }
+    }
+
+    async fn read_once(
+        &self,
+        source: &SourceClient,
+        endpoint: &Endpoint,
+        writer: &RunWriter,
+        date: NaiveDate,
+    ) -> Result<(PartitionCommit, EntitySummary), Attempt> {
+        let entity = endpoint.entity;
+        let source_err = |source| match source {
+            SourceError::Changed { detail, .. } => Attempt::Changed(detail),
+            source => Attempt::Failed(FetchError::Source { entity, source }),
+        };
+        let raw = Partition::new(Zone::Raw, entity.as_str(), date);
+        let quarantine = Partition::new(Zone::Quarantine, entity.as_str(), date);
+        let mut reader = EndpointReader {
+            endpoint,
+            data: PartSink::new(writer, raw.clone(), ObjectRole::Data, self.part_rows),
+            rejected: PartSink::new(writer, quarantine.clone(), ObjectRole::Quarantine, self.part_rows),
+            keys: HashSet::new(),
+            rows_seen: 0,
+            summary: EntitySummary::default(),
+        };
+        let first = source.first_page(endpoint.path).await.map_err(source_err)?;
+        let (total, pages) = (first.page.total, first.page.pages);
+        let mut rest = std::pin::pin!(source.remaining_pages(endpoint.path, &first.page));
+        reader.take(first).await?;
+        while let Some(fetched) = rest.next().await {
+            reader.take(fetched.map_err(source_err)?).await?;
+        }
+        if reader.rows_seen != total {
+            return Err(Attempt::Changed(format!("received {} rows in {pages} pages, but `total` says {total}", reader.rows_seen)));
+        }
+        let mut objects: Vec<ObjectEntry> = reader.data.finish().await.map_err(|source| Attempt::Failed(FetchError::Store { entity, source }))?;
+        objects.extend(reader.rejected.finish().await.map_err(|source| Attempt::Failed(FetchError::Store { entity, source }))?);
+        let mut summary = reader.summary;
+        summary.bytes_written = objects.iter().map(|o| o.bytes).sum();
+        let counts = BTreeMap::from([
+            ("accepted".to_owned(), summary.accepted),
+            ("warned".to_owned(), summary.warned),
+            ("rejected".to_owned(), summary.rejected),
+        ]);
+        let details = serde_json::to_value(&summary).expect("a summary serialises");
+        let commit = PartitionCommit {
+            partition: raw,
+            counts,
+            objects,
+            source: format!("{}/{}", source.config().base_url, endpoint.path),
+            details,
+            also_owns: vec![quarantine],
+        };
+        Ok((commit, summary))
+    }
+}
+
+/// Why one attempt at an endpoint ended.
+enum Attempt {
+    /// The listing changed under us: worth starting over once.
+    Changed(String),
+    Failed(FetchError),
+}
+
+/// The state of one pass over an endpoint's pages.
+struct EndpointReader<'a> {
+    endpoint: &'a Endpoint,
+    data: PartSink<'a>,
+    rejected: PartSink<'a>,
+    keys: HashSet<i64>,
+    rows_seen: u64,
+    summary: EntitySummary,
+}
+
+/// A quarantined row: where it came from, why, and the row as served.
+#[derive(Serialize)]
+struct QuarantinedRow<'a> {
+    page: u64,
+    reasons: &'a [Issue],
+    row: &'a RawValue,
+}
+
+impl EndpointReader<'_> {
+    async fn take(&mut self, fetched: Fetched) -> Result<(), Attempt> {
+        let entity = self.endpoint.entity;
+        let page = fetched.page;
+        self.summary.pages += 1;
+        self.summary.retries += fetched.retries as u64;
+        self.rows_seen += page.items.len() as u64;
+        for raw in &page.items {
+            let value: Value = serde_json::from_str(raw.get()).expect("a RawValue is valid JSON");
+            match (self.endpoint.validate)(&value) {
+                Verdict::Accepted { key, warnings } => {
+                    if !self.keys.insert(key) {
+                        return Err(Attempt::Changed(format!("{} {key} appears twice (page {})", entity.key_field(), page.page)));
+                    }
+                    self.summary.accepted += 1;
+                    if !warnings.is_empty() {
+                        self.summary.warned += 1;
+                    }
+                    for w in warnings {
+                        *self.summary.warnings_by_check.entry(w.check).or_default() += 1;
+                    }
+                    self.data.push(raw.get().as_bytes());
+                }
+                Verdict::Rejected { reasons } => {
+                    self.summary.rejected += 1;
+                    for r in &reasons {
+                        *self.summary.rejections_by_check.entry(r.check).or_default() += 1;
+                    }
+                    let line = serde_json::to_vec(&QuarantinedRow { page: page.page, reasons: &reasons, row: raw }).expect("serialises");
+                    self.rejected.push(&line);
+                }
+            }
+        }
+        let store_err = |source| Attempt::Failed(FetchError::Store { entity, source });
+        self.data.flush_if_full().await.map_err(store_err)?;
+        self.rejected.flush_if_full().await.map_err(store_err)
+    }
+}
+
+/// Gzipped JSON-lines parts of one partition, written as they fill.
+struct PartSink<'a> {
+    writer: &'a RunWriter,
+    partition: Partition,
+    role: ObjectRole,
+    max_rows: usize,
+    encoder: GzEncoder<Vec<u8>>,
+    rows: u64,
+    objects: Vec<ObjectEntry>,
+}
+
+impl<'a> PartSink<'a> {
+    fn new(writer: &'a RunWriter, partition: Partition, role: ObjectRole, max_rows: usize) -> Self {
+        Self { writer, partition, role, max_rows, encoder: Self::encoder(), rows: 0, objects: Vec::new() }
+    }
+
+    /// Fast compression: raw JSON compresses ~4x even so, and the CPU saved is the client's.
+    fn encoder() -> GzEncoder<Vec<u8>> {
+        GzEncoder::new(Vec::new(), flate2::Compression::fast())
+    }
+
+    fn push(&mut self, line: &[u8]) {
+        // Writing into a Vec cannot fail.
+        self.encoder.write_all(line).and_then(|()| self.encoder.write_all(b"\n")).expect("in-memory write");
+        self.rows += 1;
+    }
+
+    async fn flush_if_full(&mut self) -> Result<(), StoreError> {
+        if self.rows as usize >= self.max_rows { self.flush().await } else { Ok(()) }
+    }
+
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let encoder = std::mem::replace(&mut self.encoder, Self::encoder());
+        let data = encoder.finish().expect("in-memory write");
+        let key = self.partition.part_key(self.objects.len(), self.writer.run_id(), "jsonl.gz");
+        let entry = self.writer.put_object(key, Bytes::from(data), self.rows, self.role).await?;
+        self.objects.push(entry);
+        self.rows = 0;
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<Vec<ObjectEntry>, StoreError> {
+        self.flush().await?;
+        Ok(self.objects)
+    }
+}

@@ -1,0 +1,213 @@
+//! The HTTP client of the source API: one page with retries, and every page of an endpoint in order.
+//!
+//! Transient failures (connection errors, timeouts, 5xx, 429, 408, and bodies that are not the
+//! expected JSON: truncated, or an HTML error page) are retried with [`retry::Backoff`] within
+//! [`retry::RetryBudget`]; other 4xx answers fail at once, naming the URL and the answer.
+
+pub mod retry;
+
+use crate::config::SourceConfig;
+use futures::{Stream, StreamExt, stream};
+use retry::{Backoff, RetryBudget, parse_retry_after};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One page as served: the rows are kept as their exact source text.
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    pub items: Vec<Box<RawValue>>,
+    pub total: u64,
+    pub page: u64,
+    pub size: u64,
+    pub pages: u64,
+}
+
+/// A page and what it cost to get.
+#[derive(Debug)]
+pub struct Fetched {
+    pub page: Page,
+    pub retries: u32,
+    pub bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{url}: answered {status}, which retrying will not fix: {body}")]
+    Refused { url: String, status: u16, body: String },
+    #[error("{url}: gave up after {attempts} attempts; last failure: {last}")]
+    Exhausted { url: String, attempts: u32, last: String },
+    #[error("{url}: the run's retry budget is spent ({budget} retries); last failure: {last}")]
+    BudgetSpent { url: String, budget: u32, last: String },
+    #[error("{url}: the page does not match its request: {detail}")]
+    BadPage { url: String, detail: String },
+    #[error("{path}: the listing changed while it was read: {detail}")]
+    Changed { path: String, detail: String },
+    #[error("could not build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// Why one attempt failed, and whether another may succeed.
+struct Failure {
+    retryable: bool,
+    retry_after: Option<Duration>,
+    status: u16,
+    message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceClient {
+    http: reqwest::Client,
+    config: SourceConfig,
+    budget: Arc<RetryBudget>,
+}
+
+impl SourceClient {
+    pub fn new(config: SourceConfig) -> Result<Self, SourceError> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::ACCEPT, "application/json".parse().expect("a valid header"));
+        if let Some(token) = &config.token {
+            let value = format!("Bearer {token}").parse().map_err(|_| SourceError::Client("SOURCE_API_TOKEN is not a valid header value".into()))?;
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("moovitamix-pipeline/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .pool_max_idle_per_host(config.concurrency)
+            .build()
+            .map_err(|e| SourceError::Client(e.to_string()))?;
+        let budget = Arc::new(RetryBudget::new(config.retry_budget));
+        Ok(Self { http, config, budget })
+    }
+
+    pub fn config(&self) -> &SourceConfig {
+        &self.config
+    }
+
+    /// A copy of this client with a fresh retry budget: one per run.
+    pub fn for_run(&self) -> Self {
+        Self { budget: Arc::new(RetryBudget::new(self.config.retry_budget)), ..self.clone() }
+    }
+
+    pub fn url(&self, path: &str, page: u64) -> String {
+        format!("{}/{path}?page={page}&size={}", self.config.base_url, self.config.page_size)
+    }
+
+    /// Gets one page, retrying transient failures.
+    pub async fn page(&self, path: &str, number: u64) -> Result<Fetched, SourceError> {
+        let url = self.url(path, number);
+        let backoff = Backoff { base: self.config.backoff_base, max: self.config.backoff_max };
+        let mut retries = 0;
+        loop {
+            let failure = match self.attempt(&url).await {
+                Ok((page, bytes)) => {
+                    check_page(&page, number, self.config.page_size).map_err(|detail| SourceError::BadPage { url: url.clone(), detail })?;
+                    return Ok(Fetched { page, retries, bytes });
+                }
+                Err(f) => f,
+            };
+            if !failure.retryable {
+                return Err(SourceError::Refused { url, status: failure.status, body: failure.message });
+            }
+            if retries + 1 >= self.config.max_attempts {
+                return Err(SourceError::Exhausted { url, attempts: retries + 1, last: failure.message });
+            }
+            if !self.budget.take() {
+                return Err(SourceError::BudgetSpent { url, budget: self.config.retry_budget, last: failure.message });
+            }
+            retries += 1;
+            let delay = backoff.delay(retries, failure.retry_after, fastrand::f64());
+            tracing::warn!(%url, retry = retries, delay_ms = delay.as_millis() as u64, reason = %failure.message, "retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt(&self, url: &str) -> Result<(Page, usize), Failure> {
+        let transport = |e: reqwest::Error| Failure {
+            retryable: true,
+            retry_after: None,
+            status: 0,
+            message: format!("{} ({e})", if e.is_timeout() { "timed out" } else { "transport error" }),
+        };
+        let response = self.http.get(url).send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+        let is_html = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("html"));
+        let body = response.bytes().await.map_err(transport)?;
+        if status != 200 {
+            let retryable = matches!(status, 408 | 429) || status >= 500;
+            return Err(Failure { retryable, retry_after, status, message: format!("HTTP {status}: {}", excerpt(&body)) });
+        }
+        if is_html || body.trim_ascii_start().starts_with(b"<") {
+            return Err(Failure { retryable: true, retry_after, status, message: format!("an HTML page instead of JSON: {}", excerpt(&body)) });
+        }
+        match serde_json::from_slice::<Page>(&body) {
+            Ok(page) => Ok((page, body.len())),
+            Err(e) => Err(Failure {
+                retryable: true,
+                retry_after,
+                status,
+                message: format!("unparsable body ({e}; {} bytes{})", body.len(), if e.is_eof() { ", truncated" } else { "" }),
+            }),
+        }
+    }
+
+    /// Page 1 of `path`, which gives `total` and `pages` for the rest of the listing.
+    pub async fn first_page(&self, path: &str) -> Result<Fetched, SourceError> {
+        let first = self.page(path, 1).await?;
+        let (total, pages) = (first.page.total, first.page.pages);
+        if pages != total.div_ceil(self.config.page_size as u64) {
+            let detail = format!("page 1 says {pages} pages for {total} rows of {} per page", self.config.page_size);
+            return Err(SourceError::BadPage { url: self.url(path, 1), detail });
+        }
+        Ok(first)
+    }
+
+    /// Pages 2 onwards of `path`, in page order, with at most `concurrency` requests in flight.
+    /// A page reporting another `total` or `pages` than `first` ends the stream with
+    /// [`SourceError::Changed`], for the caller to start the endpoint over.
+    pub fn remaining_pages<'a>(&'a self, path: &'a str, first: &Page) -> impl Stream<Item = Result<Fetched, SourceError>> + 'a {
+        let (total, pages) = (first.total, first.pages);
+        stream::iter(2..=pages).map(move |n| self.page(path, n)).buffered(self.config.concurrency).map(move |fetched| {
+            let fetched = fetched?;
+            let p = &fetched.page;
+            if p.total != total || p.pages != pages {
+                let detail = format!("page 1 said {total} rows in {pages} pages; page {} says {} rows in {} pages", p.page, p.total, p.pages);
+                return Err(SourceError::Changed { path: path.to_owned(), detail });
+            }
+            Ok(fetched)
+        })
+    }
+}
+
+/// A page must be the one asked for, and hold no more rows than its size.
+fn check_page(page: &Page, number: u64, size: u32) -> Result<(), String> {
+    if page.page != number || page.size != size as u64 {
+        return Err(format!("asked for page {number} of size {size}, got page {} of size {}", page.page, page.size));
+    }
+    if page.items.len() as u64 > page.size {
+        return Err(format!("{} rows on a page of size {}", page.items.len(), page.size));
+    }
+    Ok(())
+}
+
+/// The start of a body, for messages.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if body.len() > 200 { format!("{flat}…") } else { flat }
+}
+
+#[cfg(test)]
+mod tests;
