@@ -8,7 +8,7 @@
 //! The run commits only if all endpoints were read completely.
 
 use crate::commit::{CommitError, Lease, PartitionCommit, RunWriter};
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::manifest::{ObjectEntry, ObjectRole};
 use crate::metrics::{Metric, Metrics};
 use crate::partition::{Partition, Zone};
@@ -60,8 +60,6 @@ fn verdict<R: Record>(row: &Value) -> Verdict {
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
     Trigger(#[from] TriggerError),
     #[error("{entity}: {source}")]
     Source { entity: Entity, source: SourceError },
@@ -77,7 +75,6 @@ impl FetchError {
     /// A stable class for the Lambda error type and alarms: retrying helps `Retryable.*` only.
     pub fn error_type(&self) -> &'static str {
         match self {
-            FetchError::Config(_) => "Permanent.Configuration",
             FetchError::Trigger(_) => "Permanent.BadEvent",
             FetchError::Source { source: SourceError::Refused { .. } | SourceError::BadPage { .. }, .. } => "Permanent.SourceRefused",
             FetchError::Source { .. } => "Retryable.SourceUnavailable",
@@ -135,12 +132,10 @@ pub fn new_run_id(now: DateTime<Utc>) -> String {
 }
 
 impl Fetcher {
-    pub async fn from_config(config: &Config) -> Result<Self, FetchError> {
-        let store = crate::storage::open(&config.data_url).await.map_err(|source| FetchError::Store { entity: Entity::Tracks, source })?;
-        let source = SourceClient::new(config.source.clone()).map_err(|source| FetchError::Source { entity: Entity::Tracks, source })?;
+    pub async fn from_config(config: &Config) -> Result<Self, SourceError> {
         Ok(Self {
-            store,
-            source,
+            store: crate::storage::open(&config.data_url).await,
+            source: SourceClient::new(config.source.clone())?,
             metrics: Metrics::from_config(FUNCTION, config).await,
             part_rows: config.part_rows,
             lease_ttl: config.lease_ttl,

@@ -11,10 +11,15 @@ pub struct LogSink;
 #[async_trait]
 impl MetricsSink for LogSink {
     async fn publish(&self, namespace: &str, data: &[Datum]) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        for d in data {
-            let dims = d.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
-            tracing::info!(target: "metrics", namespace, metric = d.metric.name(), dimensions = %dims, value = d.value, "metric");
-        }
+        // One line per flush: `Name{Dim=value,...}=value` for every point.
+        let points: Vec<String> = data
+            .iter()
+            .map(|d| {
+                let dims = d.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+                format!("{}{{{dims}}}={}", d.metric.name(), d.value)
+            })
+            .collect();
+        tracing::info!(target: "metrics", namespace, points = %points.join(" "), "metrics");
         Ok(())
     }
 }
@@ -38,6 +43,17 @@ impl MemorySink {
             .iter()
             .filter(|d| d.metric == metric)
             .filter(|d| entity.is_none_or(|e| d.dimensions.iter().any(|(k, v)| *k == "Entity" && v == e)))
+            .map(|d| d.value)
+            .sum()
+    }
+
+    /// The sum of a metric's values whose dimension `name` is `value` (e.g. `Check`).
+    pub fn total_where(&self, metric: super::Metric, name: &str, value: &str) -> f64 {
+        self.points
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|d| d.metric == metric && d.dimensions.iter().any(|(k, v)| *k == name && v == value))
             .map(|d| d.value)
             .sum()
     }

@@ -133,13 +133,13 @@ impl fmt::Display for DataUrl {
 
 /// Opens the store `url` names. S3 clients are built from the ambient AWS configuration
 /// (`AWS_ENDPOINT_URL` is honoured, with path-style addressing when it is set).
-pub async fn open(url: &DataUrl) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    Ok(match url {
+pub async fn open(url: &DataUrl) -> std::sync::Arc<dyn Store> {
+    match url {
         DataUrl::Local(path) => std::sync::Arc::new(LocalStore::new(path.clone())),
         DataUrl::S3 { bucket, prefix } => {
             std::sync::Arc::new(S3Store::new(s3::client_from_env().await, bucket.clone(), prefix.clone()))
         }
-    })
+    }
 }
 
 #[cfg(test)]
