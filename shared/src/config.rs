@@ -29,6 +29,13 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "FETCH_BACKOFF_MAX_MS", default: "20000", meaning: "Cap of one retry delay, and of an honoured `Retry-After`." },
     Variable { name: "FETCH_PART_ROWS", default: "200000", meaning: "Rows per raw data object before a new part starts." },
     Variable { name: "LEASE_TTL_SECONDS", default: "960", meaning: "How long a run's lease on a date holds before another run may take it over." },
+    Variable { name: "PII_SALT_PARAMETER", default: "", meaning: "transform: name of the SSM SecureString holding the e-mail hashing salt, read once per container (Lambda sets it; wins over PII_SALT)." },
+    Variable { name: "PII_SALT", default: "", meaning: "transform: the e-mail hashing salt itself, for local runs. Without either variable, Lambda refuses to start and a local run uses a fixed development salt (with a warning)." },
+    Variable { name: "KEEP_NAMES", default: "false", meaning: "transform: `true` keeps users' first and last names in curated/users; `false` writes them as null." },
+    Variable { name: "DQ_MAX_QUARANTINE_SHARE", default: "0.05", meaning: "transform: the run fails and commits nothing when a table's quarantined share of its input exceeds this (0..=1)." },
+    Variable { name: "DQ_MAX_ROW_COUNT_CHANGE", default: "0.2", meaning: "transform: a table whose row count moves by more than this share versus the previous date gets a `row_count_change` warning." },
+    Variable { name: "TRANSFORM_ROW_GROUP_ROWS", default: "131072", meaning: "transform: rows per Parquet row group." },
+    Variable { name: "TRANSFORM_FILE_ROWS", default: "1048576", meaning: "transform: rows per Parquet file before a new part starts." },
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,6 +66,61 @@ pub struct SourceConfig {
     pub backoff_max: Duration,
 }
 
+/// A secret value: compared and cloned, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Where transform's e-mail hashing salt comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaltSource {
+    /// An SSM SecureString parameter, read once per container (`PII_SALT_PARAMETER`).
+    SsmParameter(String),
+    /// The value itself (`PII_SALT`).
+    Value(Secret),
+    /// Neither is set outside Lambda: a fixed, public development salt (local runs only).
+    Development,
+    /// Neither is set inside Lambda: transform refuses to start (fetch and recommend do not care).
+    Missing,
+}
+
+impl SaltSource {
+    /// The error transform gives when it has no salt.
+    pub fn missing_error() -> ConfigError {
+        ConfigError {
+            name: "PII_SALT_PARAMETER",
+            value: String::new(),
+            expected: "the name of the SSM SecureString holding the e-mail hashing salt (or PII_SALT)".into(),
+        }
+    }
+}
+
+/// Everything the transform job needs besides storage and metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransformConfig {
+    pub salt: SaltSource,
+    pub keep_names: bool,
+    pub max_quarantine_share: f64,
+    pub max_row_count_change: f64,
+    pub row_group_rows: usize,
+    pub file_rows: usize,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub source: SourceConfig,
@@ -67,6 +129,7 @@ pub struct Config {
     pub metrics_backend: MetricsBackend,
     pub part_rows: usize,
     pub lease_ttl: Duration,
+    pub transform: TransformConfig,
 }
 
 impl Config {
@@ -109,6 +172,26 @@ impl Config {
             metrics_backend,
             part_rows: env.number("FETCH_PART_ROWS", 1, 100_000_000)?,
             lease_ttl: Duration::from_secs(env.number("LEASE_TTL_SECONDS", 1, 86_400)?),
+            transform: Self::transform(&env, in_lambda)?,
+        })
+    }
+
+    fn transform(env: &Env<'_>, in_lambda: bool) -> Result<TransformConfig, ConfigError> {
+        let parameter = env.text("PII_SALT_PARAMETER").trim().to_owned();
+        let salt = match ((env.lookup)("PII_SALT").filter(|v| !v.is_empty()), parameter.is_empty()) {
+            (_, false) => SaltSource::SsmParameter(parameter),
+            (Some(value), true) => SaltSource::Value(Secret::new(value)),
+            (None, true) if in_lambda => SaltSource::Missing,
+            (None, true) => SaltSource::Development,
+        };
+        let row_group_rows = env.number("TRANSFORM_ROW_GROUP_ROWS", 1024, 16_777_216)?;
+        Ok(TransformConfig {
+            salt,
+            keep_names: env.flag("KEEP_NAMES")?,
+            max_quarantine_share: env.share("DQ_MAX_QUARANTINE_SHARE")?,
+            max_row_count_change: env.share("DQ_MAX_ROW_COUNT_CHANGE")?,
+            row_group_rows,
+            file_rows: env.number("TRANSFORM_FILE_ROWS", row_group_rows, 1_000_000_000)?,
         })
     }
 }
@@ -135,6 +218,24 @@ impl Env<'_> {
         match text.trim().parse::<T>() {
             Ok(v) if v >= min && v <= max => Ok(v),
             _ => Err(self.error(name, &text, &format!("a whole number from {min} to {max}"))),
+        }
+    }
+
+    /// A share: a number from 0 to 1.
+    fn share(&self, name: &str) -> Result<f64, ConfigError> {
+        let text = self.text(name);
+        match text.trim().parse::<f64>() {
+            Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+            _ => Err(self.error(name, &text, "a number from 0 to 1")),
+        }
+    }
+
+    fn flag(&self, name: &str) -> Result<bool, ConfigError> {
+        let text = self.text(name);
+        match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err(self.error(name, &text, "true or false")),
         }
     }
 
@@ -182,6 +283,27 @@ mod tests {
     }
 
     #[test]
+    fn transform_settings_and_the_salt_source() {
+        let c = load(&[]).unwrap();
+        assert_eq!(c.transform.salt, SaltSource::Development, "a local run without a salt uses the development one");
+        assert!(!c.transform.keep_names);
+        assert_eq!((c.transform.max_quarantine_share, c.transform.max_row_count_change), (0.05, 0.2));
+        assert_eq!((c.transform.row_group_rows, c.transform.file_rows), (131_072, 1_048_576));
+
+        let c = load(&[("PII_SALT", "pepper"), ("KEEP_NAMES", "TRUE"), ("DQ_MAX_QUARANTINE_SHARE", "0.5")]).unwrap();
+        assert_eq!(c.transform.salt, SaltSource::Value(Secret::new("pepper")));
+        assert!(!format!("{c:?}").contains("pepper"), "the salt never appears in a debug print");
+        assert!(c.transform.keep_names);
+        assert_eq!(c.transform.max_quarantine_share, 0.5);
+
+        let c = load(&[("PII_SALT", "pepper"), ("PII_SALT_PARAMETER", "/moovitamix/pii-salt")]).unwrap();
+        assert_eq!(c.transform.salt, SaltSource::SsmParameter("/moovitamix/pii-salt".into()), "the parameter wins");
+
+        let c = load(&[("AWS_LAMBDA_FUNCTION_NAME", "transform")]).unwrap();
+        assert_eq!(c.transform.salt, SaltSource::Missing, "inside Lambda there is no development salt");
+    }
+
+    #[test]
     fn a_bad_value_names_its_variable() {
         for (name, value) in [
             ("FETCH_PAGE_SIZE", "101"),
@@ -191,6 +313,10 @@ mod tests {
             ("SOURCE_API_URL", "not a url"),
             ("METRICS_BACKEND", "statsd"),
             ("METRICS_NAMESPACE", "AWS/Lambda"),
+            ("KEEP_NAMES", "maybe"),
+            ("DQ_MAX_QUARANTINE_SHARE", "1.5"),
+            ("DQ_MAX_ROW_COUNT_CHANGE", "lots"),
+            ("TRANSFORM_ROW_GROUP_ROWS", "10"),
         ] {
             let err = load(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name);

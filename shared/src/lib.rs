@@ -14,6 +14,13 @@
 //! | [`records`] | the source's rows and their validation (accepted / warned / rejected) |
 //! | [`source`] | the paginated HTTP client of the source API, with retries |
 //! | [`fetch`] | the fetch job: every endpoint, every page, into raw partitions |
+//! | [`transform`] | the transform job: raw into curated Parquet tables (SCD2 history of tracks and users, listen events and their daily delta), with data-quality checks and quarantine |
+//! | [`transform::scd2`] | the pure SCD2 merge of (previous history, today's snapshot, as_of) |
+//! | [`transform::listen_events`] | listen history flattened per item, and the day's new pairs |
+//! | [`transform::quality`] | blocking and warning checks, thresholds, the data-quality report |
+//! | [`transform::parquet_io`] | the curated tables' Parquet schemas, part files, reading back |
+//! | [`transform::pii`] | the salted e-mail hash, the names policy, the salt from SSM |
+//! | [`transform::curated`], [`transform::raw`] | curated business rows and their hash; reading (and, for tests, writing) a committed raw date |
 //! | [`trigger`] | the events that start a run, and the logical date they carry |
 //! | [`telemetry`] | logging set-up (JSON in Lambda, text locally) |
 
@@ -27,6 +34,7 @@ pub mod records;
 pub mod source;
 pub mod storage;
 pub mod telemetry;
+pub mod transform;
 pub mod trigger;
 /// The built-in simulator of the source API (tests, local runs, benchmarks).
 #[cfg(feature = "simulator")]

@@ -24,6 +24,21 @@ pub enum Metric {
     PagesFetched,
     HttpRetries,
     BytesWritten,
+    // transform
+    /// Rows read from raw, per table (dimension `Entity`).
+    RowsIn,
+    /// Rows written to a curated table, per table (dimension `Entity`).
+    RowsOut,
+    /// Rows (listen events: items) sent to quarantine, per table (dimension `Entity`).
+    RowsQuarantined,
+    /// The largest quarantined share of one table's input in the run (0..=1).
+    QuarantineShare,
+    /// Data-quality warnings, per check (dimension `Check`).
+    DqWarnings,
+    /// SCD2 versions opened (inserts, changes, re-inserts), per table (dimension `Entity`).
+    NewVersions,
+    /// SCD2 versions closed (changes, deletions), per table (dimension `Entity`).
+    ClosedVersions,
     // every stage
     DurationMs,
     RunSucceeded,
@@ -35,6 +50,8 @@ pub enum Unit {
     Count,
     Bytes,
     Milliseconds,
+    /// A ratio or another dimensionless value.
+    None,
 }
 
 impl Metric {
@@ -46,6 +63,13 @@ impl Metric {
             Metric::PagesFetched => "PagesFetched",
             Metric::HttpRetries => "HttpRetries",
             Metric::BytesWritten => "BytesWritten",
+            Metric::RowsIn => "RowsIn",
+            Metric::RowsOut => "RowsOut",
+            Metric::RowsQuarantined => "RowsQuarantined",
+            Metric::QuarantineShare => "QuarantineShare",
+            Metric::DqWarnings => "DqWarnings",
+            Metric::NewVersions => "NewVersions",
+            Metric::ClosedVersions => "ClosedVersions",
             Metric::DurationMs => "DurationMs",
             Metric::RunSucceeded => "RunSucceeded",
             Metric::RunFailed => "RunFailed",
@@ -56,6 +80,7 @@ impl Metric {
         match self {
             Metric::BytesWritten => Unit::Bytes,
             Metric::DurationMs => Unit::Milliseconds,
+            Metric::QuarantineShare => Unit::None,
             _ => Unit::Count,
         }
     }
@@ -110,6 +135,13 @@ impl Metrics {
         self.push(metric, vec![("Function", self.function.to_owned()), ("Entity", entity.to_owned())], value);
     }
 
+    /// A point with further fixed-set dimensions after `Function`, e.g. `[("Check", "null_field")]`.
+    pub fn record_with(&self, metric: Metric, dimensions: &[(&'static str, &str)], value: f64) {
+        let mut all = vec![("Function", self.function.to_owned())];
+        all.extend(dimensions.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        self.push(metric, all, value);
+    }
+
     fn push(&self, metric: Metric, dimensions: Vec<(&'static str, String)>, value: f64) {
         let datum = Datum { metric, dimensions, value, timestamp: Utc::now() };
         self.buffer.lock().expect("metrics buffer lock").push(datum);
@@ -158,6 +190,18 @@ mod tests {
         assert_eq!(points.len(), 2);
         assert_eq!(points[0].dimensions, [("Function", "fetch".to_string()), ("Entity", "tracks".to_string())]);
         assert_eq!((points[1].metric, points[1].value), (Metric::RunSucceeded, 1.0));
+    }
+
+    #[tokio::test]
+    async fn further_dimensions_follow_function() {
+        let sink = Arc::new(MemorySink::default());
+        let metrics = Metrics::new("transform", "NS", sink.clone());
+        metrics.record_with(Metric::DqWarnings, &[("Check", "null_field")], 3.0);
+        metrics.flush().await;
+        let points = sink.points();
+        assert_eq!(points[0].dimensions, [("Function", "transform".to_string()), ("Check", "null_field".to_string())]);
+        assert_eq!(points[0].value, 3.0);
+        assert_eq!(Metric::QuarantineShare.unit(), Unit::None);
     }
 
     #[tokio::test]

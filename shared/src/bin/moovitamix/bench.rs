@@ -14,6 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod transform;
+
 #[derive(clap::Subcommand)]
 pub enum Stage {
     /// Fetch every endpoint from a simulator serving ROWS rows per entity, into a temporary folder.
@@ -25,11 +27,26 @@ pub enum Stage {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+    /// Transform simulator data written straight to raw partitions (no HTTP): two days per size
+    /// (the first onto an empty history, the second merging onto it), then DuckDB converting the
+    /// same raw files to Parquet, for comparison.
+    Transform {
+        /// Users, one pair of runs per value; tracks are a tenth of that, at least 1000.
+        #[arg(long, value_delimiter = ',', default_value = "1000,1000000")]
+        users: Vec<usize>,
+        /// Listen items per user (the simulator's `listens_per_user`).
+        #[arg(long, default_value_t = 10)]
+        listens_per_user: usize,
+        /// Skip the DuckDB comparison.
+        #[arg(long)]
+        no_duckdb: bool,
+    },
 }
 
 pub async fn run(stage: Stage) -> Result<(), AnyError> {
     match stage {
         Stage::Fetch { rows, concurrency } => fetch(&rows, concurrency).await,
+        Stage::Transform { users, listens_per_user, no_duckdb } => transform::run(&users, listens_per_user, !no_duckdb).await,
     }
 }
 

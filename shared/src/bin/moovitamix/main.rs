@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use moovitamix::config::Config;
 use moovitamix::fetch::{FetchSummary, Fetcher, new_run_id};
 use moovitamix::simulator::{RunningSimulator, SimulatorConfig};
+use moovitamix::transform::{TransformSummary, Transformer};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -123,12 +124,14 @@ async fn run(date: Option<NaiveDate>, range: Option<(NaiveDate, NaiveDate)>, sim
     };
     println!("data:   {}", config.data_url);
     let fetcher = Fetcher::from_config(&config).await?;
+    let transformer = Transformer::from_config(&config).await?;
     for date in dates {
         if let Some(s) = &simulator {
             s.control().set_date(date);
         }
         let summary = fetcher.run(date, &new_run_id(Utc::now())).await?;
         print_fetch(&summary);
+        print_transform(&transformer.run(date, &new_run_id(Utc::now())).await?);
     }
     if let Some(s) = simulator {
         s.shutdown().await;
@@ -149,6 +152,25 @@ fn print_fetch(s: &FetchSummary) {
             e.pages,
             e.retries,
             e.bytes_written
+        );
+    }
+}
+
+fn print_transform(s: &TransformSummary) {
+    let after = s.previous_date.map_or("an empty history".to_owned(), |d| d.to_string());
+    println!("\n{} transform  run {}  {} ms  (onto {after})  -> {}", s.date, s.run_id, s.duration_ms, s.run_manifest);
+    println!("  {:<20} {:>9} {:>9} {:>11} {:>9} {:>9} {:>9}", "table", "rows in", "rows out", "quarantined", "warnings", "opened", "closed");
+    let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
+    for (table, t) in &s.tables {
+        println!(
+            "  {:<20} {:>9} {:>9} {:>11} {:>9} {:>9} {:>9}",
+            table,
+            t.rows_in,
+            t.rows_out,
+            t.quarantined,
+            t.warnings,
+            opt(t.new_versions),
+            opt(t.closed_versions)
         );
     }
 }

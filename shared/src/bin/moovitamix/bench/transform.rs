@@ -1,0 +1,206 @@
+//! `bench transform`: the transform job's throughput, CPU time and peak memory at several sizes, and DuckDB's on the same raw files.
+//!
+//! Raw data comes straight from the simulator's [`Dataset`] rows, written and committed the way
+//! fetch writes them ([`RawWriter`]), so generation costs seconds rather than an HTTP crawl. Each
+//! size runs two days: day 1 onto an empty history, day 2 merging onto day 1 (the daily case).
+//! DuckDB (PyPI `duckdb`, run by the Python of `MOOVITAMIX_PYTHON`, default
+//! `.tools/venv-readers/bin/python`) then converts day 1's raw JSON lines to Parquet with the same
+//! derived columns (no SCD2, no data-quality checks, no quarantine): a yardstick, not a twin.
+
+use super::{cpu_time, peak_memory_mib, reset_peak_memory, tempfile_dir};
+use crate::AnyError;
+use chrono::{NaiveDate, Utc};
+use moovitamix::config::{Config, Secret};
+use moovitamix::metrics::{MemorySink, Metrics};
+use moovitamix::records::Entity;
+use moovitamix::simulator::{Dataset, SimulatorConfig};
+use moovitamix::storage::{LocalStore, Store};
+use moovitamix::transform::pii::Pii;
+use moovitamix::transform::raw::RawWriter;
+use moovitamix::transform::{FUNCTION, LISTEN_EVENTS, Transformer, as_of};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SALT: &str = "bench-salt";
+
+fn day(k: u64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date") + chrono::Days::new(k)
+}
+
+/// Gives freed heap back to the kernel, so a peak measured next is the next step's own.
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+pub async fn run(sizes: &[usize], listens_per_user: usize, duckdb: bool) -> Result<(), AnyError> {
+    let list = sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+    println!("transform benchmark: cargo run --release -p moovitamix-core -- bench transform --users {list} --listens-per-user {listens_per_user}");
+    println!("machine: {} cores; raw parts of 200000 rows; curated defaults (row groups 131072 rows, files 1048576 rows, Snappy)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "{:>9} {:>8} {:>4} {:>10} {:>11} {:>8} {:>11} {:>11} {:>8} {:>9} {:>10}",
+        "users", "tracks", "day", "raw rows", "listen items", "wall s", "raw rows/s", "items/s", "cpu s", "peak MiB", "curated MB"
+    );
+    for &users in sizes {
+        let tracks = (users / 10).max(1000);
+        let dir = tempfile_dir()?;
+        let store: Arc<dyn Store> = Arc::new(LocalStore::new(dir.clone()));
+        let generated = Instant::now();
+        let mut raw_rows = Vec::new();
+        for k in 0..2 {
+            let config = SimulatorConfig { tracks, users, listens_per_user, start_date: day(0), date: day(k), ..SimulatorConfig::default() };
+            let dataset = Dataset::new(&config);
+            let mut w = RawWriter::new(store.clone(), day(k), &format!("bench-fetch-{k}"), as_of(day(k)) + chrono::Duration::hours(6), 200_000);
+            let mut rows = 0;
+            for entity in Entity::ALL {
+                rows += w.entity(entity, dataset.rows(entity.as_str())).await?;
+            }
+            w.commit(Utc::now()).await?;
+            raw_rows.push(rows);
+        }
+        let generated = generated.elapsed();
+        let config = Config::from_lookup(|_| None)?;
+        let transformer = Transformer {
+            store: store.clone(),
+            metrics: Metrics::new(FUNCTION, "bench", Arc::new(MemorySink::default())),
+            pii: Pii::new(Secret::new(SALT), false),
+            config: config.transform,
+            lease_ttl: config.lease_ttl,
+        };
+        let mut first_wall = Duration::ZERO;
+        let mut first_items = 0;
+        for k in 0..2 {
+            trim_heap();
+            reset_peak_memory();
+            let (cpu0, wall0) = (cpu_time(), Instant::now());
+            let summary = transformer.run(day(k), &format!("bench-{k}")).await?;
+            let (wall, cpu) = (wall0.elapsed(), cpu_time() - cpu0);
+            let peak = peak_memory_mib();
+            let items = summary.tables[LISTEN_EVENTS].rows_in;
+            let curated: u64 = store.list("curated/").await?.iter().filter(|o| o.key.contains(&format!("dt={}", day(k)))).map(|o| o.size).sum();
+            let secs = wall.as_secs_f64();
+            println!(
+                "{:>9} {:>8} {:>4} {:>10} {:>11} {:>8.2} {:>11.0} {:>11.0} {:>8.2} {:>9.1} {:>10.1}",
+                users,
+                tracks,
+                k + 1,
+                raw_rows[k as usize],
+                items,
+                secs,
+                raw_rows[k as usize] as f64 / secs,
+                items as f64 / secs,
+                cpu.as_secs_f64(),
+                peak,
+                curated as f64 / 1e6
+            );
+            if k == 0 {
+                (first_wall, first_items) = (wall, items);
+            }
+        }
+        println!("{:>9} (raw data for both days generated and committed in {:.1} s, not counted)", "", generated.as_secs_f64());
+        if duckdb {
+            match run_duckdb(&dir, day(0)) {
+                Ok(d) => println!(
+                    "{:>9} duckdb {} day 1, JSON lines -> Parquet only: {:.2} s ({:.0} items/s, {} threads), peak {:.1} MiB (Python included); transform/duckdb time = {:.2}",
+                    "",
+                    d.version,
+                    d.seconds,
+                    first_items as f64 / d.seconds,
+                    d.threads,
+                    d.peak_rss_mib,
+                    first_wall.as_secs_f64() / d.seconds
+                ),
+                Err(why) => println!("{:>9} duckdb comparison skipped: {why}", ""),
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+struct DuckDbRun {
+    version: String,
+    seconds: f64,
+    peak_rss_mib: f64,
+    threads: String,
+}
+
+/// The Python that has `duckdb`: `MOOVITAMIX_PYTHON`, else the workspace's reader venv.
+fn python() -> PathBuf {
+    std::env::var_os("MOOVITAMIX_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv-readers/bin/python")
+    })
+}
+
+/// Times the statements inside the interpreter, so Python's start-up is not counted.
+const DRIVER: &str = r#"
+import duckdb, json, resource, sys, time
+statements = [s for s in sys.stdin.read().split(";\n") if s.strip()]
+con = duckdb.connect()
+t0 = time.perf_counter()
+for s in statements:
+    con.execute(s)
+seconds = time.perf_counter() - t0
+print(json.dumps({"version": duckdb.__version__, "seconds": seconds,
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "threads": str(con.execute("select current_setting('threads')").fetchone()[0])}))
+"#;
+
+fn run_duckdb(dir: &Path, date: NaiveDate) -> Result<DuckDbRun, String> {
+    let python = python();
+    if !python.exists() {
+        return Err(format!("no Python at {} (set MOOVITAMIX_PYTHON, or: python3 -m venv .tools/venv-readers && .tools/venv-readers/bin/pip install duckdb)", python.display()));
+    }
+    let out = dir.join("duckdb-out");
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+    let raw = |entity: &str| format!("{}/raw/{entity}/dt={date}/*.jsonl.gz", dir.display());
+    let out = out.display();
+    let sql = format!(
+        "COPY (SELECT id, name, artist, songwriters, duration,
+    CASE WHEN regexp_full_match(duration, '[0-9]{{2,}}:[0-5][0-9]') THEN CAST(split_part(duration, ':', 1) AS INTEGER) * 60 + CAST(split_part(duration, ':', 2) AS INTEGER) END AS duration_seconds,
+    genres, nullif(lower(trim(genres)), '') AS genres_normalized, album,
+    CAST(created_at AS TIMESTAMP) AS created_at, CAST(updated_at AS TIMESTAMP) AS updated_at,
+    sha256(concat_ws('|', id, name, artist, songwriters, duration, genres, album, created_at, updated_at)) AS row_hash
+  FROM read_json('{tracks}', format = 'newline_delimited', columns = {{id: 'BIGINT', name: 'VARCHAR', artist: 'VARCHAR', songwriters: 'VARCHAR', duration: 'VARCHAR', genres: 'VARCHAR', album: 'VARCHAR', created_at: 'VARCHAR', updated_at: 'VARCHAR'}})
+  ORDER BY id) TO '{out}/tracks.parquet' (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 131072);
+COPY (SELECT id, NULL::VARCHAR AS first_name, NULL::VARCHAR AS last_name, sha256('{SALT}' || lower(trim(email))) AS email_hash,
+    gender, favorite_genres, nullif(lower(trim(favorite_genres)), '') AS favorite_genres_normalized,
+    CAST(created_at AS TIMESTAMP) AS created_at, CAST(updated_at AS TIMESTAMP) AS updated_at,
+    sha256(concat_ws('|', id, email, gender, favorite_genres, created_at, updated_at)) AS row_hash
+  FROM read_json('{users}', format = 'newline_delimited', columns = {{id: 'BIGINT', first_name: 'VARCHAR', last_name: 'VARCHAR', email: 'VARCHAR', gender: 'VARCHAR', favorite_genres: 'VARCHAR', created_at: 'VARCHAR', updated_at: 'VARCHAR'}})
+  ORDER BY id) TO '{out}/users.parquet' (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 131072);
+COPY (SELECT * FROM (SELECT user_id, unnest(items) AS track_id, CAST(generate_subscripts(items, 1) - 1 AS INTEGER) AS position,
+    CAST(created_at AS TIMESTAMP) AS created_at, CAST(updated_at AS TIMESTAMP) AS updated_at
+  FROM read_json('{listens}', format = 'newline_delimited', columns = {{user_id: 'BIGINT', items: 'BIGINT[]', created_at: 'VARCHAR', updated_at: 'VARCHAR'}}))
+  ORDER BY user_id, position) TO '{out}/listen_events.parquet' (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 131072);
+",
+        tracks = raw("tracks"),
+        users = raw("users"),
+        listens = raw("listen_history"),
+    );
+    let mut child = Command::new(&python)
+        .args(["-c", DRIVER])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", python.display()))?;
+    child.stdin.take().expect("piped stdin").write_all(sql.as_bytes()).map_err(|e| e.to_string())?;
+    let output = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(format!("{} failed: {}", python.display(), String::from_utf8_lossy(&output.stderr).trim()));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&output.stdout).map_err(|e| format!("unreadable answer from DuckDB's driver: {e}"))?;
+    Ok(DuckDbRun {
+        version: v["version"].as_str().unwrap_or("?").to_owned(),
+        seconds: v["seconds"].as_f64().unwrap_or(f64::NAN),
+        peak_rss_mib: v["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
+        threads: v["threads"].as_str().unwrap_or("?").to_owned(),
+    })
+}

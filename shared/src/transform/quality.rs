@@ -1,0 +1,348 @@
+//! Data quality of the transform: which checks block a row (quarantine) and which only warn, their counts, the thresholds and the run's report.
+//!
+//! Blocking checks send the row (or listen item) to `quarantine/curated_<table>/dt=D/` with its
+//! reasons and keep it out of the curated table:
+//!
+//! | check | table | what is quarantined |
+//! | --- | --- | --- |
+//! | `invalid_row` | all | a raw row the typed validation rejects (fetch already refused those; defence in depth) |
+//! | `duplicate_key` | all | the second and later rows of a key (`id`, or `user_id` for listen history); the first is kept |
+//! | `unknown_user` | listen_events | a listen-history row whose `user_id` is not in today's users: the whole row |
+//! | `unknown_track` | listen_events | one listen item whose track id is not in today's tracks: that item only |
+//!
+//! Warnings are counted, reported and emitted as `DqWarnings{Check}`, and the row is kept:
+//! `null_field`, `empty_field` (a null or blank business field; an empty `items` list),
+//! `updated_before_created`, `bad_duration`, `unknown_value`, `duplicate_items`,
+//! `unknown_field` (schema drift: the field names are counted in the report), and
+//! `row_count_change` (a table's rows moved by more than `DQ_MAX_ROW_COUNT_CHANGE` versus the
+//! previous date).
+//!
+//! The run fails, committing nothing, when one table's quarantined share of its input exceeds
+//! `DQ_MAX_QUARANTINE_SHARE` (a share equal to the threshold passes). For `listen_events` the unit
+//! is the listen item: a quarantined row counts its items, and a row without items counts as one.
+
+use super::scd2::MergeStats;
+use crate::records::{Check, Issue};
+use chrono::{DateTime, NaiveDate, Utc};
+use flate2::write::GzEncoder;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+
+/// The transform's checks: stable names used in quarantine files, the report and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    // Blocking.
+    InvalidRow,
+    DuplicateKey,
+    UnknownUser,
+    UnknownTrack,
+    // Warnings.
+    NullField,
+    EmptyField,
+    UpdatedBeforeCreated,
+    BadDuration,
+    UnknownValue,
+    UnknownField,
+    DuplicateItems,
+    RowCountChange,
+}
+
+impl Rule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::InvalidRow => "invalid_row",
+            Rule::DuplicateKey => "duplicate_key",
+            Rule::UnknownUser => "unknown_user",
+            Rule::UnknownTrack => "unknown_track",
+            Rule::NullField => "null_field",
+            Rule::EmptyField => "empty_field",
+            Rule::UpdatedBeforeCreated => "updated_before_created",
+            Rule::BadDuration => "bad_duration",
+            Rule::UnknownValue => "unknown_value",
+            Rule::UnknownField => "unknown_field",
+            Rule::DuplicateItems => "duplicate_items",
+            Rule::RowCountChange => "row_count_change",
+        }
+    }
+
+    pub fn is_blocking(self) -> bool {
+        matches!(self, Rule::InvalidRow | Rule::DuplicateKey | Rule::UnknownUser | Rule::UnknownTrack)
+    }
+
+    /// The warning a validation issue of an accepted row counts as.
+    pub fn from_warning(check: Check) -> Rule {
+        match check {
+            Check::NullField => Rule::NullField,
+            Check::EmptyField => Rule::EmptyField,
+            Check::UpdatedBeforeCreated => Rule::UpdatedBeforeCreated,
+            Check::BadDuration => Rule::BadDuration,
+            Check::UnknownValue => Rule::UnknownValue,
+            Check::UnknownField => Rule::UnknownField,
+            Check::DuplicateItems => Rule::DuplicateItems,
+            // Rejections never reach here (the row is invalid), but map them safely.
+            Check::NotAnObject | Check::MissingKey | Check::WrongType | Check::BadDatetime | Check::MissingDatetime => Rule::InvalidRow,
+        }
+    }
+}
+
+/// Why a row went to quarantine: one line of `reasons`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reason {
+    pub check: &'static str,
+    pub field: String,
+    pub detail: String,
+}
+
+impl Reason {
+    pub fn new(rule: Rule, field: &str, detail: String) -> Self {
+        Self { check: rule.as_str(), field: field.to_owned(), detail }
+    }
+
+    /// A rejection of the typed validation, kept with its own check name.
+    pub fn from_issue(issue: &Issue) -> Self {
+        Self { check: issue.check.as_str(), field: issue.field.clone(), detail: issue.detail.clone() }
+    }
+}
+
+/// Distinct unknown field names reported per table; more are counted under `"…"`.
+const MAX_UNKNOWN_FIELD_NAMES: usize = 50;
+
+/// One table's data quality for the run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TableQuality {
+    /// Units read from raw: rows (listen_events: items, a row without items counting as one).
+    pub rows_in: u64,
+    /// Units sent to quarantine.
+    pub quarantined: u64,
+    /// `quarantined / rows_in` (0 for an empty input).
+    pub quarantine_share: f64,
+    pub quarantined_by_check: BTreeMap<Rule, u64>,
+    /// Rows kept that carried at least one warning.
+    pub warned_rows: u64,
+    pub warnings_by_check: BTreeMap<Rule, u64>,
+    /// Schema drift: fields not in the known schema, with the number of rows carrying each.
+    pub unknown_fields: BTreeMap<String, u64>,
+    /// The table's rows today and on the previous date (tracks, users: current rows).
+    pub row_count: Option<RowCount>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RowCount {
+    pub today: u64,
+    pub previous: Option<u64>,
+    /// `|today - previous| / previous`; null without a previous count or when it was 0.
+    pub change: Option<f64>,
+}
+
+impl TableQuality {
+    pub fn count_in(&mut self, units: u64) {
+        self.rows_in += units;
+    }
+
+    pub fn quarantine(&mut self, rule: Rule, units: u64) {
+        self.quarantined += units;
+        *self.quarantined_by_check.entry(rule).or_default() += units;
+    }
+
+    pub fn warn(&mut self, rule: Rule) {
+        *self.warnings_by_check.entry(rule).or_default() += 1;
+    }
+
+    /// Counts an accepted row's validation warnings (and its unknown fields' names).
+    pub fn warn_row(&mut self, issues: &[Issue]) {
+        if !issues.is_empty() {
+            self.warned_rows += 1;
+        }
+        for issue in issues {
+            self.warn(Rule::from_warning(issue.check));
+            if issue.check == Check::UnknownField {
+                let name = if self.unknown_fields.len() < MAX_UNKNOWN_FIELD_NAMES || self.unknown_fields.contains_key(&issue.field) {
+                    issue.field.clone()
+                } else {
+                    "…".to_owned()
+                };
+                *self.unknown_fields.entry(name).or_default() += 1;
+            }
+        }
+    }
+
+    pub fn warnings(&self) -> u64 {
+        self.warnings_by_check.values().sum()
+    }
+
+    /// Computes the share, and fails when it is above `max`.
+    pub fn check_share(&mut self, table: &'static str, max: f64) -> Result<(), QuarantineExceeded> {
+        self.quarantine_share = if self.rows_in == 0 { 0.0 } else { self.quarantined as f64 / self.rows_in as f64 };
+        if self.quarantine_share > max {
+            return Err(QuarantineExceeded {
+                table,
+                share: self.quarantine_share,
+                max,
+                quarantined: self.quarantined,
+                rows_in: self.rows_in,
+                by_check: self.quarantined_by_check.iter().map(|(r, n)| format!("{} {n}", r.as_str())).collect::<Vec<_>>().join(", "),
+            });
+        }
+        Ok(())
+    }
+
+    /// Warns when today's rows moved too far from the previous date's.
+    pub fn compare_rows(&mut self, today: u64, previous: Option<u64>, max_change: f64) {
+        let change = previous.filter(|&p| p > 0).map(|p| (today as f64 - p as f64).abs() / p as f64);
+        let jumped = match (previous, change) {
+            (_, Some(c)) => c > max_change,
+            (Some(0), None) => today > 0,
+            _ => false,
+        };
+        if jumped {
+            self.warn(Rule::RowCountChange);
+        }
+        self.row_count = Some(RowCount { today, previous, change });
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "{table}: {quarantined} of {rows_in} input rows quarantined ({:.2}%), above DQ_MAX_QUARANTINE_SHARE={max} ({by_check}); nothing was committed. Look at the source's data, then re-run the date (or raise the threshold)",
+    share * 100.0
+)]
+pub struct QuarantineExceeded {
+    pub table: &'static str,
+    pub share: f64,
+    pub max: f64,
+    pub quarantined: u64,
+    pub rows_in: u64,
+    pub by_check: String,
+}
+
+/// One table's quarantined rows, as gzipped JSON lines in memory until the run commits.
+pub struct QuarantineBuffer {
+    encoder: GzEncoder<Vec<u8>>,
+    pub rows: u64,
+}
+
+/// A quarantined row: where it came from, why, and the row.
+#[derive(Serialize)]
+struct Line<'a> {
+    /// The raw object it was read from.
+    source: &'a str,
+    /// 1-based line in that object.
+    line: u64,
+    reasons: &'a [Reason],
+    row: &'a serde_json::Value,
+}
+
+impl Default for QuarantineBuffer {
+    fn default() -> Self {
+        Self { encoder: GzEncoder::new(Vec::new(), flate2::Compression::fast()), rows: 0 }
+    }
+}
+
+impl QuarantineBuffer {
+    pub fn push(&mut self, source: &str, line: u64, reasons: &[Reason], row: &serde_json::Value) {
+        let mut text = serde_json::to_vec(&Line { source, line, reasons, row }).expect("a quarantined row serialises");
+        text.push(b'\n');
+        self.encoder.write_all(&text).expect("in-memory write");
+        self.rows += 1;
+    }
+
+    /// The gzipped lines, or `None` when nothing was quarantined.
+    pub fn finish(self) -> Option<Vec<u8>> {
+        (self.rows > 0).then(|| self.encoder.finish().expect("in-memory write"))
+    }
+}
+
+/// The run's data-quality report: the committed run manifest's `details.dq_report`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DqReport {
+    pub date: NaiveDate,
+    /// The date whose curated tables this run merged onto (`null` on the first date).
+    pub previous_date: Option<NaiveDate>,
+    pub as_of: DateTime<Utc>,
+    pub max_quarantine_share: f64,
+    pub max_row_count_change: f64,
+    /// Rows fetch already refused for this date (in `quarantine/<entity>/`), by entity.
+    pub upstream_rejected: BTreeMap<String, u64>,
+    pub tables: BTreeMap<&'static str, TableQuality>,
+    /// SCD2 outcome of the history tables.
+    pub history: BTreeMap<&'static str, MergeStats>,
+    /// The largest table share.
+    pub quarantine_share: f64,
+    pub warnings: u64,
+}
+
+impl DqReport {
+    pub fn warnings_by_check(&self) -> BTreeMap<Rule, u64> {
+        let mut all = BTreeMap::new();
+        for t in self.tables.values() {
+            for (rule, n) in &t.warnings_by_check {
+                *all.entry(*rule).or_default() += n;
+            }
+        }
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::read::GzDecoder;
+    use std::io::Read;
+
+    #[test]
+    fn the_share_at_the_threshold_passes_and_just_above_fails() {
+        let mut at = TableQuality { rows_in: 100, ..Default::default() };
+        at.quarantine(Rule::DuplicateKey, 5);
+        assert!(at.check_share("users", 0.05).is_ok());
+        assert_eq!(at.quarantine_share, 0.05);
+        let mut above = at.clone();
+        above.quarantine(Rule::UnknownUser, 1);
+        let err = above.check_share("users", 0.05).unwrap_err();
+        assert_eq!((err.quarantined, err.rows_in), (6, 100));
+        let text = err.to_string();
+        assert!(text.contains("users") && text.contains("6.00%") && text.contains("duplicate_key 5, unknown_user 1") && text.contains("nothing was committed"), "{text}");
+        assert!(TableQuality::default().check_share("tracks", 0.0).is_ok(), "an empty input passes");
+    }
+
+    #[test]
+    fn row_count_changes_beyond_the_threshold_warn() {
+        for (today, previous, warns) in [(120, Some(100), false), (121, Some(100), true), (79, Some(100), true), (80, Some(100), false), (5, None, false), (5, Some(0), true), (0, Some(0), false)] {
+            let mut q = TableQuality::default();
+            q.compare_rows(today, previous, 0.2);
+            assert_eq!(q.warnings_by_check.get(&Rule::RowCountChange).is_some(), warns, "{today} vs {previous:?}");
+        }
+    }
+
+    #[test]
+    fn warnings_are_counted_per_check_and_unknown_fields_by_name() {
+        let issue = |field: &str, check| Issue { field: field.into(), check, detail: String::new() };
+        let mut q = TableQuality::default();
+        q.warn_row(&[issue("name", Check::NullField), issue("loudness", Check::UnknownField)]);
+        q.warn_row(&[issue("loudness", Check::UnknownField)]);
+        q.warn_row(&[]);
+        assert_eq!(q.warned_rows, 2);
+        assert_eq!(q.warnings_by_check, BTreeMap::from([(Rule::NullField, 1), (Rule::UnknownField, 2)]));
+        assert_eq!(q.unknown_fields, BTreeMap::from([("loudness".to_owned(), 2)]));
+        for i in 0..100 {
+            q.warn_row(&[issue(&format!("f{i}"), Check::UnknownField)]);
+        }
+        assert_eq!(q.unknown_fields.len(), MAX_UNKNOWN_FIELD_NAMES + 1, "bounded, the rest under …");
+        assert!(Rule::DuplicateKey.is_blocking() && !Rule::UpdatedBeforeCreated.is_blocking());
+    }
+
+    #[test]
+    fn quarantine_lines_carry_source_line_reasons_and_row() {
+        let mut b = QuarantineBuffer::default();
+        b.push("raw/x/part-0.jsonl.gz", 3, &[Reason::new(Rule::DuplicateKey, "id", "id 7 appears again".into())], &serde_json::json!({"id": 7}));
+        let gz = b.finish().unwrap();
+        let mut text = String::new();
+        GzDecoder::new(&gz[..]).read_to_string(&mut text).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["line"], 3);
+        assert_eq!(line["reasons"][0]["check"], "duplicate_key");
+        assert_eq!(line["row"]["id"], 7);
+        assert!(QuarantineBuffer::default().finish().is_none());
+    }
+}

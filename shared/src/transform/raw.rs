@@ -1,0 +1,193 @@
+//! A committed raw date, as transform reads it: fetch's run and partition manifests, and their gzipped JSON lines.
+//!
+//! [`RawWriter`] writes a raw date the way fetch does (gzipped JSON-lines parts, one partition
+//! per entity, committed by the commit protocol) straight from rows in memory, for tests and
+//! benchmarks that want raw data without serving it over HTTP.
+
+use crate::commit::{CommitError, Committed, CommittedRun, PartitionCommit, ReadError, RunWriter, read_committed};
+use crate::manifest::{Manifest, ObjectEntry, ObjectRole};
+use crate::partition::{Partition, Zone};
+use crate::records::Entity;
+use crate::storage::{Store, StoreError};
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
+use flate2::read::GzDecoder;
+use flate2::write::GzEncoder;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RawError {
+    #[error(transparent)]
+    NotReadable(#[from] ReadError),
+    #[error("raw/_run/dt={date}: the committed run has no {entity} partition; re-run fetch for {date}")]
+    Incomplete { date: NaiveDate, entity: Entity },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{key}: {detail}; re-run fetch for the date")]
+    Corrupt { key: String, detail: String },
+}
+
+/// A date fetch committed: its run manifest and one partition manifest per entity.
+#[derive(Debug, Clone)]
+pub struct RawDate {
+    pub run: Manifest,
+    pub partitions: BTreeMap<Entity, Manifest>,
+}
+
+impl RawDate {
+    /// Reads the run manifest and checks every partition belongs to it (see [`read_committed`]).
+    pub async fn open(store: &dyn Store, date: NaiveDate) -> Result<Self, RawError> {
+        let CommittedRun { run, partitions } = read_committed(store, Zone::Raw, date).await?;
+        let mut by_entity = BTreeMap::new();
+        for m in partitions {
+            if let Some(entity) = Entity::ALL.into_iter().find(|e| m.partition == Partition::new(Zone::Raw, e.as_str(), date).prefix()) {
+                by_entity.insert(entity, m);
+            }
+        }
+        if let Some(entity) = Entity::ALL.into_iter().find(|e| !by_entity.contains_key(e)) {
+            return Err(RawError::Incomplete { date, entity });
+        }
+        Ok(Self { run, partitions: by_entity })
+    }
+
+    /// The data objects of an entity, in the order fetch wrote them.
+    pub fn data_objects(&self, entity: Entity) -> Vec<ObjectEntry> {
+        self.partitions[&entity].objects.iter().filter(|o| o.role == ObjectRole::Data).cloned().collect()
+    }
+
+    /// Rows fetch refused for the date, by entity.
+    pub fn rejected(&self) -> BTreeMap<String, u64> {
+        self.partitions.iter().map(|(e, m)| (e.as_str().to_owned(), m.count("rejected"))).collect()
+    }
+}
+
+/// Reads one raw object and calls `f(line_number, line)` for each JSON line (1-based).
+pub async fn for_each_line(
+    store: &dyn Store,
+    object: &ObjectEntry,
+    mut f: impl FnMut(u64, &[u8]),
+) -> Result<(), RawError> {
+    let data = store.get(&object.key).await?.data;
+    let corrupt = |detail: String| RawError::Corrupt { key: object.key.clone(), detail };
+    if data.len() as u64 != object.bytes {
+        return Err(corrupt(format!("{} bytes, but the manifest says {}", data.len(), object.bytes)));
+    }
+    let mut reader = BufReader::with_capacity(1 << 16, GzDecoder::new(&data[..]));
+    let mut line = Vec::with_capacity(1024);
+    let mut n = 0;
+    loop {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line).map_err(|e| corrupt(format!("not gzip: {e}")))?;
+        if read == 0 {
+            break;
+        }
+        n += 1;
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        if !text.is_empty() {
+            f(n, text);
+        }
+    }
+    if n != object.rows {
+        return Err(corrupt(format!("{n} lines, but the manifest says {}", object.rows)));
+    }
+    Ok(())
+}
+
+/// Writes a raw date as fetch would, from rows in memory (tests and benchmarks).
+pub struct RawWriter {
+    writer: RunWriter,
+    date: NaiveDate,
+    part_rows: usize,
+    partitions: Vec<PartitionCommit>,
+}
+
+impl RawWriter {
+    pub fn new(store: std::sync::Arc<dyn Store>, date: NaiveDate, run_id: &str, started_at: DateTime<Utc>, part_rows: usize) -> Self {
+        Self { writer: RunWriter::new(store, "fetch", Zone::Raw, date, run_id, started_at), date, part_rows: part_rows.max(1), partitions: Vec::new() }
+    }
+
+    /// Writes every row of one entity as JSON lines, in parts of `part_rows`; returns the rows.
+    pub async fn entity<V: Serialize>(&mut self, entity: Entity, rows: impl IntoIterator<Item = V>) -> Result<u64, StoreError> {
+        let partition = Partition::new(Zone::Raw, entity.as_str(), self.date);
+        let mut objects = Vec::new();
+        let (mut part, mut in_part, mut total) = (GzEncoder::new(Vec::new(), flate2::Compression::fast()), 0u64, 0u64);
+        for row in rows {
+            serde_json::to_writer(&mut part, &row).expect("a row serialises");
+            part.write_all(b"\n").expect("in-memory write");
+            in_part += 1;
+            total += 1;
+            if in_part as usize >= self.part_rows {
+                let full = std::mem::replace(&mut part, GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+                objects.push(self.put(&partition, objects.len(), full, in_part).await?);
+                in_part = 0;
+            }
+        }
+        if in_part > 0 || objects.is_empty() {
+            objects.push(self.put(&partition, objects.len(), part, in_part).await?);
+        }
+        self.partitions.push(PartitionCommit {
+            partition: partition.clone(),
+            counts: BTreeMap::from([("accepted".to_owned(), total), ("warned".to_owned(), 0), ("rejected".to_owned(), 0)]),
+            objects,
+            source: format!("memory/{entity}"),
+            details: serde_json::Value::Null,
+            also_owns: vec![Partition::new(Zone::Quarantine, entity.as_str(), self.date)],
+        });
+        Ok(total)
+    }
+
+    async fn put(&self, partition: &Partition, index: usize, part: GzEncoder<Vec<u8>>, rows: u64) -> Result<ObjectEntry, StoreError> {
+        let data = Bytes::from(part.finish().expect("in-memory write"));
+        let key = partition.part_key(index, self.writer.run_id(), "jsonl.gz");
+        self.writer.put_object(key, data, rows, ObjectRole::Data).await
+    }
+
+    /// Commits the entities written (the raw run manifest last, as fetch does).
+    pub async fn commit(self, finished_at: DateTime<Utc>) -> Result<Committed, CommitError> {
+        self.writer.commit(self.partitions, finished_at, serde_json::Value::Null).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemoryStore;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn a_written_raw_date_reads_back_line_by_line() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let date = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let mut w = RawWriter::new(store.clone(), date, "r1", Utc::now(), 2);
+        assert_eq!(w.entity(Entity::Tracks, (0..5).map(|i| json!({"id": i}))).await.unwrap(), 5);
+        w.entity(Entity::Users, Vec::<serde_json::Value>::new()).await.unwrap();
+        let before = RawDate::open(store.as_ref(), date).await.unwrap_err();
+        assert!(matches!(before, RawError::NotReadable(ReadError::NotCommitted { .. })), "nothing is visible before the commit: {before}");
+        w.entity(Entity::ListenHistory, [json!({"user_id": 1})]).await.unwrap();
+        w.commit(Utc::now()).await.unwrap();
+
+        let raw = RawDate::open(store.as_ref(), date).await.unwrap();
+        let objects = raw.data_objects(Entity::Tracks);
+        assert_eq!(objects.iter().map(|o| o.rows).collect::<Vec<_>>(), [2, 2, 1]);
+        let mut ids = Vec::new();
+        for o in &objects {
+            for_each_line(store.as_ref(), o, |n, line| ids.push((n, serde_json::from_slice::<serde_json::Value>(line).unwrap()["id"].clone()))).await.unwrap();
+        }
+        assert_eq!(ids, [(1, json!(0)), (2, json!(1)), (1, json!(2)), (2, json!(3)), (1, json!(4))]);
+        assert_eq!(raw.data_objects(Entity::Users)[0].rows, 0, "an empty entity is one empty part");
+    }
+
+    #[tokio::test]
+    async fn a_raw_run_without_an_entity_is_refused() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let date = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let mut w = RawWriter::new(store.clone(), date, "r1", Utc::now(), 10);
+        w.entity(Entity::Tracks, [json!({"id": 1})]).await.unwrap();
+        w.commit(Utc::now()).await.unwrap();
+        let err = RawDate::open(store.as_ref(), date).await.unwrap_err();
+        assert!(matches!(err, RawError::Incomplete { entity: Entity::Users, .. }), "{err}");
+    }
+}
