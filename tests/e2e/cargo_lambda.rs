@@ -1,0 +1,174 @@
+//! The Lambda binaries, run by cargo-lambda's emulator exactly as Lambda would run them: `fetch`
+//! against the in-process simulator of the source API (every accepted trigger shape gives the
+//! right logical date and commits the raw partitions; an unknown event is refused), and
+//! `transform` on what fetch committed (a manual date, the S3 event of fetch's commit).
+//!
+//! Needs `cargo lambda` (installed by `tests/run.sh`); skips without it on a developer's machine.
+//! With the loopback AWS server up, the function's metrics go to its CloudWatch and are checked
+//! too (the alarms in infra/template.yaml depend on their names).
+
+use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+use moovitamix::config::Config;
+use moovitamix::fetch::Fetcher;
+use moovitamix::simulator::{RunningSimulator, SimulatorConfig};
+use moovitamix_tests::aws::{LoopbackAws, error_chain, loopback_aws, unique_bucket_name};
+use moovitamix_tests::events::event_path;
+use moovitamix_tests::lambda::{LambdaEmulator, LambdaError};
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_runs_under_cargo_lambda_for_every_trigger_shape() {
+    let simulator = RunningSimulator::start(SimulatorConfig::default()).await.expect("starting the simulator");
+    let data = tempfile::tempdir().expect("a temporary data folder");
+    let data_url = data.path().to_str().expect("a UTF-8 temporary path").to_owned();
+    let sim_url = simulator.url();
+
+    let aws = loopback_aws();
+    let namespace = format!("MooVitamixTest/{}", unique_bucket_name("cargo-lambda"));
+    let mut env: Vec<(String, String)> = vec![
+        ("SOURCE_API_URL".into(), sim_url),
+        ("DATA_URL".into(), data_url),
+        ("RUST_LOG".into(), "info".into()),
+    ];
+    match &aws {
+        // Metrics to the loopback CloudWatch, in a namespace of this test only.
+        Some(aws) => {
+            env.extend(aws.child_env());
+            env.push(("METRICS_BACKEND".into(), "cloudwatch".into()));
+            env.push(("METRICS_NAMESPACE".into(), namespace.clone()));
+        }
+        None => env.push(("METRICS_BACKEND".into(), "log".into())),
+    }
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let Some(emulator) = LambdaEmulator::start("fetch", &env_refs).await.unwrap_or_else(|e| panic!("{e}")) else { return };
+
+    // The scheduler event names the same day as the scheduled event: a re-run of a committed day.
+    for (event, date, first_run_of_date) in [
+        ("fetch-scheduled-event.json", "2026-11-21", true),
+        ("fetch-scheduler.json", "2026-11-21", false),
+        ("fetch-manual.json", "2026-11-20", true),
+    ] {
+        let summary = emulator
+            .invoke("fetch", &event_path(event))
+            .await
+            .unwrap_or_else(|e| panic!("fetch with {event}: {e}\n--- emulator output ---\n{}", emulator.log()));
+        check_summary(&summary, event, date, first_run_of_date, data.path());
+    }
+
+    let refused = emulator.invoke("fetch", &event_path("fetch-invalid.json")).await;
+    match refused {
+        // `cargo lambda invoke` prints the function's error as `Error: <error_type>` and its message.
+        Err(LambdaError::Invoke { stderr, .. }) => {
+            let error_type = stderr.lines().find_map(|l| l.trim().strip_prefix("Error: ")).unwrap_or_default();
+            assert!(!error_type.trim().is_empty(), "fetch-invalid.json: no `Error: <type>` line in {stderr}");
+            assert!(stderr.lines().count() > 1, "fetch-invalid.json: the error carries no message: {stderr}");
+            println!("fetch-invalid.json refused as expected: {error_type}");
+        }
+        Err(other) => panic!("fetch-invalid.json: expected the function to return an error, got {other}"),
+        Ok(summary) => panic!("fetch-invalid.json must be refused, but the function answered {summary}"),
+    }
+
+    if let Some(aws) = &aws {
+        check_metrics(aws, &namespace).await;
+    }
+    drop(emulator);
+    simulator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transform_runs_under_cargo_lambda_on_fetched_dates() {
+    let simulator = RunningSimulator::start(SimulatorConfig::default()).await.expect("starting the simulator");
+    let data = tempfile::tempdir().expect("a temporary data folder");
+    let data_url = data.path().to_str().expect("a UTF-8 temporary path").to_owned();
+    let config = Config::from_lookup(|k| match k {
+        "SOURCE_API_URL" => Some(simulator.url()),
+        "DATA_URL" => Some(data_url.clone()),
+        "METRICS_BACKEND" => Some("log".into()),
+        _ => None,
+    })
+    .unwrap();
+    let fetcher = Fetcher::from_config(&config).await.unwrap();
+    for date in ["2026-11-20", "2026-11-21"] {
+        fetcher.run(date.parse().unwrap(), &format!("fetch-{date}")).await.unwrap();
+    }
+    simulator.shutdown().await;
+
+    let env = [("DATA_URL", data_url.as_str()), ("METRICS_BACKEND", "log"), ("PII_SALT", "cargo-lambda-test-salt"), ("RUST_LOG", "info")];
+    let Some(emulator) = LambdaEmulator::start("transform", &env).await.unwrap_or_else(|e| panic!("{e}")) else { return };
+    let first_day = data.path().join("transform-2026-11-20.json");
+    std::fs::write(&first_day, r#"{"date": "2026-11-20"}"#).unwrap();
+    // The first date onto an empty history, the next onto it, then a re-run from fetch's S3 event.
+    for (event, date, previous) in [
+        (first_day.clone(), "2026-11-20", Value::Null),
+        (event_path("transform-manual.json"), "2026-11-21", Value::from("2026-11-20")),
+        (event_path("transform-s3-object-created.json"), "2026-11-21", Value::from("2026-11-20")),
+    ] {
+        let summary = emulator
+            .invoke("transform", &event)
+            .await
+            .unwrap_or_else(|e| panic!("transform with {}: {e}\n--- emulator output ---\n{}", event.display(), emulator.log()));
+        assert_eq!((&summary["date"], &summary["previous_date"]), (&Value::from(date), &previous), "{summary:#}");
+        assert!(summary["tables"]["tracks"]["rows_out"].as_u64().is_some_and(|n| n > 0), "{summary:#}");
+        let manifest = data.path().join(format!("curated/_run/dt={date}/_manifest.json"));
+        assert!(manifest.is_file(), "{} does not exist", manifest.display());
+    }
+    match emulator.invoke("transform", &event_path("fetch-invalid.json")).await {
+        Err(LambdaError::Invoke { stderr, .. }) => assert!(stderr.contains("Permanent.BadEvent"), "{stderr}"),
+        other => panic!("fetch-invalid.json must be refused by transform, got {other:?}"),
+    }
+}
+
+/// The summary contract: `{"date", "run_id", "entities": {"tracks": {"accepted": N, ..}, ..}, "manifests": [..]}`,
+/// and the tracks partition's manifest on disk.
+fn check_summary(summary: &Value, event: &str, date: &str, first_run_of_date: bool, data: &Path) {
+    assert_eq!(summary["date"], date, "{event}: wrong logical date in {summary:#}");
+    assert!(!summary["run_id"].is_null(), "{event}: no run_id in {summary:#}");
+    for entity in ["tracks", "users", "listen_history"] {
+        let accepted = &summary["entities"][entity]["accepted"];
+        let expected = if first_run_of_date { "a count > 0" } else { "a count" };
+        assert!(
+            accepted.as_u64().is_some_and(|n| n > 0 || !first_run_of_date),
+            "{event}: entities.{entity}.accepted is {accepted}, expected {expected}, in {summary:#}"
+        );
+    }
+    let manifests: Vec<&str> =
+        summary["manifests"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let tracks_manifest = format!("raw/tracks/dt={date}/_manifest.json");
+    assert!(
+        manifests.iter().any(|m| m.ends_with(&tracks_manifest)),
+        "{event}: manifests {manifests:?} do not name {tracks_manifest}"
+    );
+    let on_disk = data.join(&tracks_manifest);
+    assert!(on_disk.is_file(), "{event}: {} does not exist", on_disk.display());
+}
+
+/// The metric names and dimensions the alarms and the dashboard use.
+async fn check_metrics(aws: &LoopbackAws, namespace: &str) {
+    let cloudwatch = aws.cloudwatch();
+    let now = SystemTime::now();
+    let sum = |metric: &'static str, dimensions: Vec<(&'static str, &'static str)>| {
+        let cloudwatch = cloudwatch.clone();
+        async move {
+            let mut request = cloudwatch
+                .get_metric_statistics()
+                .namespace(namespace)
+                .metric_name(metric)
+                .start_time((now - Duration::from_secs(3600)).into())
+                .end_time((now + Duration::from_secs(600)).into())
+                .period(60)
+                .statistics(Statistic::Sum);
+            for (name, value) in dimensions {
+                request = request.dimensions(Dimension::builder().name(name).value(value).build());
+            }
+            let stats = request.send().await.unwrap_or_else(|e| panic!("GetMetricStatistics {metric}: {}", error_chain(&e)));
+            stats.datapoints().iter().filter_map(|d| d.sum()).sum::<f64>()
+        }
+    };
+    let succeeded = sum("RunSucceeded", vec![("Function", "fetch")]).await;
+    // At least the two first runs of a date; whether a re-run of a committed day counts is the function's call.
+    assert!(succeeded >= 2.0, "RunSucceeded{{Function=fetch}} in {namespace} is {succeeded}, expected one per successful run");
+    let rows = sum("RowsFetched", vec![("Function", "fetch"), ("Entity", "tracks")]).await;
+    assert!(rows > 0.0, "RowsFetched{{Function=fetch,Entity=tracks}} in {namespace} is {rows}");
+}
