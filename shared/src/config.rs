@@ -36,6 +36,19 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "DQ_MAX_ROW_COUNT_CHANGE", default: "0.2", meaning: "transform: a table whose row count moves by more than this share versus the previous date gets a `row_count_change` warning." },
     Variable { name: "TRANSFORM_ROW_GROUP_ROWS", default: "131072", meaning: "transform: rows per Parquet row group." },
     Variable { name: "TRANSFORM_FILE_ROWS", default: "1048576", meaning: "transform: rows per Parquet file before a new part starts." },
+    Variable { name: "RECOMMEND_TOP_K", default: "10", meaning: "recommend: tracks recommended per user." },
+    Variable { name: "ALS_FACTORS", default: "64", meaning: "recommend: latent factors of the ALS model." },
+    Variable { name: "ALS_REGULARIZATION", default: "40", meaning: "recommend: L2 regularisation (lambda) of every user and track vector." },
+    Variable { name: "ALS_ALPHA", default: "0.3", meaning: "recommend: confidence slope, c = 1 + alpha * w, w the pair's recency-weighted listens." },
+    Variable { name: "ALS_RECENCY_BETA", default: "300", meaning: "recommend: recency weighting of listens, w = listens * (1 + beta * (rank / n)^power) with rank 1..n the listen's place in the user's history (0: no weighting)." },
+    Variable { name: "ALS_RECENCY_POWER", default: "10", meaning: "recommend: the exponent of that recency weighting." },
+    Variable { name: "ALS_ITERATIONS", default: "15", meaning: "recommend: ALS iterations (users then tracks)." },
+    Variable { name: "ALS_CG_STEPS", default: "3", meaning: "recommend: conjugate-gradient steps per vector per half-iteration." },
+    Variable { name: "ALS_SEED", default: "42", meaning: "recommend: seed of the initial factors (training is reproducible)." },
+    Variable { name: "EVAL_HOLDOUT_SHARE", default: "0.2", meaning: "recommend: share of each user's most recent listens held out to evaluate a trained model." },
+    Variable { name: "GATE_NDCG_TOLERANCE", default: "0.01", meaning: "recommend: a candidate may trail the champion's NDCG@10 by at most this and still be promoted." },
+    Variable { name: "RETRAIN_NEW_LISTENS_SHARE", default: "0.2", meaning: "recommend: a score run trains first when the listens grew by more than this share since the champion was trained (or there is no champion)." },
+    Variable { name: "MODEL_KEEP_VERSIONS", default: "10", meaning: "recommend: newest model versions kept (the champion is always kept)." },
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -130,6 +143,25 @@ pub struct Config {
     pub part_rows: usize,
     pub lease_ttl: Duration,
     pub transform: TransformConfig,
+    pub recommend: RecommendConfig,
+}
+
+/// The recommend job's settings: the model's hyper-parameters, the evaluation and the gate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecommendConfig {
+    pub top_k: usize,
+    pub factors: usize,
+    pub regularization: f32,
+    pub alpha: f32,
+    pub iterations: usize,
+    pub cg_steps: usize,
+    pub seed: u64,
+    pub recency_beta: f32,
+    pub recency_power: f32,
+    pub holdout_share: f64,
+    pub gate_tolerance: f64,
+    pub retrain_share: f64,
+    pub keep_versions: usize,
 }
 
 impl Config {
@@ -173,6 +205,21 @@ impl Config {
             part_rows: env.number("FETCH_PART_ROWS", 1, 100_000_000)?,
             lease_ttl: Duration::from_secs(env.number("LEASE_TTL_SECONDS", 1, 86_400)?),
             transform: Self::transform(&env, in_lambda)?,
+            recommend: RecommendConfig {
+                top_k: env.number("RECOMMEND_TOP_K", 1, 1000)?,
+                factors: env.number("ALS_FACTORS", 1, 1024)?,
+                regularization: env.real("ALS_REGULARIZATION", 0.0, 1e6)? as f32,
+                alpha: env.real("ALS_ALPHA", 0.0, 1e6)? as f32,
+                iterations: env.number("ALS_ITERATIONS", 1, 500)?,
+                cg_steps: env.number("ALS_CG_STEPS", 1, 64)?,
+                seed: env.number("ALS_SEED", 0, u64::MAX)?,
+                recency_beta: env.real("ALS_RECENCY_BETA", 0.0, 1e6)? as f32,
+                recency_power: env.real("ALS_RECENCY_POWER", 0.0, 100.0)? as f32,
+                holdout_share: env.real("EVAL_HOLDOUT_SHARE", 0.01, 0.9)?,
+                gate_tolerance: env.share("GATE_NDCG_TOLERANCE")?,
+                retrain_share: env.real("RETRAIN_NEW_LISTENS_SHARE", 0.0, 1e6)?,
+                keep_versions: env.number("MODEL_KEEP_VERSIONS", 1, 10_000)?,
+            },
         })
     }
 
@@ -218,6 +265,15 @@ impl Env<'_> {
         match text.trim().parse::<T>() {
             Ok(v) if v >= min && v <= max => Ok(v),
             _ => Err(self.error(name, &text, &format!("a whole number from {min} to {max}"))),
+        }
+    }
+
+    /// A real number from `min` to `max`.
+    fn real(&self, name: &str, min: f64, max: f64) -> Result<f64, ConfigError> {
+        let text = self.text(name);
+        match text.trim().parse::<f64>() {
+            Ok(v) if (min..=max).contains(&v) => Ok(v),
+            _ => Err(self.error(name, &text, &format!("a number from {min} to {max}"))),
         }
     }
 
@@ -317,6 +373,9 @@ mod tests {
             ("DQ_MAX_QUARANTINE_SHARE", "1.5"),
             ("DQ_MAX_ROW_COUNT_CHANGE", "lots"),
             ("TRANSFORM_ROW_GROUP_ROWS", "10"),
+            ("ALS_FACTORS", "0"),
+            ("ALS_ALPHA", "-1"),
+            ("EVAL_HOLDOUT_SHARE", "1"),
         ] {
             let err = load(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name);

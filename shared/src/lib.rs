@@ -21,6 +21,11 @@
 //! | [`transform::parquet_io`] | the curated tables' Parquet schemas, part files, reading back |
 //! | [`transform::pii`] | the salted e-mail hash, the names policy, the salt from SSM |
 //! | [`transform::curated`], [`transform::raw`] | curated business rows and their hash; reading (and, for tests, writing) a committed raw date |
+//! | [`recommend`] | the recommend job: daily scoring with the champion ALS model, gated retraining, rollback |
+//! | [`recommend::als`] | implicit-feedback ALS solved by conjugate gradient, multi-threaded |
+//! | [`recommend::training`], [`recommend::gate`] | temporal split, evaluation against popularity and the champion, the promotion gate |
+//! | [`recommend::scoring`], [`recommend::cold_start`] | top-K per user with fold-in of changed users; genre popularity for cold start |
+//! | [`recommend::model_store`] | stored model versions and the champion pointer |
 //! | [`trigger`] | the events that start a run, and the logical date they carry |
 //! | [`telemetry`] | logging set-up (JSON in Lambda, text locally) |
 
@@ -30,6 +35,7 @@ pub mod fetch;
 pub mod manifest;
 pub mod metrics;
 pub mod partition;
+pub mod recommend;
 pub mod records;
 pub mod source;
 pub mod storage;

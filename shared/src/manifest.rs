@@ -63,6 +63,8 @@ pub enum ObjectRole {
     Manifest,
     /// A report beside the data (e.g. data quality).
     Report,
+    /// The partition's rows again, in another format (e.g. JSON lines for the app).
+    Export,
 }
 
 impl ObjectEntry {

@@ -74,9 +74,14 @@ impl Partition {
         Self::new(zone, RUN_DATASET, date)
     }
 
-    /// The prefix of every object in this partition, ending with `/`.
+    /// The prefix of every object in this partition, ending with `/`: `<zone>/<dataset>/dt=D/`,
+    /// or `<zone>/dt=D/` for a zone that holds one dataset only (an empty `dataset`, as
+    /// `recommendations/dt=D/`).
     pub fn prefix(&self) -> String {
-        format!("{}/{}/dt={}/", self.zone, self.dataset, self.date.format("%Y-%m-%d"))
+        match self.dataset.as_str() {
+            "" => format!("{}/dt={}/", self.zone, self.date.format("%Y-%m-%d")),
+            dataset => format!("{}/{dataset}/dt={}/", self.zone, self.date.format("%Y-%m-%d")),
+        }
     }
 
     /// The prefix under which all dates of this dataset live, ending with `/`.
@@ -105,9 +110,14 @@ impl Partition {
     /// Parses a key written by [`Partition::key`], returning the partition and the file name.
     pub fn parse_key(key: &str) -> Result<(Partition, String), KeyError> {
         let bad = |why: &'static str| KeyError { key: key.to_owned(), why };
-        let mut parts = key.splitn(4, '/');
-        let zone = parts.next().and_then(Zone::parse).ok_or(bad("unknown zone"))?;
-        let dataset = parts.next().filter(|d| !d.is_empty()).ok_or(bad("missing dataset"))?;
+        let (zone, rest) = key.split_once('/').ok_or(bad("unknown zone"))?;
+        let zone = Zone::parse(zone).ok_or(bad("unknown zone"))?;
+        // A zone of one dataset puts `dt=` right after the zone.
+        let (dataset, rest) = match rest.starts_with("dt=") {
+            true => ("", rest),
+            false => rest.split_once('/').filter(|(d, _)| !d.is_empty()).ok_or(bad("missing dataset"))?,
+        };
+        let mut parts = rest.splitn(2, '/');
         let dt = parts.next().and_then(|p| p.strip_prefix("dt=")).ok_or(bad("missing dt= segment"))?;
         let date = NaiveDate::parse_from_str(dt, "%Y-%m-%d").map_err(|_| bad("dt is not YYYY-MM-DD"))?;
         let file = parts.next().filter(|f| !f.is_empty()).ok_or(bad("missing file name"))?;
@@ -143,12 +153,14 @@ mod tests {
         assert_eq!(p.manifest_key(), "raw/tracks/dt=2026-03-07/_manifest.json");
         assert_eq!(p.part_key(3, "r1", "jsonl.gz"), "raw/tracks/dt=2026-03-07/part-00003-r1.jsonl.gz");
         assert_eq!(Partition::run(Zone::Curated, date("2026-03-07")).lease_key(), "curated/_run/dt=2026-03-07/_lease.json");
+        let single = Partition::new(Zone::Recommendations, "", date("2026-03-07"));
+        assert_eq!(single.part_key(0, "r1", "parquet"), "recommendations/dt=2026-03-07/part-00000-r1.parquet");
     }
 
     #[test]
     fn keys_parse_back_to_what_built_them() {
         for zone in Zone::ALL {
-            for dataset in ["tracks", "listen_history", "_run"] {
+            for dataset in ["tracks", "listen_history", "_run", ""] {
                 let p = Partition::new(zone, dataset, date("2025-12-31"));
                 for key in [p.manifest_key(), p.part_key(12, "abc-def", "parquet"), p.lease_key()] {
                     let (parsed, file) = Partition::parse_key(&key).unwrap();

@@ -159,7 +159,7 @@ fn function_id<'a>(t: &'a Value, binary: &str) -> Option<&'a str> {
 }
 
 /// The allowed statements of a role's inline policies, `Fn::If` branches expanded.
-fn statements<'a>(role: &'a Value) -> Vec<&'a Value> {
+fn statements(role: &Value) -> Vec<&Value> {
     let mut out = vec![];
     for policy in as_list(&role["Properties"]["Policies"]) {
         for statement in as_list(&policy["PolicyDocument"]["Statement"]) {
@@ -829,7 +829,7 @@ fn check_dashboard(t: &Value) -> Vec<String> {
         } else if t["Parameters"].get(name).is_some_and(|p| p["Type"] == "Number") {
             text.push('1');
         } else {
-            text.push_str("x");
+            text.push('x');
         }
         if !(name.starts_with("AWS::") || resources(t).contains_key(name.split('.').next().unwrap_or(name)) || t["Parameters"].get(name).is_some())
         {

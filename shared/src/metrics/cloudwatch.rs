@@ -29,6 +29,7 @@ fn to_cloudwatch(d: &Datum) -> MetricDatum {
         Unit::Count => StandardUnit::Count,
         Unit::Bytes => StandardUnit::Bytes,
         Unit::Milliseconds => StandardUnit::Milliseconds,
+        Unit::Seconds => StandardUnit::Seconds,
         Unit::None => StandardUnit::None,
     };
     let dimensions = d.dimensions.iter().map(|(k, v)| Dimension::builder().name(*k).value(v).build()).collect();

@@ -39,6 +39,29 @@ pub enum Metric {
     NewVersions,
     /// SCD2 versions closed (changes, deletions), per table (dimension `Entity`).
     ClosedVersions,
+    // recommend
+    /// Training time of a train run (candidate, champion recipe, final model), in ms.
+    TrainDurationMs,
+    /// NDCG@10 on held-out listens, per model (dimension `Model`: candidate, champion, baseline).
+    Ndcg10,
+    /// Precision@10 on held-out listens, per model (dimension `Model`).
+    Precision10,
+    /// Recall@10 on held-out listens, per model (dimension `Model`).
+    Recall10,
+    /// 1 when the gate promoted the trained model, else 0.
+    Promoted,
+    /// How many trained models in a row the gate refused (0 after a promotion).
+    GateRefusedStreak,
+    /// Users given recommendations by a score run.
+    UsersScored,
+    /// Users served by cold start (no usable listens).
+    ColdStartUsers,
+    /// Distinct tracks recommended over the catalogue's current tracks (0..=1).
+    CatalogCoverage,
+    /// Scoring time of a score run, in ms.
+    ScoreDurationMs,
+    /// From the day's fetch start to its recommendations written, in seconds.
+    FreshnessSeconds,
     // every stage
     DurationMs,
     RunSucceeded,
@@ -50,6 +73,7 @@ pub enum Unit {
     Count,
     Bytes,
     Milliseconds,
+    Seconds,
     /// A ratio or another dimensionless value.
     None,
 }
@@ -70,6 +94,17 @@ impl Metric {
             Metric::DqWarnings => "DqWarnings",
             Metric::NewVersions => "NewVersions",
             Metric::ClosedVersions => "ClosedVersions",
+            Metric::TrainDurationMs => "TrainDurationMs",
+            Metric::Ndcg10 => "Ndcg10",
+            Metric::Precision10 => "Precision10",
+            Metric::Recall10 => "Recall10",
+            Metric::Promoted => "Promoted",
+            Metric::GateRefusedStreak => "GateRefusedStreak",
+            Metric::UsersScored => "UsersScored",
+            Metric::ColdStartUsers => "ColdStartUsers",
+            Metric::CatalogCoverage => "CatalogCoverage",
+            Metric::ScoreDurationMs => "ScoreDurationMs",
+            Metric::FreshnessSeconds => "FreshnessSeconds",
             Metric::DurationMs => "DurationMs",
             Metric::RunSucceeded => "RunSucceeded",
             Metric::RunFailed => "RunFailed",
@@ -79,8 +114,9 @@ impl Metric {
     pub fn unit(self) -> Unit {
         match self {
             Metric::BytesWritten => Unit::Bytes,
-            Metric::DurationMs => Unit::Milliseconds,
-            Metric::QuarantineShare => Unit::None,
+            Metric::DurationMs | Metric::TrainDurationMs | Metric::ScoreDurationMs => Unit::Milliseconds,
+            Metric::FreshnessSeconds => Unit::Seconds,
+            Metric::QuarantineShare | Metric::Ndcg10 | Metric::Precision10 | Metric::Recall10 | Metric::CatalogCoverage => Unit::None,
             _ => Unit::Count,
         }
     }

@@ -240,6 +240,8 @@ struct Output {
 struct Built {
     outputs: Vec<Output>,
     report: DqReport,
+    /// When fetch started reading the source for this date (recommend's freshness starts there).
+    fetch_started_at: DateTime<Utc>,
 }
 
 /// Parses, validates and de-duplicates one raw row; quarantines it (returning `None`) when it is
@@ -358,7 +360,7 @@ impl Transformer {
                 let partitions = self.partitions(date, &writer, &mut built).await;
                 match partitions {
                     Ok(partitions) => {
-                        let details = json!({ "dq_report": built.report });
+                        let details = json!({ "dq_report": built.report, "fetch_started_at": built.fetch_started_at });
                         writer.commit(partitions, Utc::now(), details).await.map(|c| (c, built)).map_err(TransformError::from)
                     }
                     Err(e) => {
@@ -489,7 +491,7 @@ impl Transformer {
             history: outputs.iter().filter_map(|o| o.stats.clone().map(|s| (o.table, s))).collect(),
             tables,
         };
-        Ok(Built { outputs, report })
+        Ok(Built { outputs, report, fetch_started_at: cx.raw.run.started_at })
     }
 
     /// Reads an entity's raw rows through [`classify`], handing each kept one to `keep`.

@@ -15,7 +15,7 @@ use crate::manifest::{ObjectEntry, ObjectRole};
 use crate::partition::Partition;
 use crate::storage::{Store, StoreError};
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float32Type, Int32Type, Int64Type, TimestampMicrosecondType};
+use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{
     Array, ArrayRef, BooleanArray, Int32Array, Int64Array, PrimitiveArray, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
@@ -157,8 +157,8 @@ impl<'a> Columns<'a> {
         self.get(name)?.as_primitive_opt::<Int32Type>().ok_or_else(|| format!("column `{name}` is not INT32"))
     }
 
-    pub(crate) fn f32(&self, name: &str) -> Result<&'a PrimitiveArray<Float32Type>, String> {
-        self.get(name)?.as_primitive_opt::<Float32Type>().ok_or_else(|| format!("column `{name}` is not FLOAT"))
+    pub(crate) fn f64(&self, name: &str) -> Result<&'a PrimitiveArray<Float64Type>, String> {
+        self.get(name)?.as_primitive_opt::<Float64Type>().ok_or_else(|| format!("column `{name}` is not DOUBLE"))
     }
 
     pub(crate) fn text(&self, name: &str) -> Result<&'a StringArray, String> {

@@ -311,7 +311,7 @@ mod tests {
         for (today, previous, warns) in [(120, Some(100), false), (121, Some(100), true), (79, Some(100), true), (80, Some(100), false), (5, None, false), (5, Some(0), true), (0, Some(0), false)] {
             let mut q = TableQuality::default();
             q.compare_rows(today, previous, 0.2);
-            assert_eq!(q.warnings_by_check.get(&Rule::RowCountChange).is_some(), warns, "{today} vs {previous:?}");
+            assert_eq!(q.warnings_by_check.contains_key(&Rule::RowCountChange), warns, "{today} vs {previous:?}");
         }
     }
 

@@ -8,6 +8,9 @@ use clap::{Parser, Subcommand};
 use moovitamix::config::Config;
 use moovitamix::fetch::{FetchSummary, Fetcher, new_run_id};
 use moovitamix::simulator::{RunningSimulator, SimulatorConfig};
+use moovitamix::recommend::model_store::ModelStore;
+use moovitamix::recommend::request::Request;
+use moovitamix::recommend::{Outcome, Recommender, ScoreSummary, TrainSummary};
 use moovitamix::transform::{TransformSummary, Transformer};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -67,6 +70,18 @@ enum Command {
         #[command(flatten)]
         sim: SimulatorArgs,
     },
+    /// Train the recommender on a curated date (default: the latest), gate it, promote it if it wins.
+    Train {
+        #[arg(long)]
+        date: Option<NaiveDate>,
+    },
+    /// List the stored model versions, their evaluation and the champion.
+    Models,
+    /// Make a stored model version the champion.
+    Rollback {
+        /// A version id, as `moovitamix models` lists them.
+        version: String,
+    },
     /// Serve the source simulator over HTTP until interrupted.
     Simulate {
         #[arg(long, default_value = "127.0.0.1:8000")]
@@ -92,6 +107,9 @@ async fn main() -> ExitCode {
         Command::Run { date, from, to, sim } => run(date, from.zip(to), sim).await,
         Command::Simulate { listen, date, sim } => simulate(listen, date, sim).await,
         Command::Bench { stage } => bench::run(stage).await,
+        Command::Train { date } => recommend(Request::Train { date }).await,
+        Command::Models => models().await,
+        Command::Rollback { version } => recommend(Request::Rollback { version }).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -125,6 +143,7 @@ async fn run(date: Option<NaiveDate>, range: Option<(NaiveDate, NaiveDate)>, sim
     println!("data:   {}", config.data_url);
     let fetcher = Fetcher::from_config(&config).await?;
     let transformer = Transformer::from_config(&config).await?;
+    let recommender = Recommender::from_config(&config).await;
     for date in dates {
         if let Some(s) = &simulator {
             s.control().set_date(date);
@@ -132,6 +151,10 @@ async fn run(date: Option<NaiveDate>, range: Option<(NaiveDate, NaiveDate)>, sim
         let summary = fetcher.run(date, &new_run_id(Utc::now())).await?;
         print_fetch(&summary);
         print_transform(&transformer.run(date, &new_run_id(Utc::now())).await?);
+        match recommender.run(Request::Score { date }, &new_run_id(Utc::now())).await? {
+            Outcome::Score(s) => print_score(&s),
+            other => unreachable!("a score request answers a score: {other:?}"),
+        }
     }
     if let Some(s) = simulator {
         s.shutdown().await;
@@ -173,6 +196,59 @@ fn print_transform(s: &TransformSummary) {
             opt(t.closed_versions)
         );
     }
+}
+
+fn print_train(t: &TrainSummary) {
+    let verdict = if t.promoted { "promoted" } else { "refused" };
+    println!("\n  trained {} on curated {}: {} users, {} tracks, {} listens, {} ms; {verdict}: {}", t.version, t.date, t.users, t.tracks, t.listens, t.train_ms, t.reason);
+    println!("  {:<10} {:>8} {:>8} {:>8} {:>8} {:>9}", "model", "ndcg@10", "prec@10", "rec@10", "map@10", "coverage");
+    let e = &t.evaluation;
+    for (name, s) in [("candidate", Some(e.candidate)), ("champion", e.champion), ("baseline", Some(e.baseline))] {
+        if let Some(s) = s {
+            println!("  {name:<10} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>9.3}", s.ndcg_at_10, s.precision_at_10, s.recall_at_10, s.map_at_10, s.coverage);
+        }
+    }
+}
+
+fn print_score(s: &ScoreSummary) {
+    let model = s.model_version.as_deref().unwrap_or("none (cold start only)");
+    println!("\n{} recommend  run {}  {} ms  model {model}  -> {}", s.date, s.run_id, s.duration_ms, s.run_manifest);
+    if let Some(t) = &s.trained {
+        print_train(t);
+    }
+    println!(
+        "  users {}  (model: {} as trained, {} folded in; cold start: {})  rows {}  catalogue coverage {:.3}",
+        s.users, s.cf_trained, s.cf_folded_in, s.cold_start, s.rows, s.catalog_coverage
+    );
+    if let Some(first) = s.sample.first() {
+        let tracks: Vec<String> = s.sample.iter().map(|r| format!("{} ({:.3}, {})", r.track_id, r.score, r.reason.as_str())).collect();
+        println!("  user {}: {}", first.user_id, tracks.join(", "));
+    }
+}
+
+async fn recommend(request: Request) -> Result<(), AnyError> {
+    let recommender = Recommender::from_config(&Config::from_env()?).await;
+    match recommender.run(request, &new_run_id(Utc::now())).await? {
+        Outcome::Score(s) => print_score(&s),
+        Outcome::Train(t) => print_train(&t),
+        Outcome::Rollback(r) => println!("champion: {} (was {})", r.champion.version, r.champion.previous.as_deref().unwrap_or("none")),
+    }
+    Ok(())
+}
+
+async fn models() -> Result<(), AnyError> {
+    let config = Config::from_env()?;
+    let models = ModelStore::new(moovitamix::storage::open(&config.data_url).await);
+    let champion = models.champion().await?.map(|(c, _)| c.version);
+    println!("{:<28} {:<10} {:>9} {:>9} {:>9}  decision", "version", "data date", "ndcg@10", "champion", "baseline");
+    for version in models.versions().await? {
+        let Some(card) = models.card(&version).await? else { continue };
+        let e = &card.evaluation;
+        let mark = if champion.as_deref() == Some(version.as_str()) { "  <- champion" } else { "" };
+        let champ = e.champion.map_or("-".to_owned(), |s| format!("{:.4}", s.ndcg_at_10));
+        println!("{version:<28} {:<10} {:>9.4} {champ:>9} {:>9.4}  {}{mark}", card.data_date, e.candidate.ndcg_at_10, e.baseline.ndcg_at_10, card.decision.reason());
+    }
+    Ok(())
 }
 
 async fn simulate(listen: SocketAddr, date: Option<NaiveDate>, sim: SimulatorArgs) -> Result<(), AnyError> {

@@ -1,0 +1,138 @@
+//! What recommend reads from curated: a date's listens, and its current users and tracks.
+
+use crate::commit::{ReadError, read_committed};
+use crate::manifest::ObjectRole;
+use crate::partition::{MANIFEST_FILE, Partition, RUN_DATASET, Zone};
+use crate::storage::{Store, StoreError};
+use crate::transform::curated::{Interner, TrackRow, UserRow};
+use crate::transform::listen_events::ListenEvent;
+use crate::transform::parquet_io::{ParquetIoError, Table, TableReader};
+use crate::transform::scd2::Version;
+use crate::transform::{LISTEN_EVENTS, TRACKS, USERS};
+use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("curated {date}: {source}")]
+    NotReadable { date: NaiveDate, source: ReadError },
+    #[error("curated {date} has no {table} partition; re-run transform for {date}")]
+    Incomplete { date: NaiveDate, table: &'static str },
+    #[error("curated {date} {table}: {source}")]
+    Table { date: NaiveDate, table: &'static str, source: ParquetIoError },
+    #[error("there is no committed curated date to train on (curated/_run/ is empty): run fetch and transform first")]
+    NoCuratedDate,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One listened item: who, what, and its place in time (the listen row's `created_at`, then
+/// its position in `items`, later positions being more recent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen {
+    pub user_id: i64,
+    pub track_id: i64,
+    pub created_at_micros: i64,
+    pub position: i32,
+}
+
+impl Listen {
+    /// A total order of a user's listens in time; equal times fall back to the track id.
+    pub fn time_key(&self) -> (i64, i32, i64) {
+        (self.created_at_micros, self.position, self.track_id)
+    }
+}
+
+/// The date's current users and tracks, with the genre used for cold start.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// User id and normalised favourite genre, sorted by id.
+    pub users: Vec<(i64, Option<Arc<str>>)>,
+    /// Track id and normalised genre, sorted by id.
+    pub tracks: Vec<(i64, Option<Arc<str>>)>,
+}
+
+/// Everything one date gives recommend.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub date: NaiveDate,
+    /// When fetch started reading the source for this date (from transform's run manifest).
+    pub fetch_started_at: Option<DateTime<Utc>>,
+    pub listens: Vec<Listen>,
+    pub catalog: Catalog,
+}
+
+/// The latest date transform committed, on or before `until` when given.
+pub async fn latest_curated_date(store: &dyn Store, until: Option<NaiveDate>) -> Result<NaiveDate, InputError> {
+    let runs = store.list(&Partition::dataset_prefix(Zone::Curated, RUN_DATASET)).await?;
+    runs.iter()
+        .filter_map(|o| Partition::parse_key(&o.key).ok())
+        .filter(|(p, file)| file == MANIFEST_FILE && until.is_none_or(|u| p.date <= u))
+        .map(|(p, _)| p.date)
+        .max()
+        .ok_or(InputError::NoCuratedDate)
+}
+
+/// Listen events added after `after` up to `until` included: the rows of the committed
+/// `listen_events_delta` partitions of those dates.
+pub async fn listens_added(store: &dyn Store, after: NaiveDate, until: NaiveDate) -> Result<u64, InputError> {
+    let runs = store.list(&Partition::dataset_prefix(Zone::Curated, RUN_DATASET)).await?;
+    let mut added = 0;
+    for date in runs.iter().filter_map(|o| Partition::parse_key(&o.key).ok()).filter(|(p, f)| f == MANIFEST_FILE && p.date > after && p.date <= until).map(|(p, _)| p.date) {
+        let committed = read_committed(store, Zone::Curated, date).await.map_err(|source| InputError::NotReadable { date, source })?;
+        let delta = Partition::new(Zone::Curated, crate::transform::LISTEN_EVENTS_DELTA, date).prefix();
+        added += committed.partitions.iter().filter(|m| m.partition == delta).map(|m| m.count("rows")).sum::<u64>();
+    }
+    Ok(added)
+}
+
+/// Streams one committed curated table of `date`, batch by batch.
+async fn for_each_batch<T: Table>(
+    store: &Arc<dyn Store>,
+    date: NaiveDate,
+    committed: &crate::commit::CommittedRun,
+    table: &'static str,
+    mut each: impl FnMut(Vec<T>),
+) -> Result<(), InputError> {
+    let prefix = Partition::new(Zone::Curated, table, date).prefix();
+    let manifest = committed.partitions.iter().find(|m| m.partition == prefix).ok_or(InputError::Incomplete { date, table })?;
+    let mut reader = TableReader::new(store.clone(), manifest.objects.iter().filter(|o| o.role == ObjectRole::Data).cloned());
+    let mut interner = Interner::default();
+    while let Some(batch) = reader.next_batch::<T>(&mut interner).await.map_err(|source| InputError::Table { date, table, source })? {
+        each(batch);
+    }
+    Ok(())
+}
+
+/// Reads `date`'s committed curated tables; refuses a date transform has not committed.
+pub async fn read_inputs(store: &Arc<dyn Store>, date: NaiveDate) -> Result<Inputs, InputError> {
+    let committed = read_committed(store.as_ref(), Zone::Curated, date).await.map_err(|source| InputError::NotReadable { date, source })?;
+    let fetch_started_at = committed.run.details.get("fetch_started_at").and_then(|v| serde_json::from_value(v.clone()).ok());
+    let mut inputs = Inputs { date, fetch_started_at, ..Inputs::default() };
+    for_each_batch::<ListenEvent>(store, date, &committed, LISTEN_EVENTS, |batch| {
+        inputs.listens.extend(batch.into_iter().map(|e| Listen {
+            user_id: e.user_id,
+            track_id: e.track_id,
+            created_at_micros: e.created_at.timestamp_micros(),
+            position: e.position,
+        }))
+    })
+    .await?;
+    let mut genres: HashMap<Arc<str>, Arc<str>> = HashMap::new();
+    let mut genre = |g: Option<&str>| g.map(|g| genres.entry(g.into()).or_insert_with(|| g.into()).clone());
+    let (mut users, mut tracks) = (Vec::new(), Vec::new());
+    for_each_batch::<Version<UserRow>>(store, date, &committed, USERS, |batch| {
+        users.extend(batch.into_iter().filter(|v| v.is_current()).map(|v| (v.row.id, v.row.favorite_genres_normalized.as_deref().map(str::to_owned))))
+    })
+    .await?;
+    for_each_batch::<Version<TrackRow>>(store, date, &committed, TRACKS, |batch| {
+        tracks.extend(batch.into_iter().filter(|v| v.is_current()).map(|v| (v.row.id, v.row.genres_normalized.as_deref().map(str::to_owned))))
+    })
+    .await?;
+    inputs.catalog.users = users.into_iter().map(|(id, g)| (id, genre(g.as_deref()))).collect();
+    inputs.catalog.tracks = tracks.into_iter().map(|(id, g)| (id, genre(g.as_deref()))).collect();
+    inputs.catalog.users.sort_unstable_by_key(|u| u.0);
+    inputs.catalog.tracks.sort_unstable_by_key(|t| t.0);
+    Ok(inputs)
+}

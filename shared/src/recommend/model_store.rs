@@ -1,0 +1,355 @@
+//! Stored model versions and the champion pointer, under `models/als/`.
+//!
+//! | key | what |
+//! | --- | --- |
+//! | `models/als/version=<id>/factors.bin` | the ALS factors ([`super::als::AlsModel::to_bytes`]) |
+//! | `models/als/version=<id>/ids.bin` | id maps: user ids with a hash of each user's training listens, track ids ([`IdTable`]) |
+//! | `models/als/version=<id>/model.json` | the model card ([`ModelCard`]): written last, it makes the version exist |
+//! | `models/als/champion.json` | the pointer to the version in use ([`Champion`]), replaced only by a conditional write |
+//!
+//! A version id is the training run's id (`YYYYMMDDTHHMMSSZ-xxxxxxxx`), so versions sort by time.
+
+use super::gate::Decision;
+use crate::storage::{ETag, PutMode, Store, StoreError};
+use bytes::Bytes;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub const MODELS_PREFIX: &str = "models/als/";
+pub const CHAMPION_KEY: &str = "models/als/champion.json";
+const CARD_FILE: &str = "model.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelStoreError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{key}: {detail}")]
+    Corrupt { key: String, detail: String },
+    #[error("no model version `{version}` under {MODELS_PREFIX} (stored versions: {known})")]
+    NoSuchVersion { version: String, known: String },
+    #[error("the champion pointer changed while this run replaced it (another run promoted or rolled back); re-run to decide again")]
+    ChampionMoved,
+}
+
+/// The hyper-parameters of a trained model, as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Hyper {
+    pub factors: usize,
+    pub regularization: f32,
+    pub alpha: f32,
+    pub iterations: usize,
+    pub cg_steps: usize,
+    pub seed: u64,
+    /// Confidence grows with recency: each listen's weight is `1 + beta * (rank / n)^power`,
+    /// rank 1 for the user's oldest listen and n for the latest ([`super::split::recency_weighted`]).
+    pub recency_beta: f32,
+    pub recency_power: f32,
+}
+
+/// Ranking quality on held-out listens.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Scores {
+    pub precision_at_10: f64,
+    pub recall_at_10: f64,
+    pub ndcg_at_10: f64,
+    pub map_at_10: f64,
+    pub coverage: f64,
+}
+
+/// The evaluation the gate decided on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub candidate: Scores,
+    pub baseline: Scores,
+    /// The champion's recipe (its hyper-parameters) trained on the same split; none on the first training.
+    pub champion: Option<Scores>,
+    pub champion_version: Option<String>,
+    pub test_users: u64,
+    pub test_listens: u64,
+}
+
+/// What a stored version records about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelCard {
+    pub version: String,
+    pub trained_at: DateTime<Utc>,
+    /// The curated date whose `listen_events` it was trained on.
+    pub data_date: NaiveDate,
+    pub hyper: Hyper,
+    pub users: u64,
+    pub tracks: u64,
+    pub listens: u64,
+    pub first_listen: Option<DateTime<Utc>>,
+    pub last_listen: Option<DateTime<Utc>>,
+    pub evaluation: Evaluation,
+    pub decision: Decision,
+    pub train_ms: u64,
+    pub code_version: String,
+}
+
+/// `models/als/champion.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Champion {
+    pub version: String,
+    pub since: DateTime<Utc>,
+    /// `promoted` (by the gate) or `rollback`.
+    pub how: String,
+    pub previous: Option<String>,
+}
+
+/// The id maps of a model: row `i` of the user factors is `users[i]`, and so on.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct IdTable {
+    pub users: Vec<i64>,
+    /// A hash of each user's training listens ([`listens_hash`]), to spot users who changed since.
+    pub user_hashes: Vec<u64>,
+    pub tracks: Vec<i64>,
+}
+
+const IDS_MAGIC: &[u8; 8] = b"MVXIDS01";
+
+impl IdTable {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(24 + 16 * self.users.len() + 8 * self.tracks.len());
+        out.extend_from_slice(IDS_MAGIC);
+        out.extend_from_slice(&(self.users.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(self.tracks.len() as u64).to_le_bytes());
+        self.users.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        self.user_hashes.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        self.tracks.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        out
+    }
+
+    pub fn from_bytes(data: &[u8]) -> Result<Self, String> {
+        if data.len() < 24 || &data[..8] != IDS_MAGIC {
+            return Err("not an id table (bad magic)".into());
+        }
+        let word = |i: usize| u64::from_le_bytes(data[8 + 8 * i..16 + 8 * i].try_into().expect("8 bytes"));
+        let (users, tracks) = (word(0) as usize, word(1) as usize);
+        let words = users.checked_mul(2).and_then(|u| u.checked_add(tracks)).ok_or("absurd sizes")?;
+        if data.len() != 24 + 8 * words {
+            return Err(format!("{} bytes for {users} users and {tracks} tracks (expected {})", data.len(), 24 + 8 * words));
+        }
+        let read = |start: usize, n: usize| (0..n).map(move |i| word(2 + start + i));
+        Ok(IdTable {
+            users: read(0, users).map(|v| v as i64).collect(),
+            user_hashes: read(users, users).collect(),
+            tracks: read(2 * users, tracks).map(|v| v as i64).collect(),
+        })
+    }
+}
+
+/// A stable hash (FNV-1a) of a user's listened track ids, in any order.
+pub fn listens_hash(tracks: &[i64]) -> u64 {
+    let mut sorted = tracks.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for t in sorted {
+        for b in t.to_le_bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// A version read back whole.
+#[derive(Debug, Clone)]
+pub struct StoredModel {
+    pub card: ModelCard,
+    pub factors: Bytes,
+    pub ids: IdTable,
+}
+
+/// The model area of a store.
+#[derive(Debug, Clone)]
+pub struct ModelStore {
+    store: Arc<dyn Store>,
+}
+
+fn version_key(version: &str, file: &str) -> String {
+    format!("{MODELS_PREFIX}version={version}/{file}")
+}
+
+impl ModelStore {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// Writes a version: its data first, its card last (create-only: a version is never rewritten).
+    pub async fn save(&self, card: &ModelCard, factors: Vec<u8>, ids: &IdTable) -> Result<(), ModelStoreError> {
+        let v = &card.version;
+        self.store.put(&version_key(v, "factors.bin"), Bytes::from(factors), PutMode::Overwrite).await?;
+        self.store.put(&version_key(v, "ids.bin"), Bytes::from(ids.to_bytes()), PutMode::Overwrite).await?;
+        let json = serde_json::to_vec_pretty(card).expect("a model card serialises");
+        self.store.put(&version_key(v, CARD_FILE), Bytes::from(json), PutMode::Create).await?;
+        Ok(())
+    }
+
+    /// Every stored version, oldest first.
+    pub async fn versions(&self) -> Result<Vec<String>, ModelStoreError> {
+        let objects = self.store.list(MODELS_PREFIX).await?;
+        Ok(objects
+            .iter()
+            .filter_map(|o| o.key.strip_prefix(MODELS_PREFIX)?.strip_prefix("version=")?.strip_suffix(&format!("/{CARD_FILE}")).map(str::to_owned))
+            .collect())
+    }
+
+    pub async fn card(&self, version: &str) -> Result<Option<ModelCard>, ModelStoreError> {
+        let key = version_key(version, CARD_FILE);
+        let Some(object) = self.store.get_opt(&key).await? else { return Ok(None) };
+        serde_json::from_slice(&object.data).map(Some).map_err(|e| ModelStoreError::Corrupt { key, detail: e.to_string() })
+    }
+
+    /// A version's card, factors and ids; a missing version names the stored ones.
+    pub async fn load(&self, version: &str) -> Result<StoredModel, ModelStoreError> {
+        let Some(card) = self.card(version).await? else {
+            let known = self.versions().await?;
+            let known = if known.is_empty() { "none".to_owned() } else { known.join(", ") };
+            return Err(ModelStoreError::NoSuchVersion { version: version.to_owned(), known });
+        };
+        let factors = self.store.get(&version_key(version, "factors.bin")).await?.data;
+        let ids_key = version_key(version, "ids.bin");
+        let ids_data = self.store.get(&ids_key).await?.data;
+        let ids = IdTable::from_bytes(&ids_data).map_err(|detail| ModelStoreError::Corrupt { key: ids_key, detail })?;
+        Ok(StoredModel { card, factors, ids })
+    }
+
+    /// The champion pointer and its entity tag (for the conditional replace), if there is one.
+    pub async fn champion(&self) -> Result<Option<(Champion, ETag)>, ModelStoreError> {
+        let Some(object) = self.store.get_opt(CHAMPION_KEY).await? else { return Ok(None) };
+        let champion = serde_json::from_slice(&object.data)
+            .map_err(|e| ModelStoreError::Corrupt { key: CHAMPION_KEY.into(), detail: e.to_string() })?;
+        Ok(Some((champion, object.etag)))
+    }
+
+    /// Points the champion at `version`, if the pointer is still what this run read (`read`):
+    /// created when there was none, replaced by entity tag otherwise. The version must exist.
+    pub async fn set_champion(&self, version: &str, how: &str, read: Option<(Champion, ETag)>, at: DateTime<Utc>) -> Result<Champion, ModelStoreError> {
+        if self.card(version).await?.is_none() {
+            let known = self.versions().await?.join(", ");
+            return Err(ModelStoreError::NoSuchVersion { version: version.to_owned(), known });
+        }
+        let (previous, mode) = match read {
+            Some((c, etag)) => (Some(c.version), PutMode::Replace(etag)),
+            None => (None, PutMode::Create),
+        };
+        let champion = Champion { version: version.to_owned(), since: at, how: how.to_owned(), previous };
+        let json = Bytes::from(serde_json::to_vec_pretty(&champion).expect("a pointer serialises"));
+        match self.store.put(CHAMPION_KEY, json, mode).await {
+            Ok(()) => Ok(champion),
+            Err(StoreError::Precondition { .. } | StoreError::AlreadyExists { .. }) => Err(ModelStoreError::ChampionMoved),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// How many of the newest versions in a row the gate refused.
+    pub async fn refused_streak(&self) -> Result<u32, ModelStoreError> {
+        let mut streak = 0;
+        for version in self.versions().await?.iter().rev() {
+            match self.card(version).await? {
+                Some(card) if !card.decision.promoted() => streak += 1,
+                _ => break,
+            }
+        }
+        Ok(streak)
+    }
+
+    /// Deletes all but the newest `keep` versions, never the champion; returns the deleted ids.
+    pub async fn prune(&self, keep: usize, champion: Option<&str>) -> Result<Vec<String>, ModelStoreError> {
+        let versions = self.versions().await?;
+        let old = versions.len().saturating_sub(keep);
+        let mut deleted = Vec::new();
+        let objects = self.store.list(MODELS_PREFIX).await?;
+        let mut by_version: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for o in &objects {
+            if let Some(v) = o.key.strip_prefix(MODELS_PREFIX).and_then(|k| k.strip_prefix("version=")).and_then(|k| k.split('/').next()) {
+                by_version.entry(v).or_default().push(&o.key);
+            }
+        }
+        for version in versions.iter().take(old).filter(|v| Some(v.as_str()) != champion) {
+            // The card goes first: a half-deleted version no longer counts as a version.
+            let mut keys = by_version.get(version.as_str()).cloned().unwrap_or_default();
+            keys.sort_by_key(|k| !k.ends_with(CARD_FILE));
+            for key in keys {
+                self.store.delete(key).await?;
+            }
+            deleted.push(version.clone());
+        }
+        Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemoryStore;
+
+    fn card(version: &str, promoted: bool) -> ModelCard {
+        let decision = if promoted { Decision::Promote { reason: "ok".into() } } else { Decision::Refuse { reason: "no".into() } };
+        ModelCard {
+            version: version.into(),
+            trained_at: "2026-11-21T06:00:00Z".parse().unwrap(),
+            data_date: "2026-11-21".parse().unwrap(),
+            hyper: Hyper { factors: 8, regularization: 0.1, alpha: 2.0, iterations: 3, cg_steps: 3, seed: 1, recency_beta: 0.0, recency_power: 1.0 },
+            users: 2,
+            tracks: 3,
+            listens: 4,
+            first_listen: None,
+            last_listen: None,
+            evaluation: Evaluation { candidate: Scores::default(), baseline: Scores::default(), champion: None, champion_version: None, test_users: 0, test_listens: 0 },
+            decision,
+            train_ms: 1,
+            code_version: "test".into(),
+        }
+    }
+
+    fn ids() -> IdTable {
+        IdTable { users: vec![10, -3], user_hashes: vec![listens_hash(&[1, 2]), 7], tracks: vec![1, 2, 3] }
+    }
+
+    #[test]
+    fn id_tables_round_trip_and_garbage_is_refused() {
+        assert_eq!(IdTable::from_bytes(&ids().to_bytes()).unwrap(), ids());
+        let mut bytes = ids().to_bytes();
+        bytes.pop();
+        assert!(IdTable::from_bytes(&bytes).unwrap_err().contains("expected"));
+        assert!(IdTable::from_bytes(b"not an id table at all").is_err());
+        assert_eq!(listens_hash(&[2, 1, 2]), listens_hash(&[1, 2]), "order and repeats do not matter");
+        assert_ne!(listens_hash(&[1, 2]), listens_hash(&[1, 3]));
+    }
+
+    #[tokio::test]
+    async fn versions_champion_rollback_streak_and_pruning() {
+        let models = ModelStore::new(Arc::new(MemoryStore::default()));
+        let at: DateTime<Utc> = "2026-11-21T06:00:00Z".parse().unwrap();
+        for (v, promoted) in [("v1", true), ("v2", true), ("v3", false), ("v4", false)] {
+            models.save(&card(v, promoted), vec![1, 2, 3], &ids()).await.unwrap();
+        }
+        assert!(matches!(models.save(&card("v1", true), vec![], &ids()).await, Err(ModelStoreError::Store(StoreError::AlreadyExists { .. }))));
+        assert_eq!(models.versions().await.unwrap(), ["v1", "v2", "v3", "v4"]);
+        let loaded = models.load("v2").await.unwrap();
+        assert_eq!((loaded.card, &loaded.factors[..], loaded.ids), (card("v2", true), &[1u8, 2, 3][..], ids()));
+        assert_eq!(models.refused_streak().await.unwrap(), 2);
+
+        assert!(models.champion().await.unwrap().is_none());
+        models.set_champion("v1", "promoted", None, at).await.unwrap();
+        let read = models.champion().await.unwrap();
+        // A second writer that read "no champion" loses.
+        assert!(matches!(models.set_champion("v2", "promoted", None, at).await, Err(ModelStoreError::ChampionMoved)));
+        let c = models.set_champion("v2", "promoted", read.clone(), at).await.unwrap();
+        assert_eq!((c.version.as_str(), c.previous.as_deref()), ("v2", Some("v1")));
+        // A stale read loses too; a rollback with a fresh one wins.
+        assert!(matches!(models.set_champion("v1", "rollback", read, at).await, Err(ModelStoreError::ChampionMoved)));
+        let fresh = models.champion().await.unwrap();
+        assert_eq!(models.set_champion("v1", "rollback", fresh, at).await.unwrap().how, "rollback");
+        let err = models.set_champion("v9", "rollback", models.champion().await.unwrap(), at).await.unwrap_err();
+        assert!(err.to_string().contains("v9") && err.to_string().contains("v1, v2, v3, v4"), "{err}");
+
+        assert_eq!(models.prune(2, Some("v1")).await.unwrap(), ["v2"], "the two newest and the champion stay");
+        assert_eq!(models.versions().await.unwrap(), ["v1", "v3", "v4"]);
+        assert!(models.load("v2").await.is_err());
+    }
+}

@@ -1,0 +1,116 @@
+//! What a recommend invocation asks for: score a date, train, or roll the champion back.
+//!
+//! Accepted events:
+//! - `{"mode": "score", "date": "YYYY-MM-DD"}`, or `{"date": ...}` alone, or the S3 "Object
+//!   Created" event of transform's commit (`curated/_run/dt=D/_manifest.json`): score D;
+//! - `{"mode": "train"}` (the weekly schedule; the latest curated date) or `{"mode": "train",
+//!   "date": ...}` (train on that date's curated tables);
+//! - `{"mode": "rollback", "version": "<version id>"}`: make that stored version the champion.
+
+use crate::partition::Zone;
+use crate::trigger::{Trigger, TriggerError, parse_date};
+use chrono::NaiveDate;
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Score { date: NaiveDate },
+    /// `None`: the latest date transform committed.
+    Train { date: Option<NaiveDate> },
+    Rollback { version: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error(transparent)]
+    Trigger(#[from] TriggerError),
+    #[error("recommend runs on transform's commits (curated/_run/dt=.../_manifest.json), but this event is for {zone}: `{key}`")]
+    WrongZone { zone: Zone, key: String },
+    #[error(
+        "unrecognised recommend event ({why}); expected {{\"mode\": \"score\", \"date\": \"YYYY-MM-DD\"}}, {{\"mode\": \"train\"}} (optionally with \"date\"), {{\"mode\": \"rollback\", \"version\": \"<version>\"}}, or transform's S3 Object Created event; got {excerpt}"
+    )]
+    Unrecognised { why: String, excerpt: String },
+}
+
+impl Request {
+    pub fn parse(event: &Value) -> Result<Request, RequestError> {
+        let fail = |why: String| {
+            let mut excerpt = event.to_string();
+            excerpt.truncate(300);
+            RequestError::Unrecognised { why, excerpt }
+        };
+        let Some(mode) = event.get("mode") else {
+            return match Trigger::parse(event)? {
+                Trigger::Committed { zone, key, .. } if zone != Zone::Curated => Err(RequestError::WrongZone { zone, key }),
+                trigger => Ok(Request::Score { date: trigger.logical_date() }),
+            };
+        };
+        let object = event.as_object().expect("an event with a field is an object");
+        let allowed: &[&str] = match mode.as_str() {
+            Some("score") => &["mode", "date"],
+            Some("train") => &["mode", "date"],
+            Some("rollback") => &["mode", "version"],
+            _ => return Err(fail(format!("`mode` {mode} is not \"score\", \"train\" or \"rollback\""))),
+        };
+        if let Some(extra) = object.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(fail(format!("unexpected field `{extra}` for mode {mode}")));
+        }
+        let date = match object.get("date") {
+            None => None,
+            Some(Value::String(text)) => Some(parse_date(text).ok_or_else(|| fail(format!("`date` {text:?} is not YYYY-MM-DD or a timestamp")))?),
+            Some(other) => return Err(fail(format!("`date` {other} is not a string"))),
+        };
+        match mode.as_str() {
+            Some("score") => date.map(|date| Request::Score { date }).ok_or_else(|| fail("score needs a `date`".into())),
+            Some("train") => Ok(Request::Train { date }),
+            _ => match object.get("version").and_then(Value::as_str).map(str::trim) {
+                Some(v) if !v.is_empty() => Ok(Request::Rollback { version: v.to_owned() }),
+                _ => Err(fail("rollback needs a `version` (a string; `moovitamix models` lists them)".into())),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn each_mode_and_trigger_shape() {
+        assert_eq!(Request::parse(&json!({"mode": "score", "date": "2026-11-21"})).unwrap(), Request::Score { date: day("2026-11-21") });
+        assert_eq!(Request::parse(&json!({"date": "2026-11-21T06:00:00Z"})).unwrap(), Request::Score { date: day("2026-11-21") });
+        assert_eq!(Request::parse(&json!({"mode": "train"})).unwrap(), Request::Train { date: None });
+        assert_eq!(Request::parse(&json!({"mode": "train", "date": "2026-11-20"})).unwrap(), Request::Train { date: Some(day("2026-11-20")) });
+        assert_eq!(
+            Request::parse(&json!({"mode": "rollback", "version": "20261101T060000Z"})).unwrap(),
+            Request::Rollback { version: "20261101T060000Z".into() }
+        );
+        let created = json!({"detail-type": "Object Created", "source": "aws.s3", "time": "2026-11-21T06:09:00Z",
+            "detail": {"bucket": {"name": "data"}, "object": {"key": "curated/_run/dt=2026-11-21/_manifest.json"}}});
+        assert_eq!(Request::parse(&created).unwrap(), Request::Score { date: day("2026-11-21") });
+    }
+
+    #[test]
+    fn anything_else_is_refused_saying_why() {
+        let raw = json!({"detail-type": "Object Created", "source": "aws.s3",
+            "detail": {"bucket": {"name": "data"}, "object": {"key": "raw/_run/dt=2026-11-21/_manifest.json"}}});
+        assert!(matches!(Request::parse(&raw), Err(RequestError::WrongZone { zone: Zone::Raw, .. })));
+        for (event, why) in [
+            (json!({"mode": "dance"}), "is not \"score\""),
+            (json!({"mode": "score"}), "score needs a `date`"),
+            (json!({"mode": "rollback"}), "rollback needs a `version`"),
+            (json!({"mode": "rollback", "version": "  "}), "rollback needs a `version`"),
+            (json!({"mode": "train", "force": true}), "unexpected field `force`"),
+            (json!({"mode": "score", "date": "soon"}), "is not YYYY-MM-DD"),
+        ] {
+            let err = Request::parse(&event).unwrap_err().to_string();
+            assert!(err.contains(why), "{event}: {err}");
+        }
+        assert!(matches!(Request::parse(&json!({"foo": 1})), Err(RequestError::Trigger(_))));
+    }
+}

@@ -1,0 +1,229 @@
+//! Scoring every current user of a date with the champion, as a pure function of its inputs.
+//!
+//! A user whose listens are what the model was trained on uses their trained factors; a user
+//! whose listens changed since (or who is new) is folded in: their factors are solved from their
+//! listens with the tracks' factors fixed, no retraining. Only current tracks the model knows
+//! (listened to in training) are scored, never one the user already listened to. A user with no
+//! listen the model knows gets cold start ([`Popularity`]), as does everyone when there is no
+//! model yet; a model list shorter than `k` (a tiny catalogue) is completed the same way.
+
+use super::als::AlsModel;
+use super::cold_start::Popularity;
+use super::inputs::Inputs;
+use super::interactions::Csr;
+use super::model_store::{Hyper, IdTable, listens_hash};
+use super::training::TrainingData;
+use super::output::{Reason, Recommendation};
+use super::topk;
+use rayon::prelude::*;
+use std::collections::{HashMap, HashSet};
+
+/// The champion, ready to score.
+#[derive(Debug, Clone)]
+pub struct ServingModel {
+    pub version: String,
+    pub als: AlsModel,
+    pub ids: IdTable,
+    /// The recipe it was trained with: fold-in weighs listens the same way.
+    pub hyper: Hyper,
+}
+
+/// What scoring a date gave.
+#[derive(Debug, Clone, Default)]
+pub struct Scored {
+    /// Sorted by (user_id, rank).
+    pub rows: Vec<Recommendation>,
+    pub users: u64,
+    /// Users scored by the model with their trained factors.
+    pub cf_trained: u64,
+    /// Users scored by the model after folding their changed or new listens in.
+    pub cf_folded_in: u64,
+    pub cold_start: u64,
+    /// Distinct tracks recommended over the date's current tracks.
+    pub coverage: f64,
+}
+
+/// A user the model scores: their factors and the model's indices of what they listened to.
+struct CfUser {
+    user_id: i64,
+    factors: Vec<f32>,
+    listened: Vec<u32>,
+}
+
+/// Recommends `k` tracks to every current user of `inputs`.
+pub fn score_all(inputs: &Inputs, model: Option<&ServingModel>, k: usize) -> Scored {
+    let mut listened: HashMap<i64, Vec<i64>> = HashMap::new();
+    for l in &inputs.listens {
+        listened.entry(l.user_id).or_default().push(l.track_id);
+    }
+    let popularity = Popularity::new(&inputs.listens, &inputs.catalog);
+    let version = model.map_or("none".to_owned(), |m| m.version.clone());
+    let yty = model.map(|m| m.als.item_gramian());
+    // Today's listens weighted as in training, per user, in today's dense indices.
+    let today = TrainingData::new(&inputs.listens);
+    let weighted = model.map(|m| today.matrix(&today.pairs, &m.hyper)).unwrap_or_default();
+
+    // Which users the model scores, and with which factors (fold-in runs in parallel).
+    let cf: Vec<Option<(CfUser, bool)>> = inputs
+        .catalog
+        .users
+        .par_iter()
+        .map(|(user_id, _)| {
+            let (m, yty) = (model?, yty.as_ref()?);
+            let tracks = listened.get(user_id)?;
+            let (items, weights) = weighted.by_user.row(today.users.index(*user_id)? as usize);
+            // The model's indices of the tracks it knows (both id lists are sorted, so in order).
+            let (idx, weights): (Vec<u32>, Vec<f32>) = items
+                .iter()
+                .zip(weights)
+                .filter_map(|(&i, &w)| m.ids.tracks.binary_search(&today.tracks.id(i)).ok().map(|j| (j as u32, w)))
+                .unzip();
+            if idx.is_empty() {
+                return None;
+            }
+            let trained = m.ids.users.binary_search(user_id).ok().filter(|&u| m.ids.user_hashes[u] == listens_hash(tracks));
+            let factors = match trained {
+                Some(u) => m.als.user(u).to_vec(),
+                None => m.als.fold_in(yty, &idx, &weights),
+            };
+            Some((CfUser { user_id: *user_id, factors, listened: idx }, trained.is_some()))
+        })
+        .collect();
+
+    let mut by_user: HashMap<i64, Vec<(u32, f32)>> = HashMap::new();
+    let mut scored = Scored { users: inputs.catalog.users.len() as u64, ..Scored::default() };
+    if let Some(m) = model {
+        let cf_users: Vec<&CfUser> = cf.iter().flatten().map(|(u, _)| u).collect();
+        scored.cf_trained = cf.iter().flatten().filter(|(_, trained)| *trained).count() as u64;
+        scored.cf_folded_in = cf_users.len() as u64 - scored.cf_trained;
+        let f = m.als.factors();
+        let factors: Vec<f32> = cf_users.iter().flat_map(|u| u.factors.iter().copied()).collect();
+        let triples: Vec<(u32, u32, f32)> =
+            cf_users.iter().enumerate().flat_map(|(row, u)| u.listened.iter().map(move |&i| (row as u32, i, 1.0))).collect();
+        let exclude = Csr::from_triples(cf_users.len(), m.ids.tracks.len(), &triples);
+        let current: Vec<bool> = m.ids.tracks.iter().map(|t| inputs.catalog.tracks.binary_search_by_key(t, |c| c.0).is_ok()).collect();
+        let rows: Vec<u32> = (0..cf_users.len() as u32).collect();
+        let ranked = topk::top_k(&factors, &m.als.item_factors, f, &rows, &exclude, &current, k);
+        by_user = cf_users.iter().zip(ranked).map(|(u, r)| (u.user_id, r)).collect();
+    }
+
+    for (user_id, genre) in &inputs.catalog.users {
+        let mut rows: Vec<(i64, f64, Reason)> = Vec::with_capacity(k);
+        if let (Some(m), Some(ranked)) = (model, by_user.get(user_id)) {
+            rows.extend(ranked.iter().map(|&(i, s)| (m.ids.tracks[i as usize], f64::from(s), Reason::Cf)));
+        }
+        if rows.len() < k {
+            let mut skip: HashSet<i64> = listened.get(user_id).map(|t| t.iter().copied().collect()).unwrap_or_default();
+            skip.extend(rows.iter().map(|r| r.0));
+            if rows.is_empty() {
+                scored.cold_start += 1;
+            }
+            let fill = popularity.recommend(genre.as_deref(), &skip, k - rows.len());
+            rows.extend(fill.into_iter().map(|(t, s)| (t, s, Reason::ColdStart)));
+        }
+        scored.rows.extend(rows.into_iter().enumerate().map(|(rank, (track_id, score, reason))| Recommendation {
+            user_id: *user_id,
+            rank: rank as i32 + 1,
+            track_id,
+            score,
+            model_version: version.clone(),
+            reason,
+        }));
+    }
+    let distinct: HashSet<i64> = scored.rows.iter().map(|r| r.track_id).collect();
+    scored.coverage = distinct.len() as f64 / inputs.catalog.tracks.len().max(1) as f64;
+    scored
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recommend::inputs::{Catalog, Listen};
+    use std::sync::Arc;
+
+    fn listen(user_id: i64, track_id: i64, position: i32) -> Listen {
+        Listen { user_id, track_id, created_at_micros: 0, position }
+    }
+
+    /// Users 1..=30 like tracks 100..110, users 31..=60 tracks 200..210: each listened to 4
+    /// tracks of their group, drawn pseudo-randomly.
+    fn history() -> Vec<Listen> {
+        let mut out = Vec::new();
+        let mut state: u64 = 12345;
+        for u in 1..=60i64 {
+            let base = if u <= 30 { 100 } else { 200 };
+            let mut picked = Vec::new();
+            while picked.len() < 4 {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let t = base + ((state >> 33) % 10) as i64;
+                if !picked.contains(&t) {
+                    picked.push(t);
+                }
+            }
+            out.extend(picked.into_iter().enumerate().map(|(j, t)| listen(u, t, j as i32)));
+        }
+        out
+    }
+
+    fn catalog(users: impl IntoIterator<Item = i64>) -> Catalog {
+        let genre = |t: i64| -> Option<Arc<str>> { Some(if t < 200 { "rock".into() } else { "jazz".into() }) };
+        Catalog {
+            users: users.into_iter().map(|u| (u, Some(if u <= 30 || u == 99 { "rock".into() } else { "jazz".into() }))).collect(),
+            tracks: (100..110).chain(200..210).map(|t| (t, genre(t))).collect(),
+        }
+    }
+
+    fn model(listens: &[Listen]) -> ServingModel {
+        let data = TrainingData::new(listens);
+        // Two taste groups, two factors: more would fit each user's few listens' noise.
+        let hyper = Hyper { factors: 2, regularization: 0.1, alpha: 10.0, iterations: 30, cg_steps: 3, seed: 3, recency_beta: 0.0, recency_power: 1.0 };
+        let matrix = data.matrix(&data.pairs, &hyper);
+        ServingModel { version: "v1".into(), als: AlsModel::train(&hyper.into(), &matrix), ids: data.id_table(&matrix), hyper }
+    }
+
+    fn of(s: &Scored, user: i64) -> Vec<(i64, Reason)> {
+        s.rows.iter().filter(|r| r.user_id == user).map(|r| (r.track_id, r.reason)).collect()
+    }
+
+    #[test]
+    fn trained_folded_in_and_cold_start_users_each_get_what_fits() {
+        let trained_on = history();
+        let m = model(&trained_on);
+        // Today: user 5 listened to one more rock track, user 61 is new (jazz listens), user 99
+        // (rock fan) and user 98 (jazz fan) have no listens; track 209 was removed.
+        let mut today = trained_on.clone();
+        today.push(listen(5, 109, 9));
+        today.extend([listen(61, 200, 0), listen(61, 203, 1)]);
+        let mut cat = catalog((1..=61).chain([98, 99]));
+        cat.tracks.retain(|t| t.0 != 209);
+        let inputs = Inputs { listens: today.clone(), catalog: cat, ..Inputs::default() };
+        let s = score_all(&inputs, Some(&m), 5);
+
+        assert_eq!((s.users, s.cf_trained, s.cf_folded_in, s.cold_start), (63, 59, 2, 2));
+        for user in [1, 5, 40, 61] {
+            let recs = of(&s, user);
+            assert_eq!(recs.len(), 5, "user {user}");
+            let seen: HashSet<i64> = today.iter().filter(|l| l.user_id == user).map(|l| l.track_id).collect();
+            assert!(recs.iter().all(|(t, _)| !seen.contains(t) && *t != 209), "user {user}: never a listened or removed track: {recs:?}");
+            let own = if user <= 30 { 100..110 } else { 200..210 };
+            let in_taste = recs.iter().take(3).filter(|(t, r)| own.contains(t) && *r == Reason::Cf).count();
+            assert_eq!(in_taste, 3, "user {user}: the top 3 come from their taste group: {recs:?}");
+        }
+        let rock: Vec<(i64, Reason)> = of(&s, 99);
+        assert!(rock.iter().all(|(t, r)| (100..110).contains(t) && *r == Reason::ColdStart), "{rock:?}");
+        assert!(of(&s, 98).iter().all(|(t, _)| (200..209).contains(t)));
+        let ranks: Vec<i32> = s.rows.iter().filter(|r| r.user_id == 1).map(|r| r.rank).collect();
+        assert_eq!(ranks, [1, 2, 3, 4, 5]);
+        assert!(s.coverage > 0.5 && s.coverage <= 1.0, "{}", s.coverage);
+        assert!(s.rows.iter().all(|r| r.model_version == "v1"));
+    }
+
+    #[test]
+    fn without_a_model_everyone_gets_cold_start() {
+        let inputs = Inputs { listens: history(), catalog: catalog(1..=60), ..Inputs::default() };
+        let s = score_all(&inputs, None, 3);
+        assert_eq!((s.cold_start, s.cf_trained + s.cf_folded_in), (60, 0));
+        assert!(s.rows.iter().all(|r| r.reason == Reason::ColdStart && r.model_version == "none"));
+        assert_eq!(s.rows.len(), 180);
+    }
+}

@@ -1,0 +1,203 @@
+//! The recommend job over simulated days on an in-memory store: the first score run trains and
+//! promotes, later days fold changed users in, train mode gates, rollback, re-runs, refusals.
+
+use super::*;
+use crate::config::Secret;
+use crate::metrics::MemorySink;
+use crate::records::Entity;
+use crate::simulator::{Dataset, SimulatorConfig};
+use crate::storage::MemoryStore;
+use crate::transform::Transformer;
+use crate::transform::pii::Pii;
+use crate::transform::raw::RawWriter;
+use std::collections::{HashMap, HashSet};
+
+fn day(k: u64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 1).unwrap() + chrono::Days::new(k)
+}
+
+fn sim(k: u64) -> SimulatorConfig {
+    SimulatorConfig { tracks: 300, users: 400, listens_per_user: 10, start_date: day(0), date: day(k), ..SimulatorConfig::default() }
+}
+
+fn config(overrides: &[(&str, &str)]) -> Config {
+    let env: HashMap<String, String> = overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Config::from_lookup(|k| env.get(k).cloned()).unwrap()
+}
+
+/// Commits raw day `k` from the simulator and transforms it, as fetch and transform would.
+async fn curated_day(store: &Arc<dyn Store>, k: u64) {
+    let dataset = Dataset::new(&sim(k));
+    let at = crate::transform::as_of(day(k)) + chrono::Duration::hours(6);
+    let mut raw = RawWriter::new(store.clone(), day(k), &format!("fetch-{k}"), at, 10_000);
+    for entity in Entity::ALL {
+        raw.entity(entity, dataset.rows(entity.as_str())).await.unwrap();
+    }
+    raw.commit(at).await.unwrap();
+    let c = config(&[("DQ_MAX_ROW_COUNT_CHANGE", "1")]);
+    let sink = Arc::new(MemorySink::default());
+    let t = Transformer {
+        store: store.clone(),
+        metrics: Metrics::new(crate::transform::FUNCTION, "Test", sink),
+        pii: Pii::new(Secret::new("salt"), false),
+        config: c.transform,
+        lease_ttl: Duration::from_secs(60),
+    };
+    t.run(day(k), &format!("transform-{k}")).await.unwrap();
+}
+
+fn recommender(store: &Arc<dyn Store>, overrides: &[(&str, &str)]) -> (Recommender, Arc<MemorySink>) {
+    let sink = Arc::new(MemorySink::default());
+    let r = Recommender {
+        store: store.clone(),
+        metrics: Metrics::new(FUNCTION, "Test", sink.clone()),
+        config: config(overrides).recommend,
+        lease_ttl: Duration::from_secs(60),
+    };
+    (r, sink)
+}
+
+async fn score(r: &Recommender, k: u64, run_id: &str) -> ScoreSummary {
+    match r.run(Request::Score { date: day(k) }, run_id).await.unwrap() {
+        Outcome::Score(s) => s,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn train(r: &Recommender, date: Option<NaiveDate>, run_id: &str) -> TrainSummary {
+    match r.run(Request::Train { date }, run_id).await.unwrap() {
+        Outcome::Train(t) => t,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Each user's listened tracks on day `k`, as the simulator served them.
+fn listened(k: u64) -> HashMap<i64, HashSet<i64>> {
+    let mut out: HashMap<i64, HashSet<i64>> = HashMap::new();
+    for row in Dataset::new(&sim(k)).rows("listen_history") {
+        let tracks = row["items"].as_array().unwrap().iter().map(|t| t.as_i64().unwrap());
+        out.entry(row["user_id"].as_i64().unwrap()).or_default().extend(tracks);
+    }
+    out
+}
+
+fn ids(k: u64, entity: &str) -> HashSet<i64> {
+    Dataset::new(&sim(k)).rows(entity).map(|r| r["id"].as_i64().unwrap()).collect()
+}
+
+/// Every current user has `k` distinct, current, unheard tracks ranked 1..=k, and users without
+/// listens are served by cold start.
+fn check_lists(rows: &[Recommendation], day_k: u64, k: usize) {
+    let (heard, users, tracks) = (listened(day_k), ids(day_k, "users"), ids(day_k, "tracks"));
+    let mut by_user: HashMap<i64, Vec<&Recommendation>> = HashMap::new();
+    for r in rows {
+        by_user.entry(r.user_id).or_default().push(r);
+    }
+    assert_eq!(by_user.keys().copied().collect::<HashSet<_>>(), users, "one list per current user");
+    for (user, list) in &by_user {
+        assert_eq!(list.iter().map(|r| r.rank).collect::<Vec<_>>(), (1..=k as i32).collect::<Vec<_>>(), "user {user}");
+        let distinct: HashSet<i64> = list.iter().map(|r| r.track_id).collect();
+        assert_eq!(distinct.len(), k, "user {user}: distinct tracks");
+        let none = HashSet::new();
+        let own = heard.get(user).unwrap_or(&none);
+        assert!(list.iter().all(|r| tracks.contains(&r.track_id) && !own.contains(&r.track_id)), "user {user}: current, unheard tracks");
+        let expected = if own.is_empty() { output::Reason::ColdStart } else { output::Reason::Cf };
+        assert_eq!(list[0].reason, expected, "user {user}");
+    }
+}
+
+#[tokio::test]
+async fn days_of_scoring_training_gating_and_rollback() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    curated_day(&store, 0).await;
+    let (r, metrics) = recommender(&store, &[]);
+
+    // Day 0: no champion, so the score run trains first; the model beats popularity on the
+    // simulator's taste structure and is promoted.
+    let s0 = score(&r, 0, "20261101T070000Z-aaaa0000").await;
+    let t0 = s0.trained.clone().expect("the first score run trains");
+    assert!(t0.promoted, "{t0:?}");
+    let (cf, pop) = (t0.evaluation.candidate.ndcg_at_10, t0.evaluation.baseline.ndcg_at_10);
+    assert!(cf > pop * 1.5, "a measurable lift over popularity: NDCG@10 {cf} vs {pop}");
+    assert_eq!(s0.model_version.as_deref(), Some(t0.version.as_str()));
+    let rows0 = read_recommendations(store.clone(), day(0)).await.unwrap();
+    check_lists(&rows0, 0, 10);
+    let cold = ids(0, "users").len() - listened(0).len();
+    assert!(cold > 0);
+    assert_eq!(s0.cold_start, cold as u64);
+    assert_eq!(s0.cf_folded_in, 0, "everyone is as the model saw them");
+    assert_eq!(metrics.total(Metric::ColdStartUsers, None), cold as f64);
+    assert_eq!(metrics.total(Metric::Promoted, None), 1.0);
+
+    // Day 1: a few histories grew (well below the retraining share): no training, the changed
+    // users are folded in, the others keep their trained factors.
+    curated_day(&store, 1).await;
+    let s1 = score(&r, 1, "20261102T070000Z-bbbb0000").await;
+    assert!(s1.trained.is_none());
+    assert_eq!(s1.model_version, s0.model_version);
+    let (before, after) = (listened(0), listened(1));
+    let changed = after.iter().filter(|(u, t)| before.get(*u) != Some(*t)).count() as u64;
+    assert!(changed > 0);
+    assert_eq!(s1.cf_folded_in, changed, "exactly the users whose listens changed are folded in");
+    let rows1 = read_recommendations(store.clone(), day(1)).await.unwrap();
+    check_lists(&rows1, 1, 10);
+    // A re-run of the date gives the same lists.
+    score(&r, 1, "20261102T080000Z-cccc0000").await;
+    assert_eq!(read_recommendations(store.clone(), day(1)).await.unwrap(), rows1);
+
+    // Train mode, same recipe: evaluated against the champion's recipe, within tolerance: promoted.
+    let t1 = train(&r, None, "20261102T090000Z-dddd0000").await;
+    assert_eq!(t1.date, day(1), "the latest curated date");
+    assert!(t1.promoted && t1.evaluation.champion.is_some(), "{t1:?}");
+    // A much weaker recipe is refused and the champion stays.
+    let (weak, weak_metrics) = recommender(&store, &[("ALS_FACTORS", "1"), ("ALS_ITERATIONS", "1")]);
+    let t2 = train(&weak, Some(day(1)), "20261102T100000Z-eeee0000").await;
+    assert!(!t2.promoted, "{t2:?}");
+    assert_eq!(t2.champion.as_deref(), Some(t1.version.as_str()));
+    assert_eq!((t2.refused_streak, weak_metrics.total(Metric::GateRefusedStreak, None)), (1, 1.0));
+    let models = ModelStore::new(store.clone());
+    assert_eq!(models.versions().await.unwrap(), [t0.version.clone(), t1.version.clone(), t2.version.clone()], "every trained model is kept");
+
+    // Rollback to the first model, by event; an unknown version is refused naming the stored ones.
+    let rolled = r.handle(&json!({"mode": "rollback", "version": t0.version})).await.unwrap();
+    let Outcome::Rollback(rolled) = rolled else { panic!("{rolled:?}") };
+    assert_eq!((rolled.champion.version.as_str(), rolled.champion.previous.as_deref()), (t0.version.as_str(), Some(t1.version.as_str())));
+    let err = r.handle(&json!({"mode": "rollback", "version": "19990101T000000Z-x"})).await.unwrap_err();
+    assert_eq!(err.error_type(), "Permanent.NoSuchVersion");
+    assert!(err.to_string().contains(&t0.version), "{err}");
+    let s = score(&r, 1, "20261102T110000Z-ffff0000").await;
+    assert_eq!(s.model_version.as_deref(), Some(t0.version.as_str()), "scoring follows the champion pointer");
+}
+
+#[tokio::test]
+async fn the_retraining_share_and_the_version_limit() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    curated_day(&store, 0).await;
+    curated_day(&store, 1).await;
+    // Any growth of the listens triggers a training; at most two versions are kept.
+    let (r, _) = recommender(&store, &[("RETRAIN_NEW_LISTENS_SHARE", "0"), ("MODEL_KEEP_VERSIONS", "2")]);
+    assert!(score(&r, 0, "20261101T070000Z-a").await.trained.is_some());
+    assert!(score(&r, 0, "20261101T080000Z-b").await.trained.is_none(), "nothing added since: no retraining");
+    let s = score(&r, 1, "20261102T070000Z-c").await;
+    let t = s.trained.expect("day 1 added listens since the champion's day 0");
+    assert!(t.promoted);
+    train(&r, None, "20261102T080000Z-d").await;
+    let versions = ModelStore::new(store.clone()).versions().await.unwrap();
+    assert_eq!(versions.len(), 2, "{versions:?}");
+}
+
+#[tokio::test]
+async fn refusals_say_what_to_do() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    let (r, metrics) = recommender(&store, &[]);
+    let err = r.run(Request::Score { date: day(0) }, "r1").await.unwrap_err();
+    assert_eq!(err.error_type(), "Permanent.CuratedNotCommitted");
+    assert!(err.to_string().contains("run the stage that writes it first"), "{err}");
+    assert_eq!(metrics.total(Metric::RunFailed, None), 1.0);
+    let err = r.run(Request::Train { date: None }, "r2").await.unwrap_err();
+    assert!(matches!(err, RecommendError::Input(InputError::NoCuratedDate)), "{err}");
+    let raw_commit = json!({"detail-type": "Object Created", "source": "aws.s3",
+        "detail": {"bucket": {"name": "b"}, "object": {"key": "raw/_run/dt=2026-11-01/_manifest.json"}}});
+    assert_eq!(r.handle(&raw_commit).await.unwrap_err().error_type(), "Permanent.BadEvent");
+    assert!(store.list("recommendations/").await.unwrap().is_empty(), "nothing written");
+}
