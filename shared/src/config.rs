@@ -47,7 +47,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "ALS_SEED", default: "42", meaning: "recommend: seed of the initial factors (training is reproducible)." },
     Variable { name: "EVAL_HOLDOUT_SHARE", default: "0.2", meaning: "recommend: share of each user's most recent listens held out to evaluate a trained model." },
     Variable { name: "GATE_NDCG_TOLERANCE", default: "0.01", meaning: "recommend: a candidate may trail the champion's NDCG@10 by at most this and still be promoted." },
-    Variable { name: "RETRAIN_NEW_LISTENS_SHARE", default: "0.2", meaning: "recommend: a score run trains first when the listens grew by more than this share since the champion was trained (or there is no champion)." },
+    Variable { name: "RETRAIN_NEW_LISTENS_SHARE", default: "0.2", meaning: "recommend: a score run trains first when the listen events added since the champion's data date (the days' listen_events_delta) exceed this share of the listens it was trained on, or when there is no champion." },
     Variable { name: "MODEL_KEEP_VERSIONS", default: "10", meaning: "recommend: newest model versions kept (the champion is always kept)." },
 ];
 
@@ -357,6 +357,18 @@ mod tests {
 
         let c = load(&[("AWS_LAMBDA_FUNCTION_NAME", "transform")]).unwrap();
         assert_eq!(c.transform.salt, SaltSource::Missing, "inside Lambda there is no development salt");
+    }
+
+    #[test]
+    fn the_readme_documents_every_variable_with_its_default() {
+        let readme = include_str!("../../README.md");
+        for v in VARIABLES {
+            let row = match v.default {
+                "" => format!("| `{}` | |", v.name),
+                default => format!("| `{}` | `{default}` |", v.name),
+            };
+            assert!(readme.lines().any(|l| l.starts_with(&row)), "README.md has no configuration row `{row}`");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The Lambda binaries, run by cargo-lambda's emulator exactly as Lambda would run them: `fetch`
 //! against the in-process simulator of the source API (every accepted trigger shape gives the
 //! right logical date and commits the raw partitions; an unknown event is refused), and
-//! `transform` on what fetch committed (a manual date, the S3 event of fetch's commit).
+//! `transform` on what fetch committed (a manual date, the S3 event of fetch's commit), and
+//! `recommend` in each of its modes (score, train, rollback).
 //!
 //! Needs `cargo lambda` (installed by `tests/run.sh`); skips without it on a developer's machine.
 //! With the loopback AWS server up, the function's metrics go to its CloudWatch and are checked
@@ -118,6 +119,66 @@ async fn transform_runs_under_cargo_lambda_on_fetched_dates() {
         Err(LambdaError::Invoke { stderr, .. }) => assert!(stderr.contains("Permanent.BadEvent"), "{stderr}"),
         other => panic!("fetch-invalid.json must be refused by transform, got {other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recommend_runs_under_cargo_lambda_in_every_mode() {
+    let data = tempfile::tempdir().expect("a temporary data folder");
+    let data_url = data.path().to_str().expect("a UTF-8 temporary path").to_owned();
+    curated_days(&data_url, &["2026-11-20", "2026-11-21"]).await;
+
+    let env = [("DATA_URL", data_url.as_str()), ("METRICS_BACKEND", "log"), ("RUST_LOG", "info")];
+    let Some(emulator) = LambdaEmulator::start("recommend", &env).await.unwrap_or_else(|e| panic!("{e}")) else { return };
+    let invoke = |event: &'static str| {
+        let emulator = &emulator;
+        async move {
+            emulator
+                .invoke("recommend", &event_path(event))
+                .await
+                .unwrap_or_else(|e| panic!("recommend with {event}: {e}\n--- emulator output ---\n{}", emulator.log()))
+        }
+    };
+    // Score: no champion yet, so it trains first, then writes the day's lists.
+    let scored = invoke("recommend-score.json").await;
+    assert_eq!((&scored["mode"], &scored["date"]), (&Value::from("score"), &Value::from("2026-11-21")), "{scored:#}");
+    let first = scored["trained"]["version"].as_str().expect("the first score run trains").to_owned();
+    assert_eq!(scored["model_version"], first.as_str());
+    assert!(scored["rows"].as_u64().is_some_and(|n| n > 0), "{scored:#}");
+    assert!(data.path().join("recommendations/_run/dt=2026-11-21/_manifest.json").is_file());
+    // Train: the weekly schedule's event trains on the latest curated date.
+    let trained = invoke("recommend-train.json").await;
+    assert_eq!((&trained["mode"], &trained["date"]), (&Value::from("train"), &Value::from("2026-11-21")), "{trained:#}");
+    assert!(trained["evaluation"]["candidate"]["ndcg_at_10"].as_f64().is_some(), "{trained:#}");
+    // Rollback: the sample names a version that does not exist here, so it is refused, saying so.
+    match emulator.invoke("recommend", &event_path("recommend-rollback.json")).await {
+        Err(LambdaError::Invoke { stderr, .. }) => {
+            assert!(stderr.contains("Permanent.NoSuchVersion") && stderr.contains(&first), "names the stored versions: {stderr}")
+        }
+        other => panic!("a rollback to an unknown version must fail, got {other:?}"),
+    }
+    let rollback = data.path().join("rollback.json");
+    std::fs::write(&rollback, serde_json::json!({"mode": "rollback", "version": first}).to_string()).unwrap();
+    let rolled = emulator.invoke("recommend", &rollback).await.unwrap_or_else(|e| panic!("rollback: {e}"));
+    assert_eq!(rolled["champion"]["version"], first.as_str(), "{rolled:#}");
+}
+
+/// Fetches (from a simulator) and transforms `dates` into `data_url` through the library.
+async fn curated_days(data_url: &str, dates: &[&str]) {
+    let simulator = RunningSimulator::start(SimulatorConfig::default()).await.expect("starting the simulator");
+    let config = Config::from_lookup(|k| match k {
+        "SOURCE_API_URL" => Some(simulator.url()),
+        "DATA_URL" => Some(data_url.to_owned()),
+        "METRICS_BACKEND" => Some("log".into()),
+        _ => None,
+    })
+    .unwrap();
+    let fetcher = Fetcher::from_config(&config).await.unwrap();
+    let transformer = moovitamix::transform::Transformer::from_config(&config).await.unwrap();
+    for date in dates {
+        fetcher.run(date.parse().unwrap(), &format!("fetch-{date}")).await.unwrap();
+        transformer.run(date.parse().unwrap(), &format!("transform-{date}")).await.unwrap();
+    }
+    simulator.shutdown().await;
 }
 
 /// The summary contract: `{"date", "run_id", "entities": {"tracks": {"accepted": N, ..}, ..}, "manifests": [..]}`,

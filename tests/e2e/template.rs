@@ -12,43 +12,9 @@ use std::collections::BTreeSet;
 
 const FUNCTIONS: [&str; 3] = ["fetch", "transform", "recommend"];
 
-/// Metric names of the transform and recommend stages (the brief; not yet in `moovitamix::metrics::Metric`).
-const STAGE_METRICS: &[&str] = &[
-    "RowsIn",
-    "RowsOut",
-    "RowsQuarantined",
-    "QuarantineShare",
-    "DqWarnings",
-    "NewVersions",
-    "ClosedVersions",
-    "TrainDurationMs",
-    "Ndcg10",
-    "Precision10",
-    "Recall10",
-    "Promoted",
-    "GateRefusedStreak",
-    "UsersScored",
-    "ColdStartUsers",
-    "CatalogCoverage",
-    "ScoreDurationMs",
-    "FreshnessSeconds",
-];
-
-/// Every metric name the pipeline emits in its own namespace: fetch's and the shared ones from
-/// the code, the later stages' from the list above.
+/// Every metric name the pipeline emits in its own namespace, from the code.
 fn known_metrics() -> BTreeSet<&'static str> {
-    let from_code = [
-        Metric::RowsFetched,
-        Metric::RowsRejected,
-        Metric::RowsWarned,
-        Metric::PagesFetched,
-        Metric::HttpRetries,
-        Metric::BytesWritten,
-        Metric::DurationMs,
-        Metric::RunSucceeded,
-        Metric::RunFailed,
-    ];
-    from_code.iter().map(|m| m.name()).chain(STAGE_METRICS.iter().copied()).collect()
+    Metric::ALL.iter().map(|m| m.name()).collect()
 }
 
 // ------------------------------------------------------------------------------------------------

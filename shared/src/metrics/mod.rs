@@ -79,6 +79,37 @@ pub enum Unit {
 }
 
 impl Metric {
+    /// Every metric, for checks that the alarms and the dashboard name real ones.
+    pub const ALL: [Metric; 27] = [
+        Metric::RowsFetched,
+        Metric::RowsRejected,
+        Metric::RowsWarned,
+        Metric::PagesFetched,
+        Metric::HttpRetries,
+        Metric::BytesWritten,
+        Metric::RowsIn,
+        Metric::RowsOut,
+        Metric::RowsQuarantined,
+        Metric::QuarantineShare,
+        Metric::DqWarnings,
+        Metric::NewVersions,
+        Metric::ClosedVersions,
+        Metric::TrainDurationMs,
+        Metric::Ndcg10,
+        Metric::Precision10,
+        Metric::Recall10,
+        Metric::Promoted,
+        Metric::GateRefusedStreak,
+        Metric::UsersScored,
+        Metric::ColdStartUsers,
+        Metric::CatalogCoverage,
+        Metric::ScoreDurationMs,
+        Metric::FreshnessSeconds,
+        Metric::DurationMs,
+        Metric::RunSucceeded,
+        Metric::RunFailed,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Metric::RowsFetched => "RowsFetched",
@@ -226,6 +257,13 @@ mod tests {
         assert_eq!(points.len(), 2);
         assert_eq!(points[0].dimensions, [("Function", "fetch".to_string()), ("Entity", "tracks".to_string())]);
         assert_eq!((points[1].metric, points[1].value), (Metric::RunSucceeded, 1.0));
+    }
+
+    #[test]
+    fn all_lists_each_metric_once() {
+        let names: std::collections::BTreeSet<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+        assert_eq!(names.len(), Metric::ALL.len());
+        assert!(names.contains("FreshnessSeconds") && names.contains("RowsFetched"));
     }
 
     #[tokio::test]
