@@ -155,9 +155,7 @@ impl Fetcher {
         let result = self.run_inner(date, run_id, clock).instrument(span.clone()).await;
         let _entered = span.enter();
         let ms = clock.elapsed().as_millis() as f64;
-        self.metrics.record(Metric::DurationMs, ms);
-        self.metrics.record(Metric::RunSucceeded, result.is_ok() as u8 as f64);
-        self.metrics.record(Metric::RunFailed, result.is_err() as u8 as f64);
+        self.metrics.record_run(ms, result.is_ok());
         match &result {
             Ok(s) => tracing::info!(duration_ms = ms, manifest = %s.run_manifest, "fetch committed"),
             Err(e) => tracing::error!(duration_ms = ms, error = %e, error_type = e.error_type(), "fetch failed; nothing committed"),

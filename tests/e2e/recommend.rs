@@ -134,7 +134,7 @@ async fn three_days_of_the_pipeline_give_recommendations_that_beat_popularity() 
 /// DuckDB reads the recommendations as Athena would (Parquet under `recommendations/dt=*/`,
 /// hive partitioning) and the app's JSON lines; both hold the same rows.
 async fn check_with_duckdb(data: &Path, last: &ScoreSummary) {
-    let Some(python) = reader_python() else { return };
+    let Some(python) = moovitamix_tests::duckdb_python() else { return };
     let script = r#"
 import duckdb, json, sys
 root, dt = sys.argv[1], sys.argv[2]
@@ -160,21 +160,6 @@ print(json.dumps(out))
     assert_eq!((got["json_rows"].as_u64(), got["differ"].as_u64()), (Some(last.rows), Some(0)), "the JSON lines hold the same rows");
 }
 
-/// The Python that has `duckdb`: `MOOVITAMIX_PYTHON`, else the one `tests/run.sh` installs.
-fn reader_python() -> Option<std::path::PathBuf> {
-    let python = std::env::var_os("MOOVITAMIX_PYTHON")
-        .map(Into::into)
-        .unwrap_or_else(|| moovitamix_tests::events::workspace_root().join(".tools/venv-readers/bin/python"));
-    if python.exists() {
-        return Some(python);
-    }
-    let reason = format!("no DuckDB reader at {} (bash tests/run.sh installs it)", python.display());
-    if moovitamix_tests::required_by_environment() {
-        panic!("{reason}, and CI or MOOVITAMIX_TEST_AWS says the reader tests must run");
-    }
-    println!("skipped: {reason}");
-    None
-}
 
 #[tokio::test]
 async fn on_s3_the_pipeline_scores_and_the_champion_pointer_is_guarded() {

@@ -179,26 +179,11 @@ async fn three_evolving_days_give_history_tables_and_listen_deltas() {
     check_with_duckdb(dir.path()).await;
 }
 
-/// The Python that has `duckdb`: `MOOVITAMIX_PYTHON`, else the one `tests/run.sh` installs.
-fn reader_python() -> Option<std::path::PathBuf> {
-    let python = std::env::var_os("MOOVITAMIX_PYTHON")
-        .map(Into::into)
-        .unwrap_or_else(|| moovitamix_tests::events::workspace_root().join(".tools/venv-readers/bin/python"));
-    if python.exists() {
-        return Some(python);
-    }
-    let reason = format!("no DuckDB reader at {} (bash tests/run.sh installs it)", python.display());
-    if moovitamix_tests::required_by_environment() {
-        panic!("{reason}, and CI or MOOVITAMIX_TEST_AWS says the reader tests must run");
-    }
-    println!("skipped: {reason}");
-    None
-}
 
 /// DuckDB reads the curated tables with Hive partitioning: column types as documented, and row
 /// counts equal to what the manifests say.
 async fn check_with_duckdb(data: &Path) {
-    let Some(python) = reader_python() else { return };
+    let Some(python) = moovitamix_tests::duckdb_python() else { return };
     let script = r#"
 import duckdb, json, sys
 root = sys.argv[1]

@@ -14,6 +14,25 @@ pub mod aws;
 pub mod events;
 pub mod lambda;
 
+/// The Python that has `duckdb`, the independent Parquet reader of the tests:
+/// `MOOVITAMIX_PYTHON`, else the one `tests/run.sh` installs into `.tools/venv-readers/`.
+/// `None` (after printing why) when it is missing on a developer's machine; a panic when
+/// `CI` or `MOOVITAMIX_TEST_AWS` says the reader tests must run.
+pub fn duckdb_python() -> Option<std::path::PathBuf> {
+    let python = std::env::var_os("MOOVITAMIX_PYTHON")
+        .map(Into::into)
+        .unwrap_or_else(|| events::workspace_root().join(".tools/venv-readers/bin/python"));
+    if python.exists() {
+        return Some(python);
+    }
+    let reason = format!("no DuckDB reader at {} (bash tests/run.sh installs it)", python.display());
+    if required_by_environment() {
+        panic!("{reason}, and CI or MOOVITAMIX_TEST_AWS says the reader tests must run");
+    }
+    println!("skipped: {reason}");
+    None
+}
+
 /// True when `name` is set to something other than empty, `0` or `false`.
 pub fn env_flag(name: &str) -> bool {
     std::env::var(name).map(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false")).unwrap_or(false)

@@ -192,6 +192,14 @@ impl Metrics {
         Self::new(function, config.metrics_namespace.clone(), sink)
     }
 
+    /// The run-level points every stage emits: `DurationMs`, and `RunSucceeded` / `RunFailed`
+    /// as 1 or 0 (the heartbeat and failure alarms read them).
+    pub fn record_run(&self, duration_ms: f64, succeeded: bool) {
+        self.record(Metric::DurationMs, duration_ms);
+        self.record(Metric::RunSucceeded, f64::from(u8::from(succeeded)));
+        self.record(Metric::RunFailed, f64::from(u8::from(!succeeded)));
+    }
+
     /// A run-level point (dimension `Function`).
     pub fn record(&self, metric: Metric, value: f64) {
         self.push(metric, vec![("Function", self.function.to_owned())], value);

@@ -217,9 +217,7 @@ impl Recommender {
         .await;
         let _entered = span.enter();
         let ms = clock.elapsed().as_millis() as f64;
-        self.metrics.record(Metric::DurationMs, ms);
-        self.metrics.record(Metric::RunSucceeded, result.is_ok() as u8 as f64);
-        self.metrics.record(Metric::RunFailed, result.is_err() as u8 as f64);
+        self.metrics.record_run(ms, result.is_ok());
         match &result {
             Ok(_) => tracing::info!(duration_ms = ms, "recommend done"),
             Err(e) => tracing::error!(duration_ms = ms, error = %e, error_type = e.error_type(), "recommend failed; nothing committed"),

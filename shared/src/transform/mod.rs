@@ -333,9 +333,7 @@ impl Transformer {
         let result = self.run_inner(date, run_id, clock).instrument(span.clone()).await;
         let _entered = span.enter();
         let ms = clock.elapsed().as_millis() as f64;
-        self.metrics.record(Metric::DurationMs, ms);
-        self.metrics.record(Metric::RunSucceeded, result.is_ok() as u8 as f64);
-        self.metrics.record(Metric::RunFailed, result.is_err() as u8 as f64);
+        self.metrics.record_run(ms, result.is_ok());
         match &result {
             Ok(s) => tracing::info!(duration_ms = ms, manifest = %s.run_manifest, "transform committed"),
             Err(e) => {
