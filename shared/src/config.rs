@@ -146,18 +146,12 @@ pub struct Config {
     pub recommend: RecommendConfig,
 }
 
-/// The recommend job's settings: the model's hyper-parameters, the evaluation and the gate.
+/// The recommend job's settings: the model's recipe, the evaluation and the gate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecommendConfig {
     pub top_k: usize,
-    pub factors: usize,
-    pub regularization: f32,
-    pub alpha: f32,
-    pub iterations: usize,
-    pub cg_steps: usize,
-    pub seed: u64,
-    pub recency_beta: f32,
-    pub recency_power: f32,
+    /// The hyper-parameters new models are trained with (`ALS_*`).
+    pub hyper: crate::recommend::model_store::Hyper,
     pub holdout_share: f64,
     pub gate_tolerance: f64,
     pub retrain_share: f64,
@@ -207,14 +201,16 @@ impl Config {
             transform: Self::transform(&env, in_lambda)?,
             recommend: RecommendConfig {
                 top_k: env.number("RECOMMEND_TOP_K", 1, 1000)?,
-                factors: env.number("ALS_FACTORS", 1, 1024)?,
-                regularization: env.real("ALS_REGULARIZATION", 0.0, 1e6)? as f32,
-                alpha: env.real("ALS_ALPHA", 0.0, 1e6)? as f32,
-                iterations: env.number("ALS_ITERATIONS", 1, 500)?,
-                cg_steps: env.number("ALS_CG_STEPS", 1, 64)?,
-                seed: env.number("ALS_SEED", 0, u64::MAX)?,
-                recency_beta: env.real("ALS_RECENCY_BETA", 0.0, 1e6)? as f32,
-                recency_power: env.real("ALS_RECENCY_POWER", 0.0, 100.0)? as f32,
+                hyper: crate::recommend::model_store::Hyper {
+                    factors: env.number("ALS_FACTORS", 1, 1024)?,
+                    regularization: env.real("ALS_REGULARIZATION", 0.0, 1e6)? as f32,
+                    alpha: env.real("ALS_ALPHA", 0.0, 1e6)? as f32,
+                    iterations: env.number("ALS_ITERATIONS", 1, 500)?,
+                    cg_steps: env.number("ALS_CG_STEPS", 1, 64)?,
+                    seed: env.number("ALS_SEED", 0, u64::MAX)?,
+                    recency_beta: env.real("ALS_RECENCY_BETA", 0.0, 1e6)? as f32,
+                    recency_power: env.real("ALS_RECENCY_POWER", 0.0, 100.0)? as f32,
+                },
                 holdout_share: env.real("EVAL_HOLDOUT_SHARE", 0.01, 0.9)?,
                 gate_tolerance: env.share("GATE_NDCG_TOLERANCE")?,
                 retrain_share: env.real("RETRAIN_NEW_LISTENS_SHARE", 0.0, 1e6)?,

@@ -178,20 +178,6 @@ impl Recommender {
         ModelStore::new(self.store.clone())
     }
 
-    fn hyper(&self) -> Hyper {
-        let c = &self.config;
-        Hyper {
-            factors: c.factors,
-            regularization: c.regularization,
-            alpha: c.alpha,
-            iterations: c.iterations,
-            cg_steps: c.cg_steps,
-            seed: c.seed,
-            recency_beta: c.recency_beta,
-            recency_power: c.recency_power,
-        }
-    }
-
     /// Runs what an event asks for.
     pub async fn handle(&self, event: &Value) -> Result<Outcome, RecommendError> {
         let request = Request::parse(event).inspect_err(|e| tracing::error!(error = %e, "refused the event"))?;
@@ -243,7 +229,7 @@ impl Recommender {
             Some((c, _)) => models.card(&c.version).await?.map(|card| (c.version.clone(), card.hyper)),
             None => None,
         };
-        let (hyper, config) = (self.hyper(), self.config.clone());
+        let (hyper, config) = (self.config.hyper, self.config.clone());
         let listens = inputs.clone();
         let (data, trained) = tokio::task::spawn_blocking(move || {
             let data = TrainingData::new(&listens.listens);

@@ -371,7 +371,8 @@ async fn history_and_deltas_across_three_days() {
     for d in 1..=3 {
         t.run(day(d), &format!("run-{d}")).await.unwrap();
     }
-    let rows = |h: Vec<Version<TrackRow>>| -> Vec<(i64, String, u32, Option<u32>, DateTime<Utc>)> {
+    type Row = (i64, String, u32, Option<u32>, DateTime<Utc>);
+    let rows = |h: Vec<Version<TrackRow>>| -> Vec<Row> {
         use chrono::Datelike;
         h.into_iter().map(|v| (v.row.id, v.row.name.unwrap().to_string(), v.valid_from.day(), v.valid_to.map(|t| t.day()), v.ingested_at)).collect()
     };

@@ -142,7 +142,9 @@ fn python() -> PathBuf {
 const DRIVER: &str = r#"
 import duckdb, json, resource, sys, time
 statements = [s for s in sys.stdin.read().split(";\n") if s.strip()]
+# No progress bar: it would print to stdout, which carries the answer.
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 t0 = time.perf_counter()
 for s in statements:
     con.execute(s)

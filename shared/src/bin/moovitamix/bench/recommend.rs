@@ -1,0 +1,300 @@
+//! `bench recommend`: the configured ALS recipe's quality on MovieLens-100k (vs popularity) and its training and scoring cost at scale.
+//!
+//! Quality: each ml-100k rating is one listen of weight 1, each user's latest `EVAL_HOLDOUT_SHARE`
+//! (by timestamp, ties by item id) is held out, exactly as `training.rs` splits. Scale: a
+//! deterministic synthetic matrix with a popularity skew (100k users x 20k items x 5M listens by
+//! default), timed against the targets of 6 s to train and 3 s to score everyone on 2 threads.
+
+use super::{cpu_time, peak_memory_mib, reset_peak_memory};
+use crate::AnyError;
+use moovitamix::config::{Config, RecommendConfig};
+use moovitamix::recommend::als::{AlsModel, AlsParams};
+use moovitamix::recommend::evaluate::{Metrics, evaluate, popularity};
+use moovitamix::recommend::interactions::{Csr, IdMap, Interactions};
+use moovitamix::recommend::model_store::Hyper;
+use moovitamix::recommend::split::{Listen, recency_weighted, temporal_split, triples, validation_split};
+use moovitamix::recommend::topk::{Ranked, recommend_all};
+use moovitamix::recommend::training::EVAL_K;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const WHEEL: &str = "recbole-1.2.1-py3-none-any.whl";
+const MEMBER: &str = "recbole/dataset_example/ml-100k/ml-100k.inter";
+/// Targets for the synthetic set, in seconds, on 2 threads.
+const TRAIN_TARGET_S: f64 = 6.0;
+const SCORE_TARGET_S: f64 = 3.0;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// MovieLens-100k in RecBole's format (`ml-100k.inter`); default: taken from RecBole 1.2.1's
+    /// wheel, downloaded once by pip into `.tools/cache/recbole`.
+    #[arg(long)]
+    ml100k: Option<PathBuf>,
+    #[arg(long, default_value_t = 100_000)]
+    synthetic_users: usize,
+    #[arg(long, default_value_t = 20_000)]
+    synthetic_items: usize,
+    #[arg(long, default_value_t = 5_000_000)]
+    synthetic_listens: usize,
+    #[arg(long)]
+    skip_synthetic: bool,
+    #[arg(long)]
+    skip_ml100k: bool,
+    /// Re-run the hyper-parameter grid on ml-100k's validation slice and print the best.
+    #[arg(long)]
+    tune: bool,
+}
+
+pub fn run(a: &Args) -> Result<(), AnyError> {
+    println!("recommend benchmark: {}", command(a));
+    let config = Config::from_env()?.recommend;
+    let hyper = config.hyper;
+    println!("recipe (ALS_* settings): {}", recipe(&hyper));
+    println!("machine: {} cores; rayon threads {}", std::thread::available_parallelism().map_or(0, |n| n.get()), rayon::current_num_threads());
+    if !a.skip_ml100k {
+        match a.ml100k.clone().map_or_else(ml100k_file, Ok) {
+            Ok(path) => ml100k(&path, &config, a.tune)?,
+            Err(why) => println!(
+                "\nml-100k part skipped: {why}\n  to run it, get the file: python3 -m pip download recbole==1.2.1 --no-deps -d DIR \
+                 && unzip -p DIR/{WHEEL} {MEMBER} > ml-100k.inter, then pass --ml100k ml-100k.inter"
+            ),
+        }
+    }
+    if !a.skip_synthetic {
+        synthetic(a.synthetic_users, a.synthetic_items, a.synthetic_listens, &hyper)?;
+    }
+    Ok(())
+}
+
+/// The command line that reproduces this run, settings that change the recipe included.
+fn command(a: &Args) -> String {
+    let mut env: Vec<String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("ALS_") || k == "EVAL_HOLDOUT_SHARE" || k == "RAYON_NUM_THREADS")
+        .map(|(k, v)| format!("{k}={v} "))
+        .collect();
+    env.sort();
+    let mut c = format!("{}cargo run --release -p moovitamix-core -- bench recommend", env.concat());
+    match &a.ml100k {
+        _ if a.skip_ml100k => c += " --skip-ml100k",
+        Some(p) => c += &format!(" --ml100k {}", p.display()),
+        None => {}
+    }
+    if a.tune && !a.skip_ml100k {
+        c += " --tune";
+    }
+    match a.skip_synthetic {
+        true => c += " --skip-synthetic",
+        false => c += &format!(" --synthetic-users {} --synthetic-items {} --synthetic-listens {}", a.synthetic_users, a.synthetic_items, a.synthetic_listens),
+    }
+    c
+}
+
+fn recipe(h: &Hyper) -> String {
+    format!(
+        "factors {}, regularization {}, alpha {}, iterations {}, cg_steps {}, seed {}, recency beta {} power {}",
+        h.factors, h.regularization, h.alpha, h.iterations, h.cg_steps, h.seed, h.recency_beta, h.recency_power
+    )
+}
+
+/// `ml-100k.inter` out of RecBole's wheel (it ships the set as an example), fetched once.
+fn ml100k_file() -> Result<PathBuf, String> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the crate is inside the workspace");
+    let cache = workspace.join(".tools/cache/recbole");
+    let file = cache.join("ml-100k.inter");
+    if file.exists() {
+        return Ok(file);
+    }
+    std::fs::create_dir_all(&cache).map_err(|e| format!("creating {}: {e}", cache.display()))?;
+    let wheel = cache.join(WHEEL);
+    if !wheel.exists() {
+        println!("ml-100k: downloading recbole 1.2.1 with pip into {}", cache.display());
+        let out = Command::new("python3")
+            .args(["-m", "pip", "download", "recbole==1.2.1", "--no-deps", "-d"])
+            .arg(&cache)
+            .output()
+            .map_err(|e| format!("running python3 -m pip: {e}"))?;
+        if !out.status.success() || !wheel.exists() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            return Err(format!("pip download recbole==1.2.1 failed ({}): {}", out.status, stderr.lines().last().unwrap_or("no message")));
+        }
+    }
+    // Extract to a temporary name first, so an interrupted run never leaves a truncated file to reuse.
+    let partial = cache.join("ml-100k.inter.partial");
+    let status = Command::new("python3")
+        .args(["-c", "import zipfile,sys; open(sys.argv[3],'wb').write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))"])
+        .arg(&wheel)
+        .arg(MEMBER)
+        .arg(&partial)
+        .status()
+        .map_err(|e| format!("running python3: {e}"))?;
+    if !status.success() {
+        return Err(format!("extracting {MEMBER} from {} failed ({status})", wheel.display()));
+    }
+    std::fs::rename(&partial, &file).map_err(|e| format!("renaming to {}: {e}", file.display()))?;
+    Ok(file)
+}
+
+/// Every rating as a listen of weight 1, in dense indices; returns (listens, users, items).
+fn load_ml100k(path: &Path) -> Result<(Vec<Listen>, usize, usize), AnyError> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let mut lines = text.lines().enumerate();
+    match lines.next() {
+        Some((_, header)) if header.starts_with("user_id:token\titem_id:token") => {}
+        other => return Err(format!("{}: not RecBole's ml-100k.inter (header {:?})", path.display(), other.map(|l| l.1)).into()),
+    }
+    let mut rows = Vec::with_capacity(100_000);
+    for (n, line) in lines.filter(|(_, l)| !l.is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let parsed = (f.len() == 4).then(|| Some((f[0].parse::<i64>().ok()?, f[1].parse::<i64>().ok()?, f[3].parse::<f64>().ok()? as i64))).flatten();
+        rows.push(parsed.ok_or_else(|| format!("{} line {}: unreadable row {line:?}", path.display(), n + 1))?);
+    }
+    let users = IdMap::from_ids(rows.iter().map(|r| r.0));
+    let items = IdMap::from_ids(rows.iter().map(|r| r.1));
+    let index = |m: &IdMap, id| m.index(id).expect("a listed id");
+    let listens = rows.iter().map(|&(u, i, t)| Listen { user: index(&users, u), item: index(&items, i), weight: 1.0, timestamp: t }).collect();
+    Ok((listens, users.len(), items.len()))
+}
+
+fn ml100k(path: &Path, config: &RecommendConfig, tune: bool) -> Result<(), AnyError> {
+    let (listens, nu, ni) = load_ml100k(path)?;
+    let h = config.hyper;
+    let (train_listens, test_listens) = temporal_split(&listens, config.holdout_share, 2);
+    println!("\nml-100k ({}): {nu} users, {ni} items, {} listens (each rating = one listen of weight 1)", path.display(), listens.len());
+    println!(
+        "temporal split per user by timestamp (ties by item id): latest {} held out -> {} train, {} test listens",
+        config.holdout_share,
+        train_listens.len(),
+        test_listens.len()
+    );
+    println!("validation: the recipe was chosen on a validation slice carved from the training listens (validation_split), never on the test listens{}", if tune { "; re-run below (--tune)" } else { "; --tune re-runs that grid" });
+    // Recency weighting on the training side only: the test listens are a relevant set, unweighted.
+    let train = Interactions::from_triples(nu, ni, &recency_weighted(&train_listens, h.recency_beta, h.recency_power));
+    let test = Csr::from_triples(nu, ni, &triples(&test_listens));
+    println!(
+        "{:<11} {:>7} {:>7} {:>8} {:>7} {:>9} {:>8} {:>8} {:>9}",
+        "model", "P@10", "R@10", "NDCG@10", "MAP@10", "coverage", "train s", "score s", "peak MiB"
+    );
+    let row = |name: &str, m: &Metrics, train_s: Option<f64>, score_s: f64, peak: f64| {
+        let train_s = train_s.map_or("-".to_owned(), |s| format!("{s:.3}"));
+        println!(
+            "{name:<11} {:>7.4} {:>7.4} {:>8.4} {:>7.4} {:>9.4} {train_s:>8} {score_s:>8.3} {peak:>9.1}",
+            m.precision, m.recall, m.ndcg, m.map, m.coverage
+        );
+    };
+    reset_peak_memory();
+    let clock = Instant::now();
+    let recs = popularity(&train, EVAL_K);
+    let score_s = clock.elapsed().as_secs_f64();
+    row("popularity", &evaluate(&recs, &test, EVAL_K, ni), None, score_s, peak_memory_mib());
+    reset_peak_memory();
+    let (train_s, score_s, recs) = fit_and_score(&h.into(), &train);
+    row("als", &evaluate(&recs, &test, EVAL_K, ni), Some(train_s), score_s, peak_memory_mib());
+    println!("(coverage over all {ni} items; scoring = top-{EVAL_K} for all {nu} users; peak = process RSS)");
+    if tune {
+        tune_on_validation(&train_listens, nu, ni, &h, config.holdout_share);
+    }
+    Ok(())
+}
+
+/// Trains and scores top-K for every user: (train seconds, score seconds, lists).
+fn fit_and_score(params: &AlsParams, train: &Interactions) -> (f64, f64, Vec<Ranked>) {
+    let clock = Instant::now();
+    let model = AlsModel::train(params, train);
+    let train_s = clock.elapsed().as_secs_f64();
+    let clock = Instant::now();
+    let recs = recommend_all(&model, train, EVAL_K);
+    (train_s, clock.elapsed().as_secs_f64(), recs)
+}
+
+/// The grid the recipe was picked from, on validation listens only; best NDCG@10 among the
+/// settings that cover at least 30% of the catalogue (so a popularity-like model cannot win).
+fn tune_on_validation(train_listens: &[Listen], nu: usize, ni: usize, h: &Hyper, share: f64) {
+    let (fit, validation) = validation_split(train_listens, share, 2);
+    let train = Interactions::from_triples(nu, ni, &recency_weighted(&fit, h.recency_beta, h.recency_power));
+    let validation = Csr::from_triples(nu, ni, &triples(&validation));
+    println!("\ntuning on validation (the latest {share} of each user's training listens; fit on the rest), other settings as the recipe:");
+    println!("{:>7} {:>6} {:>5} {:>8} {:>7} {:>9}", "factors", "reg", "alpha", "NDCG@10", "P@10", "coverage");
+    let mut best: Option<(f64, Hyper)> = None;
+    for factors in [32, 64, 128] {
+        for regularization in [10.0, 40.0, 80.0] {
+            for alpha in [0.3, 1.0] {
+                let q = Hyper { factors, regularization, alpha, ..*h };
+                let (_, _, recs) = fit_and_score(&q.into(), &train);
+                let m = evaluate(&recs, &validation, EVAL_K, ni);
+                println!("{factors:>7} {regularization:>6} {alpha:>5} {:>8.4} {:>7.4} {:>9.4}", m.ndcg, m.precision, m.coverage);
+                if m.coverage >= 0.30 && best.is_none_or(|(ndcg, _)| m.ndcg > ndcg) {
+                    best = Some((m.ndcg, q));
+                }
+            }
+        }
+    }
+    match best {
+        Some((ndcg, q)) => println!(
+            "best on validation (coverage >= 0.30): NDCG@10 {ndcg:.4} with factors {}, regularization {}, alpha {}{}",
+            q.factors,
+            q.regularization,
+            q.alpha,
+            if q == *h { " (the configured recipe)" } else { " (differs from the configured recipe)" }
+        ),
+        None => println!("no setting of the grid reached coverage 0.30 on validation"),
+    }
+}
+
+/// SplitMix64: a tiny deterministic generator, so the synthetic set is the same on every machine.
+fn splitmix(x: &mut u64) -> u64 {
+    *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn unit(s: &mut u64) -> f64 {
+    (splitmix(s) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn synthetic(nu: usize, ni: usize, n: usize, h: &Hyper) -> Result<(), AnyError> {
+    if nu == 0 || ni == 0 || nu > u32::MAX as usize || ni > u32::MAX as usize {
+        return Err("--synthetic-users and --synthetic-items must be between 1 and 2^32 - 1".into());
+    }
+    let clock = Instant::now();
+    // Skew: user = floor(nu * u^1.5) (some users far more active), item = floor(ni * u^2.5) (a
+    // popular head, a long tail), weight 1..=5 (repeat listens); duplicates are summed.
+    let mut s = 12345u64;
+    let triples: Vec<(u32, u32, f32)> = (0..n)
+        .map(|_| {
+            let u = ((nu as f64 * unit(&mut s).powf(1.5)) as usize).min(nu - 1);
+            let i = ((ni as f64 * unit(&mut s).powf(2.5)) as usize).min(ni - 1);
+            (u as u32, i as u32, 1.0 + (splitmix(&mut s) % 5) as f32)
+        })
+        .collect();
+    let data = Interactions::from_triples(nu, ni, &triples);
+    drop(triples);
+    let threads = rayon::current_num_threads();
+    println!(
+        "\nsynthetic: {nu} users x {ni} items, {n} listens -> {} distinct pairs, generated in {:.1} s (not counted); rayon threads {threads}",
+        data.nnz(),
+        clock.elapsed().as_secs_f64()
+    );
+    println!("(no timestamps, so the raw weights are trained on: recency weighting only rescales them, at no ALS cost)");
+    println!("{:<20} {:>8} {:>8} {:>9} {:>9}", "step", "wall s", "cpu s", "peak MiB", "target s");
+    let report = |step: &str, wall: f64, cpu: f64, target: f64| {
+        let verdict = if wall <= target { "met" } else { "missed" };
+        println!("{step:<20} {wall:>8.3} {cpu:>8.2} {:>9.1} {target:>9.1} {verdict}", peak_memory_mib());
+    };
+    reset_peak_memory();
+    let (cpu0, clock) = (cpu_time(), Instant::now());
+    let model = AlsModel::train(&(*h).into(), &data);
+    report(&format!("train ({} it, {} f)", h.iterations, h.factors), clock.elapsed().as_secs_f64(), (cpu_time() - cpu0).as_secs_f64(), TRAIN_TARGET_S);
+    reset_peak_memory();
+    let (cpu0, clock) = (cpu_time(), Instant::now());
+    let recs = recommend_all(&model, &data, EVAL_K);
+    report(&format!("top-{EVAL_K}, all users"), clock.elapsed().as_secs_f64(), (cpu_time() - cpu0).as_secs_f64(), SCORE_TARGET_S);
+    std::hint::black_box(recs);
+    println!(
+        "(peak = process RSS during the step, the matrix and factors included; targets are for 2 threads{})",
+        if threads == 2 { "" } else { ", this run used a different count: set RAYON_NUM_THREADS=2 to compare" }
+    );
+    Ok(())
+}
