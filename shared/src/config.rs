@@ -43,7 +43,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "ALS_RECENCY_BETA", default: "300", meaning: "recommend: recency weighting of listens, w = listens * (1 + beta * (rank / n)^power) with rank 1..n the listen's place in the user's history (0: no weighting)." },
     Variable { name: "ALS_RECENCY_POWER", default: "10", meaning: "recommend: the exponent of that recency weighting." },
     Variable { name: "ALS_ITERATIONS", default: "15", meaning: "recommend: ALS iterations (users then tracks)." },
-    Variable { name: "ALS_CG_STEPS", default: "3", meaning: "recommend: conjugate-gradient steps per vector per half-iteration." },
+    Variable { name: "ALS_CG_STEPS", default: "2", meaning: "recommend: conjugate-gradient steps per vector per half-iteration." },
     Variable { name: "ALS_SEED", default: "42", meaning: "recommend: seed of the initial factors (training is reproducible)." },
     Variable { name: "EVAL_HOLDOUT_SHARE", default: "0.2", meaning: "recommend: share of each user's most recent listens held out to evaluate a trained model." },
     Variable { name: "GATE_NDCG_TOLERANCE", default: "0.01", meaning: "recommend: a candidate may trail the champion's NDCG@10 by at most this and still be promoted." },

@@ -44,7 +44,7 @@ impl Default for AlsParams {
     /// Tuned on a temporal validation slice of MovieLens-100k, with weights from
     /// `split::recency_weighted(.., 300.0, 10.0)` (confidence up to ~1 + 0.3 * 301 for a user's latest).
     fn default() -> Self {
-        Self { factors: 64, regularization: 40.0, alpha: 0.3, iterations: 15, cg_steps: 3, seed: 42 }
+        Self { factors: 64, regularization: 40.0, alpha: 0.3, iterations: 15, cg_steps: 2, seed: 42 }
     }
 }
 
