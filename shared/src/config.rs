@@ -202,12 +202,14 @@ impl Config {
             recommend: RecommendConfig {
                 top_k: env.number("RECOMMEND_TOP_K", 1, 1000)?,
                 hyper: crate::recommend::model_store::Hyper {
-                    factors: env.number("ALS_FACTORS", 1, 1024)?,
-                    regularization: env.real("ALS_REGULARIZATION", 0.0, 1e6)? as f32,
-                    alpha: env.real("ALS_ALPHA", 0.0, 1e6)? as f32,
-                    iterations: env.number("ALS_ITERATIONS", 1, 500)?,
-                    cg_steps: env.number("ALS_CG_STEPS", 1, 64)?,
-                    seed: env.number("ALS_SEED", 0, u64::MAX)?,
+                    als: crate::recommend::als::AlsParams {
+                        factors: env.number("ALS_FACTORS", 1, 1024)?,
+                        regularization: env.real("ALS_REGULARIZATION", 0.0, 1e6)? as f32,
+                        alpha: env.real("ALS_ALPHA", 0.0, 1e6)? as f32,
+                        iterations: env.number("ALS_ITERATIONS", 1, 500)?,
+                        cg_steps: env.number("ALS_CG_STEPS", 1, 64)?,
+                        seed: env.number("ALS_SEED", 0, u64::MAX)?,
+                    },
                     recency_beta: env.real("ALS_RECENCY_BETA", 0.0, 1e6)? as f32,
                     recency_power: env.real("ALS_RECENCY_POWER", 0.0, 100.0)? as f32,
                 },

@@ -24,7 +24,7 @@ const GRAM_CHUNK: usize = 4096;
 const CG_EPS: f32 = 1e-20;
 
 /// Hyper-parameters of [`AlsModel::train`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AlsParams {
     /// Latent dimensions; multiples of 16 vectorise best.
     pub factors: usize,

@@ -33,15 +33,11 @@ pub enum ModelStoreError {
     ChampionMoved,
 }
 
-/// The hyper-parameters of a trained model, as recorded.
+/// The recipe of a model, as recorded: ALS's hyper-parameters and the listens' weighting.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Hyper {
-    pub factors: usize,
-    pub regularization: f32,
-    pub alpha: f32,
-    pub iterations: usize,
-    pub cg_steps: usize,
-    pub seed: u64,
+    #[serde(flatten)]
+    pub als: super::als::AlsParams,
     /// Confidence grows with recency: each listen's weight is `1 + beta * (rank / n)^power`,
     /// rank 1 for the user's oldest listen and n for the latest ([`super::split::recency_weighted`]).
     pub recency_beta: f32,
@@ -293,7 +289,11 @@ mod tests {
             version: version.into(),
             trained_at: "2026-11-21T06:00:00Z".parse().unwrap(),
             data_date: "2026-11-21".parse().unwrap(),
-            hyper: Hyper { factors: 8, regularization: 0.1, alpha: 2.0, iterations: 3, cg_steps: 3, seed: 1, recency_beta: 0.0, recency_power: 1.0 },
+            hyper: Hyper {
+                als: crate::recommend::als::AlsParams { factors: 8, regularization: 0.1, alpha: 2.0, iterations: 3, cg_steps: 3, seed: 1 },
+                recency_beta: 0.0,
+                recency_power: 1.0,
+            },
             users: 2,
             tracks: 3,
             listens: 4,

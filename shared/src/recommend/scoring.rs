@@ -176,9 +176,10 @@ mod tests {
     fn model(listens: &[Listen]) -> ServingModel {
         let data = TrainingData::new(listens);
         // Two taste groups, two factors: more would fit each user's few listens' noise.
-        let hyper = Hyper { factors: 2, regularization: 0.1, alpha: 10.0, iterations: 30, cg_steps: 3, seed: 3, recency_beta: 0.0, recency_power: 1.0 };
+        let als = crate::recommend::als::AlsParams { factors: 2, regularization: 0.1, alpha: 10.0, iterations: 30, cg_steps: 3, seed: 3 };
+        let hyper = Hyper { als, recency_beta: 0.0, recency_power: 1.0 };
         let matrix = data.matrix(&data.pairs, &hyper);
-        ServingModel { version: "v1".into(), als: AlsModel::train(&hyper.into(), &matrix), ids: data.id_table(&matrix), hyper }
+        ServingModel { version: "v1".into(), als: AlsModel::train(&hyper.als, &matrix), ids: data.id_table(&matrix), hyper }
     }
 
     fn of(s: &Scored, user: i64) -> Vec<(i64, Reason)> {

@@ -6,7 +6,7 @@
 //! same training split), so that no model is scored on listens it was trained on. A promoted
 //! candidate is then retrained on every listen, which is the model stored and served.
 
-use super::als::{AlsModel, AlsParams};
+use super::als::AlsModel;
 use super::evaluate::{self, Metrics};
 use super::gate::{self, Decision};
 use super::inputs::Listen;
@@ -19,12 +19,6 @@ use std::time::Instant;
 
 /// Metrics are taken at this cut-off, whatever the number of tracks served.
 pub const EVAL_K: usize = 10;
-
-impl From<Hyper> for AlsParams {
-    fn from(h: Hyper) -> Self {
-        AlsParams { factors: h.factors, regularization: h.regularization, alpha: h.alpha, iterations: h.iterations, cg_steps: h.cg_steps, seed: h.seed }
-    }
-}
 
 impl From<Metrics> for Scores {
     fn from(m: Metrics) -> Self {
@@ -108,21 +102,21 @@ pub fn train(data: &TrainingData, hyper: Hyper, champion: Option<(String, Hyper)
     let (train_pairs, test_pairs) = split::temporal_split(&data.pairs, holdout_share, 2);
     let train = data.matrix(&train_pairs, &hyper);
     let test = Csr::from_triples(data.users.len(), data.tracks.len(), &split::triples(&test_pairs));
-    let candidate = AlsModel::train(&hyper.into(), &train);
+    let candidate = AlsModel::train(&hyper.als, &train);
     let candidate_scores = evaluate_model(&candidate, &train, &test);
     let baseline: Scores = evaluate::evaluate(&evaluate::popularity(&train, EVAL_K), &test, EVAL_K, train.n_items()).into();
     let champion_scores = champion.as_ref().map(|(_, h)| match *h == hyper {
         true => candidate_scores, // same recipe, same data, deterministic training: the same model
         false => {
             let weighted = data.matrix(&train_pairs, h);
-            evaluate_model(&AlsModel::train(&(*h).into(), &weighted), &weighted, &test)
+            evaluate_model(&AlsModel::train(&h.als, &weighted), &weighted, &test)
         }
     });
     let decision = gate::decide(candidate_scores.ndcg_at_10, baseline.ndcg_at_10, champion_scores.map(|s| s.ndcg_at_10), tolerance);
     let (model, matrix) = match decision.promoted() {
         true => {
             let all = data.matrix(&data.pairs, &hyper);
-            (AlsModel::train(&hyper.into(), &all), all)
+            (AlsModel::train(&hyper.als, &all), all)
         }
         false => (candidate, train),
     };
@@ -140,6 +134,7 @@ pub fn train(data: &TrainingData, hyper: Hyper, champion: Option<(String, Hyper)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recommend::als::AlsParams;
 
     fn listen(user_id: i64, track_id: i64, created: i64, position: i32) -> Listen {
         Listen { user_id, track_id, created_at_micros: created, position }
@@ -173,7 +168,8 @@ mod tests {
     }
 
     fn hyper() -> Hyper {
-        Hyper { factors: 8, regularization: 0.5, alpha: 4.0, iterations: 10, cg_steps: 3, seed: 7, recency_beta: 0.0, recency_power: 1.0 }
+        let als = AlsParams { factors: 8, regularization: 0.5, alpha: 4.0, iterations: 10, cg_steps: 3, seed: 7 };
+        Hyper { als, recency_beta: 0.0, recency_power: 1.0 }
     }
 
     #[test]
@@ -195,7 +191,7 @@ mod tests {
         assert_eq!(same.evaluation.champion, Some(same.evaluation.candidate), "same recipe, same scores");
         assert!(same.decision.promoted());
         // A one-factor, one-iteration candidate against a good champion recipe.
-        let weak = Hyper { factors: 1, iterations: 1, ..hyper() };
+        let weak = Hyper { als: AlsParams { factors: 1, iterations: 1, ..hyper().als }, ..hyper() };
         let t = train(&data, weak, Some(("v1".into(), hyper())), 0.2, 0.01);
         assert!(t.evaluation.champion.unwrap().ndcg_at_10 > t.evaluation.candidate.ndcg_at_10 + 0.01, "{:?}", t.evaluation);
         assert!(!t.decision.promoted(), "{:?}", t.decision);

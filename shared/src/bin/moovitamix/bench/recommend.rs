@@ -93,7 +93,7 @@ fn command(a: &Args) -> String {
 fn recipe(h: &Hyper) -> String {
     format!(
         "factors {}, regularization {}, alpha {}, iterations {}, cg_steps {}, seed {}, recency beta {} power {}",
-        h.factors, h.regularization, h.alpha, h.iterations, h.cg_steps, h.seed, h.recency_beta, h.recency_power
+        h.als.factors, h.als.regularization, h.als.alpha, h.als.iterations, h.als.cg_steps, h.als.seed, h.recency_beta, h.recency_power
     )
 }
 
@@ -188,7 +188,7 @@ fn ml100k(path: &Path, config: &RecommendConfig, tune: bool) -> Result<(), AnyEr
     let score_s = clock.elapsed().as_secs_f64();
     row("popularity", &evaluate(&recs, &test, EVAL_K, ni), None, score_s, peak_memory_mib());
     reset_peak_memory();
-    let (train_s, score_s, recs) = fit_and_score(&h.into(), &train);
+    let (train_s, score_s, recs) = fit_and_score(&h.als, &train);
     row("als", &evaluate(&recs, &test, EVAL_K, ni), Some(train_s), score_s, peak_memory_mib());
     println!("(coverage over all {ni} items; scoring = top-{EVAL_K} for all {nu} users; peak = process RSS)");
     if tune {
@@ -219,8 +219,8 @@ fn tune_on_validation(train_listens: &[Listen], nu: usize, ni: usize, h: &Hyper,
     for factors in [32, 64, 128] {
         for regularization in [10.0, 40.0, 80.0] {
             for alpha in [0.3, 1.0] {
-                let q = Hyper { factors, regularization, alpha, ..*h };
-                let (_, _, recs) = fit_and_score(&q.into(), &train);
+                let q = Hyper { als: AlsParams { factors, regularization, alpha, ..h.als }, ..*h };
+                let (_, _, recs) = fit_and_score(&q.als, &train);
                 let m = evaluate(&recs, &validation, EVAL_K, ni);
                 println!("{factors:>7} {regularization:>6} {alpha:>5} {:>8.4} {:>7.4} {:>9.4}", m.ndcg, m.precision, m.coverage);
                 if m.coverage >= 0.30 && best.is_none_or(|(ndcg, _)| m.ndcg > ndcg) {
@@ -232,9 +232,9 @@ fn tune_on_validation(train_listens: &[Listen], nu: usize, ni: usize, h: &Hyper,
     match best {
         Some((ndcg, q)) => println!(
             "best on validation (coverage >= 0.30): NDCG@10 {ndcg:.4} with factors {}, regularization {}, alpha {}{}",
-            q.factors,
-            q.regularization,
-            q.alpha,
+            q.als.factors,
+            q.als.regularization,
+            q.als.alpha,
             if q == *h { " (the configured recipe)" } else { " (differs from the configured recipe)" }
         ),
         None => println!("no setting of the grid reached coverage 0.30 on validation"),
@@ -285,8 +285,8 @@ fn synthetic(nu: usize, ni: usize, n: usize, h: &Hyper) -> Result<(), AnyError> 
     };
     reset_peak_memory();
     let (cpu0, clock) = (cpu_time(), Instant::now());
-    let model = AlsModel::train(&(*h).into(), &data);
-    report(&format!("train ({} it, {} f)", h.iterations, h.factors), clock.elapsed().as_secs_f64(), (cpu_time() - cpu0).as_secs_f64(), TRAIN_TARGET_S);
+    let model = AlsModel::train(&h.als, &data);
+    report(&format!("train ({} it, {} f)", h.als.iterations, h.als.factors), clock.elapsed().as_secs_f64(), (cpu_time() - cpu0).as_secs_f64(), TRAIN_TARGET_S);
     reset_peak_memory();
     let (cpu0, clock) = (cpu_time(), Instant::now());
     let recs = recommend_all(&model, &data, EVAL_K);
