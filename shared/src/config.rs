@@ -28,7 +28,10 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "FETCH_BACKOFF_BASE_MS", default: "200", meaning: "First retry delay; doubles each attempt, with full jitter." },
     Variable { name: "FETCH_BACKOFF_MAX_MS", default: "20000", meaning: "Cap of one retry delay, and of an honoured `Retry-After`." },
     Variable { name: "FETCH_PART_ROWS", default: "200000", meaning: "Rows per raw data object before a new part starts." },
-    Variable { name: "LEASE_TTL_SECONDS", default: "960", meaning: "How long a run's lease on a date holds before another run may take it over." },
+    Variable { name: "LEASE_TTL_SECONDS", default: "60", meaning: "A run's lease on a date lapses when not renewed for this long (the run renews it every quarter of it), so a crashed run blocks its retry for at most this plus the skew (10..=900)." },
+    Variable { name: "LEASE_MAX_CLOCK_SKEW_SECONDS", default: "15", meaning: "Clock skew between two writers tolerated before a lapsed lease is taken over (0..=600)." },
+    Variable { name: "LEASE_WAIT_SECONDS", default: "90", meaning: "How long a run waits for another run of the same stage and date to finish or lapse before it fails with `Retryable.DateBusy` (0..=3600; within the invocation's deadline)." },
+    Variable { name: "ORPHAN_GRACE_SECONDS", default: "21600", meaning: "Objects that no commit lists (a crashed run's) are removed by a later commit of the date once older than this, by the store's clock; keep it above the longest run (0..=2592000)." },
     Variable { name: "PII_SALT_PARAMETER", default: "", meaning: "transform: name of the SSM SecureString holding the e-mail hashing salt, read once per container (Lambda sets it; wins over PII_SALT)." },
     Variable { name: "PII_SALT", default: "", meaning: "transform: the e-mail hashing salt itself, for local runs. Without either variable, Lambda refuses to start and a local run uses a fixed development salt (with a warning)." },
     Variable { name: "KEEP_NAMES", default: "false", meaning: "transform: `true` keeps users' first and last names in curated/users; `false` writes them as null." },
@@ -141,7 +144,8 @@ pub struct Config {
     pub metrics_namespace: String,
     pub metrics_backend: MetricsBackend,
     pub part_rows: usize,
-    pub lease_ttl: Duration,
+    pub lease: crate::commit::LeaseSettings,
+    pub orphan_grace: Duration,
     pub transform: TransformConfig,
     pub recommend: RecommendConfig,
 }
@@ -159,6 +163,11 @@ pub struct RecommendConfig {
 }
 
 impl Config {
+    /// How every stage commits, on the system clock.
+    pub fn commit(&self) -> crate::commit::CommitSettings {
+        crate::commit::CommitSettings { lease: self.lease, orphan_grace: self.orphan_grace, ..Default::default() }
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -197,7 +206,12 @@ impl Config {
                 .ok_or_else(|| env.error("METRICS_NAMESPACE", &env.text("METRICS_NAMESPACE"), "a non-empty namespace not starting with AWS/"))?,
             metrics_backend,
             part_rows: env.number("FETCH_PART_ROWS", 1, 100_000_000)?,
-            lease_ttl: Duration::from_secs(env.number("LEASE_TTL_SECONDS", 1, 86_400)?),
+            lease: crate::commit::LeaseSettings {
+                ttl: Duration::from_secs(env.number("LEASE_TTL_SECONDS", 10, 900)?),
+                max_clock_skew: Duration::from_secs(env.number("LEASE_MAX_CLOCK_SKEW_SECONDS", 0, 600)?),
+                wait: Duration::from_secs(env.number("LEASE_WAIT_SECONDS", 0, 3600)?),
+            },
+            orphan_grace: Duration::from_secs(env.number("ORPHAN_GRACE_SECONDS", 0, 2_592_000)?),
             transform: Self::transform(&env, in_lambda)?,
             recommend: RecommendConfig {
                 top_k: env.number("RECOMMEND_TOP_K", 1, 1000)?,

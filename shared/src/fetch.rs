@@ -7,8 +7,9 @@
 //! duplicate key, a row count that does not add up) is started over once, then fails the run.
 //! The run commits only if all endpoints were read completely.
 
-use crate::commit::{CommitError, Lease, PartitionCommit, RunWriter};
+use crate::commit::{CommitError, CommitSettings, PartitionCommit, RunSpec, RunWriter, Staged, with_run};
 use crate::config::Config;
+use crate::job::{Classified, Invocation, observed};
 use crate::manifest::{ObjectEntry, ObjectRole};
 use crate::metrics::{Metric, Metrics};
 use crate::partition::{Partition, Zone};
@@ -17,7 +18,7 @@ use crate::source::{Fetched, SourceClient, SourceError};
 use crate::storage::{Store, StoreError};
 use crate::trigger::{Trigger, TriggerError};
 use bytes::Bytes;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use flate2::write::GzEncoder;
 use futures::StreamExt;
 use serde::Serialize;
@@ -26,8 +27,7 @@ use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tracing::Instrument;
+use std::time::Instant;
 
 pub const FUNCTION: &str = "fetch";
 
@@ -71,17 +71,16 @@ pub enum FetchError {
     Commit(#[from] CommitError),
 }
 
-impl FetchError {
+impl Classified for FetchError {
     /// A stable class for the Lambda error type and alarms: retrying helps `Retryable.*` only.
-    pub fn error_type(&self) -> &'static str {
+    fn error_type(&self) -> &'static str {
         match self {
             FetchError::Trigger(_) => "Permanent.BadEvent",
             FetchError::Source { source: SourceError::Refused { .. } | SourceError::BadPage { .. }, .. } => "Permanent.SourceRefused",
             FetchError::Source { .. } => "Retryable.SourceUnavailable",
             FetchError::Inconsistent { .. } => "Retryable.SourceInconsistent",
             FetchError::Store { .. } => "Retryable.Storage",
-            FetchError::Commit(CommitError::Busy { .. }) => "Retryable.DateBusy",
-            FetchError::Commit(_) => "Retryable.Storage",
+            FetchError::Commit(e) => e.error_type(),
         }
     }
 }
@@ -123,12 +122,7 @@ pub struct Fetcher {
     pub source: SourceClient,
     pub metrics: Metrics,
     pub part_rows: usize,
-    pub lease_ttl: Duration,
-}
-
-/// A new run id: sortable by start time, unique.
-pub fn new_run_id(now: DateTime<Utc>) -> String {
-    format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &uuid::Uuid::new_v4().simple().to_string()[..8])
+    pub commit: CommitSettings,
 }
 
 impl Fetcher {
@@ -138,53 +132,35 @@ impl Fetcher {
             source: SourceClient::new(config.source.clone())?,
             metrics: Metrics::from_config(FUNCTION, config).await,
             part_rows: config.part_rows,
-            lease_ttl: config.lease_ttl,
+            commit: config.commit(),
         })
     }
 
     /// Runs for the logical date an event names (see [`crate::trigger`]).
-    pub async fn handle(&self, event: &Value) -> Result<FetchSummary, FetchError> {
+    pub async fn handle(&self, event: &Value, invocation: Invocation) -> Result<FetchSummary, FetchError> {
         let trigger = Trigger::parse(event).inspect_err(|e| tracing::error!(error = %e, "refused the event"))?;
-        self.run(trigger.logical_date(), &new_run_id(Utc::now())).await
+        self.run(trigger.logical_date(), invocation).await
     }
 
     /// Fetches everything for `date`, commits it, emits and flushes the run's metrics.
-    pub async fn run(&self, date: NaiveDate, run_id: &str) -> Result<FetchSummary, FetchError> {
-        let clock = Instant::now();
-        let span = crate::telemetry::run_span(FUNCTION, run_id, date);
-        let result = self.run_inner(date, run_id, clock).instrument(span.clone()).await;
-        let _entered = span.enter();
-        let ms = clock.elapsed().as_millis() as f64;
-        self.metrics.record_run(ms, result.is_ok());
-        match &result {
-            Ok(s) => tracing::info!(duration_ms = ms, manifest = %s.run_manifest, "fetch committed"),
-            Err(e) => tracing::error!(duration_ms = ms, error = %e, error_type = e.error_type(), "fetch failed; nothing committed"),
-        }
-        self.metrics.flush().await;
-        result
+    pub async fn run(&self, date: NaiveDate, invocation: impl Into<Invocation>) -> Result<FetchSummary, FetchError> {
+        let invocation = invocation.into();
+        let run_id = invocation.run_id.clone();
+        observed(FUNCTION, &self.metrics, &run_id, date, self.fetch(date, invocation)).await
     }
 
-    async fn run_inner(&self, date: NaiveDate, run_id: &str, clock: Instant) -> Result<FetchSummary, FetchError> {
-        let started_at = Utc::now();
-        let lease = Lease::acquire(self.store.clone(), Zone::Raw, date, run_id, self.lease_ttl, started_at).await?;
-        let writer = RunWriter::new(self.store.clone(), FUNCTION, Zone::Raw, date, run_id, started_at);
+    async fn fetch(&self, date: NaiveDate, invocation: Invocation) -> Result<FetchSummary, FetchError> {
+        let clock = Instant::now();
         let source = self.source.for_run();
-        tracing::info!(source = %source.config().base_url, store = %self.store.location(), "fetch started");
-        let reads = futures::future::try_join_all(ENDPOINTS.iter().map(|e| self.read_endpoint(&source, e, &writer, date)));
-        let outcome = match reads.await {
-            Ok(entities) => {
-                let details = serde_json::json!({"entities": entities.iter().map(|(_, s, e)| (e.as_str(), s)).collect::<BTreeMap<_, _>>()});
-                let (partitions, summaries): (Vec<_>, Vec<_>) = entities.into_iter().map(|(p, s, e)| (p, (e, s))).unzip();
-                writer.commit(partitions, Utc::now(), details).await.map(|c| (c, summaries)).map_err(FetchError::from)
-            }
-            Err(e) => {
-                writer.abort().await;
-                Err(e)
-            }
-        };
-        let released = lease.release().await;
-        let (committed, summaries) = outcome?;
-        released?;
+        let spec = RunSpec { store: self.store.clone(), stage: FUNCTION, zone: Zone::Raw, date, run_id: invocation.run_id.clone(), deadline: invocation.deadline };
+        let (committed, summaries) = with_run(spec, &self.commit, |writer| async move {
+            tracing::info!(source = %source.config().base_url, store = %self.store.location(), "fetch started");
+            let entities = futures::future::try_join_all(ENDPOINTS.iter().map(|e| self.read_endpoint(&source, e, &writer, date))).await?;
+            let details = serde_json::json!({"entities": entities.iter().map(|(_, s, e)| (e.as_str(), s)).collect::<BTreeMap<_, _>>()});
+            let (partitions, summaries): (Vec<_>, Vec<_>) = entities.into_iter().map(|(p, s, e)| (p, (e, s))).unzip();
+            Ok::<_, FetchError>(Staged { partitions, details, output: summaries })
+        })
+        .await?;
         for (entity, s) in &summaries {
             let e = entity.as_str();
             self.metrics.record_for(Metric::RowsFetched, e, (s.accepted + s.rejected) as f64);
@@ -194,10 +170,11 @@ impl Fetcher {
             self.metrics.record_for(Metric::HttpRetries, e, s.retries as f64);
             self.metrics.record_for(Metric::BytesWritten, e, s.bytes_written as f64);
         }
+        self.metrics.record(Metric::CleanupFailures, committed.cleanup_failures as f64);
         Ok(FetchSummary {
             date,
-            run_id: run_id.to_owned(),
-            source: source.config().base_url.clone(),
+            run_id: invocation.run_id.to_string(),
+            source: self.source.config().base_url.clone(),
             entities: summaries.into_iter().collect(),
             run_manifest: committed.run_manifest,
             manifests: committed.manifests,
@@ -224,7 +201,7 @@ impl Fetcher {
                         pages = summary.pages, retries = summary.retries, restarts, "endpoint read");
                     return Ok((commit, summary, entity));
                 }
-                // Objects of the abandoned attempt are overwritten or cleaned up at commit.
+                // Objects of the abandoned attempt are overwritten, or removed at the commit.
                 Err(Attempt::Changed(detail)) if restarts == 0 => {
                     tracing::warn!(%entity, %detail, "the listing changed while it was read; starting the endpoint over");
                     restarts += 1;

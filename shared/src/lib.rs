@@ -8,7 +8,8 @@
 //! | [`config`] | settings from environment variables, loaded once per container |
 //! | [`partition`] | the `<zone>/<dataset>/dt=YYYY-MM-DD/<file>` key layout, built and parsed in one place |
 //! | [`storage`] | the object store trait: local folder, S3, memory |
-//! | [`commit`] | the partition commit protocol: lease, data objects, manifest last, clean-up |
+//! | [`commit`] | the commit protocol of every stage ([`commit::with_run`]): lease and heartbeat, per-run folders, one conditional switch, symlink manifests, clean-up |
+//! | [`job`] | what every run shares around its work: invocation (run id, deadline), span, run metrics, error classes |
 //! | [`manifest`] | what a committed partition records about itself |
 //! | [`metrics`] | metric names, and the CloudWatch and local sinks |
 //! | [`records`] | the source's rows and their validation (accepted / warned / rejected) |
@@ -30,6 +31,7 @@
 //! | [`telemetry`] | logging set-up (JSON in Lambda, text locally) |
 
 pub mod commit;
+pub mod job;
 pub mod config;
 pub mod fetch;
 pub mod manifest;

@@ -55,6 +55,11 @@ pub const RUN_DATASET: &str = "_run";
 pub const MANIFEST_FILE: &str = "_manifest.json";
 /// The file name of the lease that keeps two runs of one stage and date apart.
 pub const LEASE_FILE: &str = "_lease.json";
+/// The folder, beside a dataset's `dt=` partitions, of the query layer's symlink manifests
+/// (the name Delta Lake's Athena integration uses): `<zone>/<dataset>/_symlink_format_manifest/dt=D/manifest`.
+pub const SYMLINK_FOLDER: &str = "_symlink_format_manifest";
+/// The file name of a partition's symlink manifest.
+pub const SYMLINK_FILE: &str = "manifest";
 
 /// One date partition of one dataset: `<zone>/<dataset>/dt=YYYY-MM-DD/`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -101,10 +106,45 @@ impl Partition {
         self.key(LEASE_FILE)
     }
 
-    /// A data object's key: `part-NNNNN-<run id>.<ext>`. The run id in the name means two runs
-    /// never write the same key, so a partition's manifest only ever points at one run's objects.
+    /// The folder of one run's objects in this partition: `<prefix>run=<run id>/`. Runs never
+    /// share a folder, so a run in flight or a crashed one never touches a committed object.
+    pub fn run_folder(&self, run_id: &str) -> String {
+        self.key(&format!("run={run_id}/"))
+    }
+
+    /// A data object's key: `<prefix>run=<run id>/part-NNNNN.<ext>`.
     pub fn part_key(&self, index: usize, run_id: &str, extension: &str) -> String {
-        self.key(&format!("part-{index:05}-{run_id}.{extension}"))
+        format!("{}part-{index:05}.{extension}", self.run_folder(run_id))
+    }
+
+    /// Another file of a run in this partition, e.g. `_jsonl/part-00000.jsonl.gz`.
+    pub fn run_file(&self, run_id: &str, file: &str) -> String {
+        format!("{}{file}", self.run_folder(run_id))
+    }
+
+    /// A run's manifest of this partition: `<prefix>run=<run id>/_manifest.json`, written once,
+    /// never replaced; the stage's run manifest points at it.
+    pub fn run_manifest_key(&self, run_id: &str) -> String {
+        self.run_file(run_id, MANIFEST_FILE)
+    }
+
+    /// The query layer's pointer to this partition's committed files: a text file listing their
+    /// full addresses, one a line (Athena's `SymlinkTextInputFormat`; DuckDB reads it as CSV).
+    pub fn symlink_key(&self) -> String {
+        let date = self.date.format("%Y-%m-%d");
+        match self.dataset.as_str() {
+            "" => format!("{}/{SYMLINK_FOLDER}/dt={date}/{SYMLINK_FILE}", self.zone),
+            dataset => format!("{}/{dataset}/{SYMLINK_FOLDER}/dt={date}/{SYMLINK_FILE}", self.zone),
+        }
+    }
+
+    /// Parses a partition's prefix, as [`Partition::prefix`] wrote it (e.g. a manifest's `partition`).
+    pub fn parse_prefix(prefix: &str) -> Result<Partition, KeyError> {
+        let (partition, _) = Self::parse_key(&format!("{prefix}_")).map_err(|e| KeyError { key: prefix.to_owned(), why: e.why })?;
+        if partition.prefix() != prefix {
+            return Err(KeyError { key: prefix.to_owned(), why: "not a partition prefix" });
+        }
+        Ok(partition)
     }
 
     /// Parses a key written by [`Partition::key`], returning the partition and the file name.
@@ -151,10 +191,13 @@ mod tests {
         let p = Partition::new(Zone::Raw, "tracks", date("2026-03-07"));
         assert_eq!(p.prefix(), "raw/tracks/dt=2026-03-07/");
         assert_eq!(p.manifest_key(), "raw/tracks/dt=2026-03-07/_manifest.json");
-        assert_eq!(p.part_key(3, "r1", "jsonl.gz"), "raw/tracks/dt=2026-03-07/part-00003-r1.jsonl.gz");
+        assert_eq!(p.part_key(3, "r1", "jsonl.gz"), "raw/tracks/dt=2026-03-07/run=r1/part-00003.jsonl.gz");
+        assert_eq!(p.run_manifest_key("r1"), "raw/tracks/dt=2026-03-07/run=r1/_manifest.json");
+        assert_eq!(p.symlink_key(), "raw/tracks/_symlink_format_manifest/dt=2026-03-07/manifest");
         assert_eq!(Partition::run(Zone::Curated, date("2026-03-07")).lease_key(), "curated/_run/dt=2026-03-07/_lease.json");
         let single = Partition::new(Zone::Recommendations, "", date("2026-03-07"));
-        assert_eq!(single.part_key(0, "r1", "parquet"), "recommendations/dt=2026-03-07/part-00000-r1.parquet");
+        assert_eq!(single.part_key(0, "r1", "parquet"), "recommendations/dt=2026-03-07/run=r1/part-00000.parquet");
+        assert_eq!(single.symlink_key(), "recommendations/_symlink_format_manifest/dt=2026-03-07/manifest");
     }
 
     #[test]
@@ -162,7 +205,7 @@ mod tests {
         for zone in Zone::ALL {
             for dataset in ["tracks", "listen_history", "_run", ""] {
                 let p = Partition::new(zone, dataset, date("2025-12-31"));
-                for key in [p.manifest_key(), p.part_key(12, "abc-def", "parquet"), p.lease_key()] {
+                for key in [p.manifest_key(), p.part_key(12, "abc-def", "parquet"), p.lease_key(), p.run_manifest_key("abc")] {
                     let (parsed, file) = Partition::parse_key(&key).unwrap();
                     assert_eq!(parsed, p);
                     assert_eq!(p.key(&file), key);

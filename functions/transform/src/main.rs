@@ -8,6 +8,7 @@
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use moovitamix::config::Config;
 use moovitamix::transform::Transformer;
+use moovitamix::job::{Classified, Invocation};
 use serde_json::Value;
 
 #[tokio::main]
@@ -19,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 }
 
 async fn handler(transformer: &Transformer, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
-    match transformer.handle(&event.payload).await {
+    match transformer.handle(&event.payload, Invocation::lambda(event.context.deadline)).await {
         Ok(summary) => Ok(serde_json::to_value(summary).expect("a summary serialises")),
         Err(e) => Err(Diagnostic { error_type: e.error_type().to_owned(), error_message: e.to_string() }),
     }

@@ -63,6 +63,8 @@ pub enum Metric {
     /// From the day's fetch start to its recommendations written, in seconds.
     FreshnessSeconds,
     // every stage
+    /// Clean-up steps that failed after a commit (the commit is whole; the next run retries).
+    CleanupFailures,
     DurationMs,
     RunSucceeded,
     RunFailed,
@@ -80,7 +82,7 @@ pub enum Unit {
 
 impl Metric {
     /// Every metric, for checks that the alarms and the dashboard name real ones.
-    pub const ALL: [Metric; 27] = [
+    pub const ALL: [Metric; 28] = [
         Metric::RowsFetched,
         Metric::RowsRejected,
         Metric::RowsWarned,
@@ -105,6 +107,7 @@ impl Metric {
         Metric::CatalogCoverage,
         Metric::ScoreDurationMs,
         Metric::FreshnessSeconds,
+        Metric::CleanupFailures,
         Metric::DurationMs,
         Metric::RunSucceeded,
         Metric::RunFailed,
@@ -136,6 +139,7 @@ impl Metric {
             Metric::CatalogCoverage => "CatalogCoverage",
             Metric::ScoreDurationMs => "ScoreDurationMs",
             Metric::FreshnessSeconds => "FreshnessSeconds",
+            Metric::CleanupFailures => "CleanupFailures",
             Metric::DurationMs => "DurationMs",
             Metric::RunSucceeded => "RunSucceeded",
             Metric::RunFailed => "RunFailed",

@@ -24,8 +24,9 @@ pub mod split;
 pub mod topk;
 pub mod training;
 
-use crate::commit::{CommitError, Lease, PartitionCommit, RunWriter};
+use crate::commit::{CommitError, CommitSettings, PartitionCommit, RunSpec, RunWriter, Staged, with_run};
 use crate::config::{Config, RecommendConfig};
+use crate::job::{Classified, Invocation, observed};
 use crate::manifest::ObjectRole;
 use crate::metrics::{Metric, Metrics};
 use crate::partition::{Partition, Zone};
@@ -44,8 +45,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tracing::Instrument;
+use std::time::Instant;
 use training::TrainingData;
 
 pub const FUNCTION: &str = "recommend";
@@ -73,9 +73,9 @@ pub enum RecommendError {
     Commit(#[from] CommitError),
 }
 
-impl RecommendError {
+impl Classified for RecommendError {
     /// A stable class for the Lambda error type and alarms: retrying helps `Retryable.*` only.
-    pub fn error_type(&self) -> &'static str {
+    fn error_type(&self) -> &'static str {
         use crate::commit::ReadError;
         use RecommendError as E;
         match self {
@@ -93,8 +93,7 @@ impl RecommendError {
             E::NoListens { .. } => "Permanent.NoListens",
             E::Write(ParquetIoError::Store(_)) | E::Store(_) => "Retryable.Storage",
             E::Write(_) => "Permanent.Internal",
-            E::Commit(CommitError::Busy { .. }) => "Retryable.DateBusy",
-            E::Commit(_) => "Retryable.Storage",
+            E::Commit(e) => e.error_type(),
         }
     }
 }
@@ -161,7 +160,7 @@ pub struct Recommender {
     pub store: Arc<dyn Store>,
     pub metrics: Metrics,
     pub config: RecommendConfig,
-    pub lease_ttl: Duration,
+    pub commit: CommitSettings,
 }
 
 impl Recommender {
@@ -170,7 +169,7 @@ impl Recommender {
             store: crate::storage::open(&config.data_url).await,
             metrics: Metrics::from_config(FUNCTION, config).await,
             config: config.recommend.clone(),
-            lease_ttl: config.lease_ttl,
+            commit: config.commit(),
         }
     }
 
@@ -179,37 +178,27 @@ impl Recommender {
     }
 
     /// Runs what an event asks for.
-    pub async fn handle(&self, event: &Value) -> Result<Outcome, RecommendError> {
+    pub async fn handle(&self, event: &Value, invocation: Invocation) -> Result<Outcome, RecommendError> {
         let request = Request::parse(event).inspect_err(|e| tracing::error!(error = %e, "refused the event"))?;
-        self.run(request, &crate::fetch::new_run_id(Utc::now())).await
+        self.run(request, invocation).await
     }
 
     /// Runs one request, emits and flushes its metrics.
-    pub async fn run(&self, request: Request, run_id: &str) -> Result<Outcome, RecommendError> {
-        let clock = Instant::now();
+    pub async fn run(&self, request: Request, invocation: impl Into<Invocation>) -> Result<Outcome, RecommendError> {
+        let invocation = invocation.into();
         let date = match &request {
             Request::Score { date } | Request::Train { date: Some(date) } => *date,
             _ => Utc::now().date_naive(),
         };
-        let span = crate::telemetry::run_span(FUNCTION, run_id, date);
-        let result = async {
+        let run_id = invocation.run_id.clone();
+        let work = async {
             match request {
-                Request::Score { date } => self.score(date, run_id).await.map(Outcome::Score),
-                Request::Train { date } => self.train(date, run_id).await.map(Outcome::Train),
+                Request::Score { date } => self.score(date, &invocation).await.map(Outcome::Score),
+                Request::Train { date } => self.train(date, run_id.as_str()).await.map(Outcome::Train),
                 Request::Rollback { version } => self.rollback(&version).await.map(Outcome::Rollback),
             }
-        }
-        .instrument(span.clone())
-        .await;
-        let _entered = span.enter();
-        let ms = clock.elapsed().as_millis() as f64;
-        self.metrics.record_run(ms, result.is_ok());
-        match &result {
-            Ok(_) => tracing::info!(duration_ms = ms, "recommend done"),
-            Err(e) => tracing::error!(duration_ms = ms, error = %e, error_type = e.error_type(), "recommend failed; nothing committed"),
-        }
-        self.metrics.flush().await;
-        result
+        };
+        observed(FUNCTION, &self.metrics, &run_id, date, work).await
     }
 
     /// Trains on a curated date (default: the latest one transform committed).
@@ -331,27 +320,22 @@ impl Recommender {
     }
 
     /// Scores every current user of `date` and commits `recommendations/dt=D/`.
-    pub async fn score(&self, date: NaiveDate, run_id: &str) -> Result<ScoreSummary, RecommendError> {
+    pub async fn score(&self, date: NaiveDate, invocation: &Invocation) -> Result<ScoreSummary, RecommendError> {
         let clock = Instant::now();
         let inputs = Arc::new(read_inputs(&self.store, date).await?);
-        let started_at = Utc::now();
-        let lease = Lease::acquire(self.store.clone(), Zone::Recommendations, date, run_id, self.lease_ttl, started_at).await?;
-        let writer = RunWriter::new(self.store.clone(), FUNCTION, Zone::Recommendations, date, run_id, started_at);
-        let result = self.score_inner(&inputs, &writer, run_id).await;
-        let outcome = match result {
-            Ok((partition, details, summary)) => {
-                writer.commit(vec![partition], Utc::now(), details).await.map(|c| (c, summary)).map_err(RecommendError::from)
+        let run_id = invocation.run_id.as_str();
+        let spec = RunSpec { store: self.store.clone(), stage: FUNCTION, zone: Zone::Recommendations, date, run_id: invocation.run_id.clone(), deadline: invocation.deadline };
+        let (committed, mut summary) = with_run(spec, &self.commit, |writer| {
+            let inputs = inputs.clone();
+            async move {
+                let (partition, details, summary) = self.score_inner(&inputs, &writer, run_id).await?;
+                Ok::<_, RecommendError>(Staged { partitions: vec![partition], details, output: summary })
             }
-            Err(e) => {
-                writer.abort().await;
-                Err(e)
-            }
-        };
-        let released = lease.release().await;
-        let (committed, mut summary) = outcome?;
-        released?;
+        })
+        .await?;
         summary.run_manifest = committed.run_manifest;
         summary.duration_ms = clock.elapsed().as_millis() as u64;
+        self.metrics.record(Metric::CleanupFailures, committed.cleanup_failures as f64);
         if let Some(fetched) = inputs.fetch_started_at {
             self.metrics.record(Metric::FreshnessSeconds, (Utc::now() - fetched).num_milliseconds() as f64 / 1000.0);
         }
@@ -381,7 +365,7 @@ impl Recommender {
         let (mut objects, rows) = parts.finish().await?;
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&output::json_lines(&scored.rows)).expect("in-memory write");
-        let json_key = partition.key(&format!("_jsonl/part-00000-{run_id}.jsonl.gz"));
+        let json_key = partition.run_file(run_id, "_jsonl/part-00000.jsonl.gz");
         objects.push(writer.put_object(json_key, Bytes::from(gz.finish().expect("in-memory write")), rows, ObjectRole::Export).await?);
 
         self.metrics.record(Metric::UsersScored, scored.users as f64);

@@ -235,7 +235,7 @@ impl ModelStore {
         let champion = Champion { version: version.to_owned(), since: at, how: how.to_owned(), previous };
         let json = Bytes::from(serde_json::to_vec_pretty(&champion).expect("a pointer serialises"));
         match self.store.put(CHAMPION_KEY, json, mode).await {
-            Ok(()) => Ok(champion),
+            Ok(_) => Ok(champion),
             Err(StoreError::Precondition { .. } | StoreError::AlreadyExists { .. }) => Err(ModelStoreError::ChampionMoved),
             Err(e) => Err(e.into()),
         }

@@ -29,7 +29,7 @@ fn config(overrides: &[(&str, &str)]) -> Config {
 async fn curated_day(store: &Arc<dyn Store>, k: u64) {
     let dataset = Dataset::new(&sim(k));
     let at = crate::transform::as_of(day(k)) + chrono::Duration::hours(6);
-    let mut raw = RawWriter::new(store.clone(), day(k), &format!("fetch-{k}"), at, 10_000);
+    let mut raw = RawWriter::new(store.clone(), day(k), &format!("fetch-{k}"), at, 10_000).await.unwrap();
     for entity in Entity::ALL {
         raw.entity(entity, dataset.rows(entity.as_str())).await.unwrap();
     }
@@ -41,7 +41,7 @@ async fn curated_day(store: &Arc<dyn Store>, k: u64) {
         metrics: Metrics::new(crate::transform::FUNCTION, "Test", sink),
         pii: Pii::new(Secret::new("salt"), false),
         config: c.transform,
-        lease_ttl: Duration::from_secs(60),
+        commit: crate::commit::CommitSettings::default(),
     };
     t.run(day(k), &format!("transform-{k}")).await.unwrap();
 }
@@ -52,7 +52,7 @@ fn recommender(store: &Arc<dyn Store>, overrides: &[(&str, &str)]) -> (Recommend
         store: store.clone(),
         metrics: Metrics::new(FUNCTION, "Test", sink.clone()),
         config: config(overrides).recommend,
-        lease_ttl: Duration::from_secs(60),
+        commit: crate::commit::CommitSettings::default(),
     };
     (r, sink)
 }
@@ -159,10 +159,10 @@ async fn days_of_scoring_training_gating_and_rollback() {
     assert_eq!(models.versions().await.unwrap(), [t0.version.clone(), t1.version.clone(), t2.version.clone()], "every trained model is kept");
 
     // Rollback to the first model, by event; an unknown version is refused naming the stored ones.
-    let rolled = r.handle(&json!({"mode": "rollback", "version": t0.version})).await.unwrap();
+    let rolled = r.handle(&json!({"mode": "rollback", "version": t0.version}), crate::job::Invocation::new()).await.unwrap();
     let Outcome::Rollback(rolled) = rolled else { panic!("{rolled:?}") };
     assert_eq!((rolled.champion.version.as_str(), rolled.champion.previous.as_deref()), (t0.version.as_str(), Some(t1.version.as_str())));
-    let err = r.handle(&json!({"mode": "rollback", "version": "19990101T000000Z-x"})).await.unwrap_err();
+    let err = r.handle(&json!({"mode": "rollback", "version": "19990101T000000Z-x"}), crate::job::Invocation::new()).await.unwrap_err();
     assert_eq!(err.error_type(), "Permanent.NoSuchVersion");
     assert!(err.to_string().contains(&t0.version), "{err}");
     let s = score(&r, 1, "20261102T110000Z-ffff0000").await;
@@ -198,6 +198,6 @@ async fn refusals_say_what_to_do() {
     assert!(matches!(err, RecommendError::Input(InputError::NoCuratedDate)), "{err}");
     let raw_commit = json!({"detail-type": "Object Created", "source": "aws.s3",
         "detail": {"bucket": {"name": "b"}, "object": {"key": "raw/_run/dt=2026-11-01/_manifest.json"}}});
-    assert_eq!(r.handle(&raw_commit).await.unwrap_err().error_type(), "Permanent.BadEvent");
+    assert_eq!(r.handle(&raw_commit, crate::job::Invocation::new()).await.unwrap_err().error_type(), "Permanent.BadEvent");
     assert!(store.list("recommendations/").await.unwrap().is_empty(), "nothing written");
 }

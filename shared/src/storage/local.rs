@@ -1,7 +1,9 @@
 //! A [`Store`] over a local folder: the laptop default, and identical in behaviour to S3.
 //!
 //! Writes go to a temporary file that is then renamed (plain puts) or hard-linked (create-only
-//! puts, which fail atomically if the key exists), so a reader never sees half an object.
+//! puts, which fail atomically if the key exists), so a reader never sees half an object. A
+//! conditional replace holds an exclusive file lock on the key's folder while it compares and
+//! renames, so it is atomic across processes too (two local runs of one date, say).
 
 use super::{ETag, Object, ObjectMeta, PutMode, Store, StoreError};
 use async_trait::async_trait;
@@ -12,16 +14,17 @@ use std::path::{Component, Path, PathBuf};
 
 const TEMP_MARK: &str = ".tmp-";
 
+/// The lock file of a folder's conditional replaces (hidden from listings like temporary files).
+const LOCK_FILE: &str = ".tmp-lock";
+
 #[derive(Debug)]
 pub struct LocalStore {
     root: PathBuf,
-    /// Serialises conditional replaces within this process (the local backend is for one machine).
-    replace_lock: tokio::sync::Mutex<()>,
 }
 
 impl LocalStore {
     pub fn new(root: PathBuf) -> Self {
-        Self { root, replace_lock: tokio::sync::Mutex::new(()) }
+        Self { root }
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
@@ -57,9 +60,15 @@ impl Store for LocalStore {
         self.root.display().to_string()
     }
 
-    async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<(), StoreError> {
+    fn url_of(&self, key: &str) -> String {
+        let path = self.root.join(key);
+        std::path::absolute(&path).unwrap_or(path).display().to_string()
+    }
+
+    async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<ETag, StoreError> {
         let path = self.path(key)?;
         let temp = self.write_temp(&path, key, &data).await?;
+        let etag = Self::etag(&data);
         let result = match mode {
             PutMode::Overwrite => tokio::fs::rename(&temp, &path).await.map_err(|e| self.backend_err("put", key, e)),
             PutMode::Create => {
@@ -74,19 +83,21 @@ impl Store for LocalStore {
                 }
             }
             PutMode::Replace(expected) => {
-                let _guard = self.replace_lock.lock().await;
-                let current = tokio::fs::read(&path).await.ok().map(|d| Self::etag(&d));
-                if current != Some(expected) {
-                    let _ = tokio::fs::remove_file(&temp).await;
-                    return Err(StoreError::Precondition { location: self.location(), key: key.to_owned() });
+                let (path, temp_) = (path.clone(), temp.clone());
+                let replaced = tokio::task::spawn_blocking(move || replace_if(&path, &temp_, &expected))
+                    .await
+                    .expect("the replace task does not panic");
+                match replaced {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(StoreError::Precondition { location: self.location(), key: key.to_owned() }),
+                    Err(e) => Err(self.backend_err("put", key, e)),
                 }
-                tokio::fs::rename(&temp, &path).await.map_err(|e| self.backend_err("put", key, e))
             }
         };
         if result.is_err() {
             let _ = tokio::fs::remove_file(&temp).await;
         }
-        result
+        result.map(|()| etag)
     }
 
     async fn get(&self, key: &str) -> Result<Object, StoreError> {
@@ -121,6 +132,22 @@ impl Store for LocalStore {
     }
 }
 
+/// Renames `temp` onto `path` if `path` still has the entity tag `expected`, under the folder's lock.
+fn replace_if(path: &Path, temp: &Path, expected: &ETag) -> io::Result<bool> {
+    let lock = std::fs::File::create(path.parent().expect("a key's path has a parent").join(LOCK_FILE))?;
+    lock.lock()?;
+    let current = match std::fs::read(path) {
+        Ok(data) => Some(LocalStore::etag(&data)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    if current.as_ref() != Some(expected) {
+        return Ok(false);
+    }
+    std::fs::rename(temp, path)?;
+    Ok(true)
+}
+
 fn walk(root: &Path, dir: &Path, prefix: &str) -> io::Result<Vec<ObjectMeta>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -140,7 +167,9 @@ fn walk(root: &Path, dir: &Path, prefix: &str) -> io::Result<Vec<ObjectMeta>> {
                 let rel = path.strip_prefix(root).expect("walked paths are under the root");
                 let key = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
                 if key.starts_with(prefix) {
-                    out.push(ObjectMeta { key, size: entry.metadata()?.len() });
+                    let meta = entry.metadata()?;
+                    let last_modified = meta.modified().map(chrono::DateTime::<chrono::Utc>::from).unwrap_or_default();
+                    out.push(ObjectMeta { key, size: meta.len(), last_modified });
                 }
             }
         }

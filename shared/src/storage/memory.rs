@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    objects: Mutex<BTreeMap<String, (Bytes, u64)>>,
+    objects: Mutex<BTreeMap<String, (Bytes, u64, chrono::DateTime<chrono::Utc>)>>,
     versions: std::sync::atomic::AtomicU64,
 }
 
@@ -24,23 +24,27 @@ impl Store for MemoryStore {
         "memory://".into()
     }
 
-    async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<(), StoreError> {
+    fn url_of(&self, key: &str) -> String {
+        format!("memory://{key}")
+    }
+
+    async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<ETag, StoreError> {
         let version = self.versions.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let mut objects = self.objects.lock().unwrap();
         match (&mode, objects.get(key)) {
             (PutMode::Create, Some(_)) => return Err(self.err_exists(key)),
-            (PutMode::Replace(etag), current) if current.map(|(_, v)| v.to_string()) != Some(etag.0.clone()) => {
+            (PutMode::Replace(etag), current) if current.map(|(_, v, _)| v.to_string()) != Some(etag.0.clone()) => {
                 return Err(StoreError::Precondition { location: self.location(), key: key.to_owned() });
             }
             _ => {}
         }
-        objects.insert(key.to_owned(), (data, version));
-        Ok(())
+        objects.insert(key.to_owned(), (data, version, chrono::Utc::now()));
+        Ok(ETag(version.to_string()))
     }
 
     async fn get(&self, key: &str) -> Result<Object, StoreError> {
         let objects = self.objects.lock().unwrap();
-        let (data, version) =
+        let (data, version, _) =
             objects.get(key).ok_or_else(|| StoreError::NotFound { location: self.location(), key: key.to_owned() })?;
         Ok(Object { data: data.clone(), etag: ETag(version.to_string()) })
     }
@@ -50,7 +54,7 @@ impl Store for MemoryStore {
         Ok(objects
             .range(prefix.to_owned()..)
             .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, (data, _))| ObjectMeta { key: k.clone(), size: data.len() as u64 })
+            .map(|(k, (data, _, at))| ObjectMeta { key: k.clone(), size: data.len() as u64, last_modified: *at })
             .collect())
     }
 

@@ -10,6 +10,10 @@ mod s3;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
+#[cfg(any(test, feature = "testing"))]
+mod scripted;
+#[cfg(any(test, feature = "testing"))]
+pub use scripted::{Pause, ScriptedStore};
 
 pub use local::LocalStore;
 pub use memory::MemoryStore;
@@ -17,6 +21,7 @@ pub use s3::S3Store;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use std::fmt;
 
 /// How a `put` treats an object that already exists at the key.
@@ -38,6 +43,9 @@ pub struct ETag(pub String);
 pub struct ObjectMeta {
     pub key: String,
     pub size: u64,
+    /// When the object was last written, by the store's own clock (S3's `LastModified`, a file's
+    /// mtime): clean-up compares these with each other, never with a writer's clock.
+    pub last_modified: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,7 +83,11 @@ impl StoreError {
 pub trait Store: Send + Sync + fmt::Debug {
     /// Where this store is, for messages: `s3://bucket/prefix` or a folder path.
     fn location(&self) -> String;
-    async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<(), StoreError>;
+    /// The object's full address for readers outside the code (`s3://bucket/prefix/key`, an
+    /// absolute path): what the query layer's symlink manifests list.
+    fn url_of(&self, key: &str) -> String;
+    /// Writes the object and returns its new entity tag.
+    async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<ETag, StoreError>;
     async fn get(&self, key: &str) -> Result<Object, StoreError>;
     /// Every object whose key starts with `prefix`, sorted by key.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError>;

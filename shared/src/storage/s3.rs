@@ -64,7 +64,11 @@ impl Store for S3Store {
         if self.prefix.is_empty() { format!("s3://{}", self.bucket) } else { format!("s3://{}/{}", self.bucket, self.prefix) }
     }
 
-    async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<(), StoreError> {
+    fn url_of(&self, key: &str) -> String {
+        format!("s3://{}/{}", self.bucket, self.full_key(key))
+    }
+
+    async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<ETag, StoreError> {
         let mut request =
             self.client.put_object().bucket(&self.bucket).key(self.full_key(key)).body(ByteStream::from(data));
         request = match &mode {
@@ -73,7 +77,7 @@ impl Store for S3Store {
             PutMode::Replace(etag) => request.if_match(&etag.0),
         };
         match request.send().await {
-            Ok(_) => Ok(()),
+            Ok(out) => Ok(ETag(out.e_tag().unwrap_or_default().to_owned())),
             // 412: the condition failed; 409: a concurrent conditional write won the race.
             Err(e) if matches!(http_status(&e), Some(412 | 409)) => Err(match mode {
                 PutMode::Create => StoreError::AlreadyExists { location: self.location(), key: key.to_owned() },
@@ -117,6 +121,10 @@ impl Store for S3Store {
                 out.push(ObjectMeta {
                     key: self.relative_key(full).to_owned(),
                     size: object.size().unwrap_or_default().max(0) as u64,
+                    last_modified: object
+                        .last_modified()
+                        .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+                        .unwrap_or_default(),
                 });
             }
         }

@@ -186,7 +186,7 @@ mod tests {
     async fn previous(events: Vec<ListenEvent>, file_rows: usize) -> PreviousPairs {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
         let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
-        let run = RunWriter::new(store.clone(), "transform", Zone::Curated, date, "r0", Utc::now());
+        let run = RunWriter::new(store.clone(), "transform", Zone::Curated, date, "r0".into(), Utc::now());
         let mut w = PartsWriter::new(&run, Partition::new(Zone::Curated, "listen_events", date), Layout { row_group_rows: 1024, file_rows });
         w.extend(events).await.unwrap();
         let (objects, _) = w.finish().await.unwrap();

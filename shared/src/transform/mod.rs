@@ -30,8 +30,9 @@ pub mod quality;
 pub mod raw;
 pub mod scd2;
 
-use crate::commit::{CommitError, Lease, PartitionCommit, ReadError, RunWriter, read_committed};
+use crate::commit::{CommitError, CommitSettings, PartitionCommit, ReadError, RunSpec, RunWriter, Staged, read_committed, with_run};
 use crate::config::{Config, TransformConfig};
+use crate::job::{Classified, Invocation, observed};
 use crate::manifest::{Manifest, ObjectEntry, ObjectRole};
 use crate::metrics::{Metric, Metrics};
 use crate::partition::{MANIFEST_FILE, Partition, RUN_DATASET, Zone};
@@ -51,8 +52,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tracing::Instrument;
+use std::time::Instant;
 
 pub const FUNCTION: &str = "transform";
 
@@ -107,9 +107,9 @@ pub enum TransformError {
     Commit(#[from] CommitError),
 }
 
-impl TransformError {
+impl Classified for TransformError {
     /// A stable class for the Lambda error type and alarms: retrying helps `Retryable.*` only.
-    pub fn error_type(&self) -> &'static str {
+    fn error_type(&self) -> &'static str {
         use TransformError as E;
         match self {
             E::Pii(_) => "Permanent.Configuration",
@@ -128,8 +128,15 @@ impl TransformError {
             E::Write { .. } => "Permanent.Internal",
             E::Quality(_) => "Permanent.DataQuality",
             E::Store(_) => "Retryable.Storage",
-            E::Commit(CommitError::Busy { .. }) => "Retryable.DateBusy",
-            E::Commit(_) => "Retryable.Storage",
+            E::Commit(e) => e.error_type(),
+        }
+    }
+
+    fn record_failure(&self, metrics: &Metrics) {
+        if let TransformError::Quality(q) = self {
+            // The quarantine alarm watches this even when the run fails because of it.
+            metrics.record(Metric::QuarantineShare, q.share);
+            metrics.record_for(Metric::RowsQuarantined, q.table, q.quarantined as f64);
         }
     }
 }
@@ -176,7 +183,7 @@ pub struct Transformer {
     pub metrics: Metrics,
     pub pii: Pii,
     pub config: TransformConfig,
-    pub lease_ttl: Duration,
+    pub commit: CommitSettings,
 }
 
 /// The curated tables of the date a run starts from.
@@ -309,12 +316,12 @@ impl Transformer {
             metrics: Metrics::from_config(FUNCTION, config).await,
             pii: Pii::from_config(&config.transform).await?,
             config: config.transform.clone(),
-            lease_ttl: config.lease_ttl,
+            commit: config.commit(),
         })
     }
 
     /// Runs for the date an event names: `{"date": ...}`, or fetch's commit in `raw/_run/`.
-    pub async fn handle(&self, event: &Value) -> Result<TransformSummary, TransformError> {
+    pub async fn handle(&self, event: &Value, invocation: Invocation) -> Result<TransformSummary, TransformError> {
         let trigger = Trigger::parse(event).inspect_err(|e| tracing::error!(error = %e, "refused the event"))?;
         if let Trigger::Committed { zone, key, .. } = &trigger
             && *zone != Zone::Raw
@@ -323,58 +330,27 @@ impl Transformer {
             tracing::error!(error = %e, "refused the event");
             return Err(e);
         }
-        self.run(trigger.logical_date(), &crate::fetch::new_run_id(Utc::now())).await
+        self.run(trigger.logical_date(), invocation).await
     }
 
     /// Transforms `date`, commits it, emits and flushes the run's metrics.
-    pub async fn run(&self, date: NaiveDate, run_id: &str) -> Result<TransformSummary, TransformError> {
-        let clock = Instant::now();
-        let span = crate::telemetry::run_span(FUNCTION, run_id, date);
-        let result = self.run_inner(date, run_id, clock).instrument(span.clone()).await;
-        let _entered = span.enter();
-        let ms = clock.elapsed().as_millis() as f64;
-        self.metrics.record_run(ms, result.is_ok());
-        match &result {
-            Ok(s) => tracing::info!(duration_ms = ms, manifest = %s.run_manifest, "transform committed"),
-            Err(e) => {
-                if let TransformError::Quality(q) = e {
-                    // The quarantine alarm watches this even when the run fails because of it.
-                    self.metrics.record(Metric::QuarantineShare, q.share);
-                    self.metrics.record_for(Metric::RowsQuarantined, q.table, q.quarantined as f64);
-                }
-                tracing::error!(duration_ms = ms, error = %e, error_type = e.error_type(), "transform failed; nothing committed");
-            }
-        }
-        self.metrics.flush().await;
-        result
+    pub async fn run(&self, date: NaiveDate, invocation: impl Into<Invocation>) -> Result<TransformSummary, TransformError> {
+        let invocation = invocation.into();
+        let run_id = invocation.run_id.clone();
+        observed(FUNCTION, &self.metrics, &run_id, date, self.transform(date, invocation)).await
     }
 
-    async fn run_inner(&self, date: NaiveDate, run_id: &str, clock: Instant) -> Result<TransformSummary, TransformError> {
-        let started_at = Utc::now();
-        let lease = Lease::acquire(self.store.clone(), Zone::Curated, date, run_id, self.lease_ttl, started_at).await?;
-        let writer = RunWriter::new(self.store.clone(), FUNCTION, Zone::Curated, date, run_id, started_at);
-        let outcome = match self.build(date, &writer).await {
-            Ok(mut built) => {
-                let partitions = self.partitions(date, &writer, &mut built).await;
-                match partitions {
-                    Ok(partitions) => {
-                        let details = json!({ "dq_report": built.report, "fetch_started_at": built.fetch_started_at });
-                        writer.commit(partitions, Utc::now(), details).await.map(|c| (c, built)).map_err(TransformError::from)
-                    }
-                    Err(e) => {
-                        writer.abort().await;
-                        Err(e)
-                    }
-                }
-            }
-            Err(e) => {
-                writer.abort().await;
-                Err(e)
-            }
-        };
-        let released = lease.release().await;
-        let (committed, built) = outcome?;
-        released?;
+    async fn transform(&self, date: NaiveDate, invocation: Invocation) -> Result<TransformSummary, TransformError> {
+        let clock = Instant::now();
+        let spec = RunSpec { store: self.store.clone(), stage: FUNCTION, zone: Zone::Curated, date, run_id: invocation.run_id.clone(), deadline: invocation.deadline };
+        let (committed, built) = with_run(spec, &self.commit, |writer| async move {
+            let mut built = self.build(date, &writer).await?;
+            let partitions = self.partitions(date, &writer, &mut built).await?;
+            let details = json!({ "dq_report": built.report, "fetch_started_at": built.fetch_started_at });
+            Ok::<_, TransformError>(Staged { partitions, details, output: built })
+        })
+        .await?;
+        let run_id = invocation.run_id.to_string();
         let report = &built.report;
         let mut tables = BTreeMap::new();
         for o in &built.outputs {
@@ -400,12 +376,13 @@ impl Transformer {
             tables.insert(o.table, summary);
         }
         self.metrics.record(Metric::QuarantineShare, report.quarantine_share);
+        self.metrics.record(Metric::CleanupFailures, committed.cleanup_failures as f64);
         for (rule, n) in report.warnings_by_check() {
             self.metrics.record_with(Metric::DqWarnings, &[("Check", rule.as_str())], n as f64);
         }
         Ok(TransformSummary {
             date,
-            run_id: run_id.to_owned(),
+            run_id,
             previous_date: report.previous_date,
             as_of: report.as_of,
             tables,

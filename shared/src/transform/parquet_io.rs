@@ -634,7 +634,7 @@ mod tests {
     async fn parts_are_cut_at_file_rows_and_read_back_in_order() {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
         let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
-        let run = RunWriter::new(store.clone(), "transform", crate::partition::Zone::Curated, date, "r1", Utc::now());
+        let run = RunWriter::new(store.clone(), "transform", crate::partition::Zone::Curated, date, "r1".into(), Utc::now());
         let partition = Partition::new(crate::partition::Zone::Curated, "listen_events", date);
         let layout = Layout { row_group_rows: 1024, file_rows: 2500 };
         let mut writer = PartsWriter::<ListenEvent>::new(&run, partition.clone(), layout);
@@ -645,7 +645,7 @@ mod tests {
         let (objects, rows) = writer.finish().await.unwrap();
         assert_eq!(rows, 6000);
         assert_eq!(objects.iter().map(|o| o.rows).collect::<Vec<_>>(), [2500, 2500, 1000]);
-        assert_eq!(objects[1].key, "curated/listen_events/dt=2026-11-02/part-00001-r1.parquet");
+        assert_eq!(objects[1].key, "curated/listen_events/dt=2026-11-02/run=r1/part-00001.parquet");
         let back: Vec<ListenEvent> = TableReader::new(store.clone(), objects).read_all().await.unwrap();
         assert_eq!(back, events);
 

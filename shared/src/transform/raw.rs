@@ -4,7 +4,7 @@
 //! per entity, committed by the commit protocol) straight from rows in memory, for tests and
 //! benchmarks that want raw data without serving it over HTTP.
 
-use crate::commit::{CommitError, Committed, CommittedRun, PartitionCommit, ReadError, RunWriter, read_committed};
+use crate::commit::{Clock, CommitError, CommitSettings, Committed, CommittedRun, LeaseSettings, ManualClock, PartitionCommit, ReadError, Run, RunId, RunSpec, read_committed};
 use crate::manifest::{Manifest, ObjectEntry, ObjectRole};
 use crate::partition::{Partition, Zone};
 use crate::records::Entity;
@@ -97,15 +97,26 @@ pub async fn for_each_line(
 
 /// Writes a raw date as fetch would, from rows in memory (tests and benchmarks).
 pub struct RawWriter {
-    writer: RunWriter,
+    run: Run,
+    clock: std::sync::Arc<ManualClock>,
     date: NaiveDate,
     part_rows: usize,
     partitions: Vec<PartitionCommit>,
 }
 
 impl RawWriter {
-    pub fn new(store: std::sync::Arc<dyn Store>, date: NaiveDate, run_id: &str, started_at: DateTime<Utc>, part_rows: usize) -> Self {
-        Self { writer: RunWriter::new(store, "fetch", Zone::Raw, date, run_id, started_at), date, part_rows: part_rows.max(1), partitions: Vec::new() }
+    /// Starts a fetch run of `date` through the commit protocol, as if it started at `started_at`
+    /// (transform's `ingested_at` comes from it).
+    pub async fn new(store: std::sync::Arc<dyn Store>, date: NaiveDate, run_id: &str, started_at: DateTime<Utc>, part_rows: usize) -> Result<Self, CommitError> {
+        let clock = std::sync::Arc::new(ManualClock::new(started_at));
+        let settings = CommitSettings {
+            lease: LeaseSettings { wait: std::time::Duration::ZERO, ..CommitSettings::default().lease },
+            clock: clock.clone(),
+            ..CommitSettings::default()
+        };
+        let spec = RunSpec { store, stage: "fetch", zone: Zone::Raw, date, run_id: RunId::from(run_id), deadline: None };
+        let run = Run::begin(spec, &settings).await?;
+        Ok(Self { run, clock, date, part_rows: part_rows.max(1), partitions: Vec::new() })
     }
 
     /// Writes every row of one entity as JSON lines, in parts of `part_rows`; returns the rows.
@@ -140,13 +151,17 @@ impl RawWriter {
 
     async fn put(&self, partition: &Partition, index: usize, part: GzEncoder<Vec<u8>>, rows: u64) -> Result<ObjectEntry, StoreError> {
         let data = Bytes::from(part.finish().expect("in-memory write"));
-        let key = partition.part_key(index, self.writer.run_id(), "jsonl.gz");
-        self.writer.put_object(key, data, rows, ObjectRole::Data).await
+        let writer = self.run.writer();
+        let key = partition.part_key(index, writer.run_id(), "jsonl.gz");
+        writer.put_object(key, data, rows, ObjectRole::Data).await
     }
 
-    /// Commits the entities written (the raw run manifest last, as fetch does).
+    /// Commits the entities written (the raw run manifest last, as fetch does), as of `finished_at`.
     pub async fn commit(self, finished_at: DateTime<Utc>) -> Result<Committed, CommitError> {
-        self.writer.commit(self.partitions, finished_at, serde_json::Value::Null).await
+        if let Ok(d) = (finished_at - self.clock.now()).to_std() {
+            self.clock.advance(d);
+        }
+        self.run.commit(self.partitions, serde_json::Value::Null).await
     }
 }
 
@@ -161,7 +176,7 @@ mod tests {
     async fn a_written_raw_date_reads_back_line_by_line() {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
         let date = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
-        let mut w = RawWriter::new(store.clone(), date, "r1", Utc::now(), 2);
+        let mut w = RawWriter::new(store.clone(), date, "r1", Utc::now(), 2).await.unwrap();
         assert_eq!(w.entity(Entity::Tracks, (0..5).map(|i| json!({"id": i}))).await.unwrap(), 5);
         w.entity(Entity::Users, Vec::<serde_json::Value>::new()).await.unwrap();
         let before = RawDate::open(store.as_ref(), date).await.unwrap_err();
@@ -184,7 +199,7 @@ mod tests {
     async fn a_raw_run_without_an_entity_is_refused() {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
         let date = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
-        let mut w = RawWriter::new(store.clone(), date, "r1", Utc::now(), 10);
+        let mut w = RawWriter::new(store.clone(), date, "r1", Utc::now(), 10).await.unwrap();
         w.entity(Entity::Tracks, [json!({"id": 1})]).await.unwrap();
         w.commit(Utc::now()).await.unwrap();
         let err = RawDate::open(store.as_ref(), date).await.unwrap_err();

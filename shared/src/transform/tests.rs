@@ -26,7 +26,7 @@ fn transformer(store: &Arc<dyn Store>, overrides: &[(&str, &str)]) -> (Transform
         metrics: Metrics::new(FUNCTION, "Test", sink.clone()),
         pii: Pii::new(Secret::new("test-salt"), config.transform.keep_names),
         config: config.transform,
-        lease_ttl: Duration::from_secs(60),
+        commit: crate::commit::CommitSettings::default(),
     };
     (t, sink)
 }
@@ -45,9 +45,14 @@ fn listen(user_id: i64, items: &[i64]) -> Value {
     json!({"user_id": user_id, "items": items, "created_at": "2025-03-01T00:00:00", "updated_at": "2025-04-01T00:00:00"})
 }
 
+/// Every key under `prefix`.
+async fn keys(store: &Arc<dyn Store>, prefix: &str) -> Vec<String> {
+    store.list(prefix).await.unwrap().into_iter().map(|o| o.key).collect()
+}
+
 /// Commits a raw date as fetch would.
 async fn raw(store: &Arc<dyn Store>, d: u32, tracks: Vec<Value>, users: Vec<Value>, listens: Vec<Value>) {
-    let mut w = raw::RawWriter::new(store.clone(), day(d), &format!("fetch-{d}"), fetched_at(d), 1000);
+    let mut w = raw::RawWriter::new(store.clone(), day(d), &format!("fetch-{d}-{}", crate::commit::RunId::new(fetched_at(d))), fetched_at(d), 1000).await.unwrap();
     w.entity(Entity::Tracks, tracks).await.unwrap();
     w.entity(Entity::Users, users).await.unwrap();
     w.entity(Entity::ListenHistory, listens).await.unwrap();
@@ -258,7 +263,7 @@ async fn a_quarantined_share_just_above_the_threshold_fails_and_commits_nothing(
     assert_eq!(err.error_type(), "Permanent.DataQuality");
     let text = err.to_string();
     assert!(text.contains("users: 6 of 100") && text.contains("DQ_MAX_QUARANTINE_SHARE=0.05") && text.contains("duplicate_key 6"), "{text}");
-    assert!(store.list("curated/").await.unwrap().is_empty(), "no curated object, no lease left behind");
+    assert_eq!(keys(&store, "curated/").await, ["curated/_run/dt=2026-11-01/_lease.json"], "no curated object, the lease released");
     assert!(store.list("quarantine/").await.unwrap().is_empty());
     assert_eq!(metrics.total(Metric::QuarantineShare, None), 0.06, "the alarm sees the share of the failed run");
     assert_eq!(metrics.total(Metric::RunFailed, None), 1.0);
@@ -270,11 +275,12 @@ async fn a_failed_rerun_leaves_the_previous_commit_whole() {
     clean_raw(&store, 1).await;
     let (t, _) = transformer(&store, &[]);
     t.run(day(1), "run-1").await.unwrap();
-    let before = store.list("curated/").await.unwrap();
+    let data = |keys: Vec<String>| keys.into_iter().filter(|k| !k.ends_with("_lease.json")).collect::<Vec<_>>();
+    let before = data(keys(&store, "curated/").await);
     // Fetch re-runs the date and now serves mostly duplicates.
     users_with_duplicates(&store, 50).await;
     assert!(matches!(t.run(day(1), "run-2").await, Err(TransformError::Quality(_))));
-    assert_eq!(store.list("curated/").await.unwrap(), before);
+    assert_eq!(data(keys(&store, "curated/").await), before);
     assert_eq!(run_manifest(&store, 1).await.unwrap().run_id, "run-1");
 }
 
@@ -285,11 +291,12 @@ async fn an_uncommitted_or_mid_commit_raw_date_is_refused() {
     let err = t.run(day(1), "run-1").await.unwrap_err();
     assert_eq!(err.error_type(), "Permanent.RawNotCommitted");
     assert!(err.to_string().contains("raw has no committed run for 2026-11-01"), "{err}");
-    assert!(store.list("curated/").await.unwrap().is_empty());
+    assert!(keys(&store, "curated/").await.iter().all(|k| k.ends_with("_lease.json")));
 
-    // A fetch re-run that died between a partition manifest and the run manifest.
+    // A raw partition manifest that does not belong to the run manifest naming it.
     clean_raw(&store, 1).await;
-    let key = Partition::new(Zone::Raw, "users", day(1)).manifest_key();
+    let raw_run = crate::commit::read_manifest(store.as_ref(), &Partition::run(Zone::Raw, day(1)).manifest_key()).await.unwrap().unwrap();
+    let key = raw_run.objects.iter().find(|o| o.key.starts_with("raw/users/")).unwrap().key.clone();
     let mut m = crate::commit::read_manifest(store.as_ref(), &key).await.unwrap().unwrap();
     m.run_id = "fetch-later".into();
     store.put(&key, Bytes::from(m.to_json()), crate::storage::PutMode::Overwrite).await.unwrap();
@@ -326,15 +333,15 @@ async fn events_are_accepted_or_refused_by_zone() {
         json!({"version": "0", "id": "e", "detail-type": "Object Created", "source": "aws.s3", "time": "2026-11-01T06:07:41Z",
                "detail": {"bucket": {"name": "data"}, "object": {"key": key}}})
     };
-    let err = t.handle(&created("curated/_run/dt=2026-11-01/_manifest.json")).await.unwrap_err();
+    let err = t.handle(&created("curated/_run/dt=2026-11-01/_manifest.json"), crate::job::Invocation::new()).await.unwrap_err();
     assert!(matches!(err, TransformError::WrongZone { zone: Zone::Curated, .. }), "{err}");
     assert_eq!(err.error_type(), "Permanent.BadEvent");
     assert!(run_manifest(&store, 1).await.is_none());
-    assert!(matches!(t.handle(&json!({"day": 1})).await, Err(TransformError::Trigger(_))));
+    assert!(matches!(t.handle(&json!({"day": 1}), crate::job::Invocation::new()).await, Err(TransformError::Trigger(_))));
 
-    let summary = t.handle(&created("raw/_run/dt=2026-11-01/_manifest.json")).await.unwrap();
+    let summary = t.handle(&created("raw/_run/dt=2026-11-01/_manifest.json"), crate::job::Invocation::new()).await.unwrap();
     assert_eq!(summary.date, day(1));
-    assert_eq!(t.handle(&json!({"date": "2026-11-01"})).await.unwrap().date, day(1));
+    assert_eq!(t.handle(&json!({"date": "2026-11-01"}), crate::job::Invocation::new()).await.unwrap().date, day(1));
 }
 
 /// The data objects of a date's curated partitions, as (partition, sha256) in order.
@@ -357,7 +364,7 @@ async fn a_rerun_writes_byte_identical_files() {
     t.run(day(2), "b2").await.unwrap();
     assert_eq!(data_digests(&store, 2).await, first, "same rows, same bytes, quarantine included");
     let keys: Vec<String> = store.list("curated/tracks/dt=2026-11-02/").await.unwrap().into_iter().map(|o| o.key).collect();
-    assert_eq!(keys, ["curated/tracks/dt=2026-11-02/_manifest.json", "curated/tracks/dt=2026-11-02/part-00000-b2.parquet"], "the old run's parts are gone");
+    assert_eq!(keys, ["curated/tracks/dt=2026-11-02/run=b2/_manifest.json", "curated/tracks/dt=2026-11-02/run=b2/part-00000.parquet"], "the old run's parts are gone");
 }
 
 #[tokio::test]

@@ -140,7 +140,7 @@ async fn fetch(sizes: &[usize], concurrency: usize) -> Result<(), AnyError> {
             source: SourceClient::new(config.source.clone())?,
             metrics: Metrics::new("fetch", "bench", Arc::new(MemorySink::default())),
             part_rows: config.part_rows,
-            lease_ttl: config.lease_ttl,
+            commit: config.commit(),
         };
         reset_peak_memory();
         let (cpu0, wall0) = (cpu_time(), Instant::now());

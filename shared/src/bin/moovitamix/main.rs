@@ -6,7 +6,7 @@
 use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use moovitamix::config::Config;
-use moovitamix::fetch::{FetchSummary, Fetcher, new_run_id};
+use moovitamix::fetch::{FetchSummary, Fetcher};
 use moovitamix::simulator::{RunningSimulator, SimulatorConfig};
 use moovitamix::recommend::model_store::ModelStore;
 use moovitamix::recommend::request::Request;
@@ -148,10 +148,10 @@ async fn run(date: Option<NaiveDate>, range: Option<(NaiveDate, NaiveDate)>, sim
         if let Some(s) = &simulator {
             s.control().set_date(date);
         }
-        let summary = fetcher.run(date, &new_run_id(Utc::now())).await?;
+        let summary = fetcher.run(date, moovitamix::job::Invocation::new()).await?;
         print_fetch(&summary);
-        print_transform(&transformer.run(date, &new_run_id(Utc::now())).await?);
-        match recommender.run(Request::Score { date }, &new_run_id(Utc::now())).await? {
+        print_transform(&transformer.run(date, moovitamix::job::Invocation::new()).await?);
+        match recommender.run(Request::Score { date }, moovitamix::job::Invocation::new()).await? {
             Outcome::Score(s) => print_score(&s),
             other => unreachable!("a score request answers a score: {other:?}"),
         }
@@ -228,7 +228,7 @@ fn print_score(s: &ScoreSummary) {
 
 async fn recommend(request: Request) -> Result<(), AnyError> {
     let recommender = Recommender::from_config(&Config::from_env()?).await;
-    match recommender.run(request, &new_run_id(Utc::now())).await? {
+    match recommender.run(request, moovitamix::job::Invocation::new()).await? {
         Outcome::Score(s) => print_score(&s),
         Outcome::Train(t) => print_train(&t),
         Outcome::Rollback(r) => println!("champion: {} (was {})", r.champion.version, r.champion.previous.as_deref().unwrap_or("none")),

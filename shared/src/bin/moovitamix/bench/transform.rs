@@ -56,7 +56,7 @@ pub async fn run(sizes: &[usize], listens_per_user: usize, duckdb: bool) -> Resu
         for k in 0..2 {
             let config = SimulatorConfig { tracks, users, listens_per_user, start_date: day(0), date: day(k), ..SimulatorConfig::default() };
             let dataset = Dataset::new(&config);
-            let mut w = RawWriter::new(store.clone(), day(k), &format!("bench-fetch-{k}"), as_of(day(k)) + chrono::Duration::hours(6), 200_000);
+            let mut w = RawWriter::new(store.clone(), day(k), &format!("bench-fetch-{k}"), as_of(day(k)) + chrono::Duration::hours(6), 200_000).await?;
             let mut rows = 0;
             for entity in Entity::ALL {
                 rows += w.entity(entity, dataset.rows(entity.as_str())).await?;
@@ -70,8 +70,8 @@ pub async fn run(sizes: &[usize], listens_per_user: usize, duckdb: bool) -> Resu
             store: store.clone(),
             metrics: Metrics::new(FUNCTION, "bench", Arc::new(MemorySink::default())),
             pii: Pii::new(Secret::new(SALT), false),
-            config: config.transform,
-            lease_ttl: config.lease_ttl,
+            config: config.transform.clone(),
+            commit: config.commit(),
         };
         let mut first_wall = Duration::ZERO;
         let mut first_items = 0;

@@ -1,0 +1,229 @@
+//! The commit protocol on its own, with a small job of two partitions; the stages' crash points
+//! are enumerated in `faults` (here on memory and local folders, and on S3 in the tests crate).
+
+use super::*;
+use crate::manifest::ObjectRole;
+use crate::partition::{Partition, Zone};
+use crate::storage::{MemoryStore, PutMode, ScriptedStore, Store};
+use bytes::Bytes;
+use chrono::NaiveDate;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 21).unwrap()
+}
+
+fn settings(clock: Arc<dyn Clock>) -> CommitSettings {
+    CommitSettings {
+        lease: LeaseSettings { ttl: Duration::from_secs(60), max_clock_skew: Duration::from_secs(5), wait: Duration::ZERO },
+        orphan_grace: Duration::ZERO,
+        deadline_margin: Duration::from_millis(50),
+        clock,
+    }
+}
+
+/// A job that writes `rows` as one object each into `raw/tracks`, and one quarantined object.
+async fn write_run(store: &Arc<dyn Store>, run_id: &str, rows: &[&str], settings: &CommitSettings) -> Result<Committed, CommitError> {
+    let spec = RunSpec { store: store.clone(), stage: "fetch", zone: Zone::Raw, date: date(), run_id: RunId::from(run_id), deadline: None };
+    let rows: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+    let (committed, ()) = with_run(spec, settings, |w| async move {
+        let p = Partition::new(Zone::Raw, "tracks", date());
+        let q = Partition::new(Zone::Quarantine, "tracks", date());
+        let mut objects = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            objects.push(w.put_object(p.part_key(i, w.run_id(), "txt"), Bytes::from(r.clone()), 1, ObjectRole::Data).await?);
+        }
+        objects.push(w.put_object(q.part_key(0, w.run_id(), "txt"), Bytes::from_static(b"bad"), 1, ObjectRole::Quarantine).await?);
+        let commit = PartitionCommit {
+            partition: p,
+            counts: BTreeMap::from([("accepted".into(), rows.len() as u64)]),
+            objects,
+            source: "test".into(),
+            details: serde_json::Value::Null,
+            also_owns: vec![q],
+        };
+        Ok::<_, CommitError>(Staged { partitions: vec![commit], details: serde_json::Value::Null, output: () })
+    })
+    .await?;
+    Ok(committed)
+}
+
+/// Every key in the store but the lease.
+async fn keys(store: &Arc<dyn Store>) -> Vec<String> {
+    store.list("").await.unwrap().into_iter().map(|o| o.key).filter(|k| !k.ends_with("_lease.json")).collect()
+}
+
+#[tokio::test]
+async fn a_rerun_replaces_the_partition_and_leaves_no_stray_objects() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    let s = settings(Arc::new(SystemClock));
+    write_run(&store, "run1", &["a", "b", "c"], &s).await.unwrap();
+    let second = write_run(&store, "run2", &["x"], &s).await.unwrap();
+    assert_eq!(second.removed_stale_objects, 5, "three old parts, the old quarantine object, the old manifest");
+    assert_eq!(
+        keys(&store).await,
+        [
+            "quarantine/tracks/dt=2026-11-21/run=run2/part-00000.txt",
+            "raw/_run/dt=2026-11-21/_manifest.json",
+            "raw/tracks/_symlink_format_manifest/dt=2026-11-21/manifest",
+            "raw/tracks/dt=2026-11-21/run=run2/_manifest.json",
+            "raw/tracks/dt=2026-11-21/run=run2/part-00000.txt",
+        ]
+    );
+    let committed = read_committed(store.as_ref(), Zone::Raw, date()).await.unwrap();
+    assert_eq!(committed.run.run_id, "run2");
+    assert_eq!(committed.partitions[0].data_keys().collect::<Vec<_>>(), ["raw/tracks/dt=2026-11-21/run=run2/part-00000.txt"]);
+    let symlink = store.get("raw/tracks/_symlink_format_manifest/dt=2026-11-21/manifest").await.unwrap().data;
+    assert_eq!(&symlink[..], b"memory://raw/tracks/dt=2026-11-21/run=run2/part-00000.txt\n");
+}
+
+#[tokio::test]
+async fn a_failed_run_leaves_the_previous_commit_whole() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    let s = settings(Arc::new(SystemClock));
+    write_run(&store, "run1", &["a"], &s).await.unwrap();
+    let before = keys(&store).await;
+    let spec = RunSpec { store: store.clone(), stage: "fetch", zone: Zone::Raw, date: date(), run_id: RunId::from("run2"), deadline: None };
+    let err = with_run(spec, &s, |w| async move {
+        let p = Partition::new(Zone::Raw, "tracks", date());
+        w.put_object(p.part_key(0, w.run_id(), "txt"), Bytes::from_static(b"partial"), 1, ObjectRole::Data).await?;
+        Err::<Staged<()>, _>(CommitError::Store(crate::storage::StoreError::NotFound { location: "test".into(), key: "source".into() }))
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, CommitError::Store(_)));
+    assert_eq!(keys(&store).await, before);
+    assert_eq!(read_committed(store.as_ref(), Zone::Raw, date()).await.unwrap().run.run_id, "run1");
+    // The lease was released: the next run goes ahead at once.
+    write_run(&store, "run3", &["b"], &s).await.unwrap();
+}
+
+#[tokio::test]
+async fn readers_refuse_missing_and_mixed_commits() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    let err = read_committed(store.as_ref(), Zone::Raw, date()).await.unwrap_err();
+    assert!(matches!(err, ReadError::NotCommitted { .. }), "{err}");
+    write_run(&store, "run1", &["a"], &settings(Arc::new(SystemClock))).await.unwrap();
+    // A partition manifest of another run under the run manifest's name (hand-edited storage).
+    let key = Partition::new(Zone::Raw, "tracks", date()).run_manifest_key("run1");
+    let mut m = read_manifest(store.as_ref(), &key).await.unwrap().unwrap();
+    m.run_id = "run2".into();
+    store.put(&key, Bytes::from(m.to_json()), PutMode::Overwrite).await.unwrap();
+    let err = read_committed(store.as_ref(), Zone::Raw, date()).await.unwrap_err();
+    assert!(matches!(err, ReadError::Mixed { .. }), "{err}");
+    assert!(err.to_string().contains("re-run"));
+}
+
+#[tokio::test]
+async fn a_run_stops_itself_before_its_deadline_and_releases_its_lease() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    let s = settings(Arc::new(SystemClock));
+    write_run(&store, "run1", &["a"], &s).await.unwrap();
+    let before = keys(&store).await;
+    let deadline = chrono::Utc::now() + chrono::Duration::milliseconds(300);
+    let spec = RunSpec { store: store.clone(), stage: "fetch", zone: Zone::Raw, date: date(), run_id: RunId::from("slow"), deadline: Some(deadline) };
+    let started = std::time::Instant::now();
+    let err = with_run(spec, &s, |w| async move {
+        let p = Partition::new(Zone::Raw, "tracks", date());
+        w.put_object(p.part_key(0, w.run_id(), "txt"), Bytes::from_static(b"half"), 1, ObjectRole::Data).await?;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        Ok::<_, CommitError>(Staged { partitions: vec![], details: serde_json::Value::Null, output: () })
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, CommitError::DeadlineExceeded { .. }), "{err}");
+    assert_eq!(err.error_type(), "Retryable.DeadlineExceeded");
+    assert!(started.elapsed() < Duration::from_secs(2), "stopped at the deadline less its margin");
+    assert!(chrono::Utc::now() < deadline, "and before the deadline itself");
+    assert_eq!(keys(&store).await, before, "what it wrote is gone");
+    // The retry does not wait for a lease: the stopped run released it.
+    write_run(&store, "retry", &["b"], &s).await.unwrap();
+}
+
+/// A takes the lease and stalls past its expiry; B takes the date over and commits; A resumes at
+/// every point of its sequence in turn. A must fail clearly and change nothing; B's commit stays
+/// whole. Then the same with A stalled but not expired: B is refused, A commits.
+#[tokio::test]
+async fn a_stale_writer_is_fenced_at_every_step() {
+    // Count A's operations on an uninterrupted run.
+    let counting = Arc::new(ScriptedStore::new(Arc::new(MemoryStore::default())));
+    let store: Arc<dyn Store> = counting.clone();
+    write_run(&store, "prev", &["p"], &settings(Arc::new(SystemClock))).await.unwrap();
+    let base_ops = counting.ops();
+    write_run(&store, "A", &["a1", "a2"], &settings(Arc::new(SystemClock))).await.unwrap();
+    let ops = counting.ops() - base_ops;
+    let mut tried = 0;
+    for expired in [true, false] {
+        for k in 1..=ops {
+            let inner: Arc<dyn Store> = Arc::new(MemoryStore::default());
+            write_run(&inner, "prev", &["p"], &settings(Arc::new(SystemClock))).await.unwrap();
+            let scripted = Arc::new(ScriptedStore::new(inner.clone()));
+            let pause = scripted.pause_before(k);
+            let clock_a = Arc::new(ManualClock::new(chrono::Utc::now()));
+            let a_store: Arc<dyn Store> = scripted.clone();
+            let a_settings = settings(clock_a.clone());
+            let a = tokio::spawn(async move { write_run(&a_store, "A", &["a1", "a2"], &a_settings).await });
+            pause.reached().await;
+            tried += 1;
+            // Did A hold the lease when it stalled? (Its first operations are taking it.)
+            let lease = inner.get("raw/_run/dt=2026-11-21/_lease.json").await.unwrap().data;
+            let lease: serde_json::Value = serde_json::from_slice(&lease).unwrap();
+            let a_held = lease["run_id"] == "A" && lease["released"] != true;
+            let a_committed = read_committed(inner.as_ref(), Zone::Raw, date()).await.unwrap().run.run_id == "A";
+            // B's clock reads later: A's lease has lapsed by it (or not).
+            let clock_b = Arc::new(ManualClock::new(clock_a.now()));
+            if expired {
+                clock_b.advance(Duration::from_secs(120));
+                clock_a.advance(Duration::from_secs(120));
+            }
+            let b = write_run(&inner, "B", &["b1"], &settings(clock_b)).await;
+            pause.resume();
+            let a = a.await.unwrap();
+            let committed = read_committed(inner.as_ref(), Zone::Raw, date()).await.unwrap();
+            match (a_held, expired) {
+                // A stalled in its clean-up, after its switch: B replaced that commit whole.
+                (true, true) if a_committed => {
+                    assert!(a.is_ok() && b.is_ok(), "k={k}: {a:?} {b:?}");
+                    assert_eq!(committed.run.run_id, "B", "k={k}");
+                }
+                // A stale holder fails, names why, and B's commit stands.
+                (true, true) => {
+                    let e = a.as_ref().expect_err(&format!("k={k}: the stale A committed"));
+                    assert!(matches!(e, CommitError::LeaseLost { .. } | CommitError::Superseded { .. }), "k={k}: {e}");
+                    assert!(b.is_ok(), "k={k}: {b:?}");
+                    assert_eq!(committed.run.run_id, "B", "k={k}");
+                }
+                // A live holder keeps B out and commits.
+                (true, false) => {
+                    assert!(matches!(b, Err(CommitError::Busy { .. })), "k={k}: {b:?}");
+                    assert!(a.is_ok(), "k={k}: {a:?}");
+                    assert_eq!(committed.run.run_id, "A", "k={k}");
+                }
+                // A had not taken the lease yet: B commits, then A commits over B's commit.
+                (false, _) => {
+                    let lease_now = String::from_utf8_lossy(&inner.get("raw/_run/dt=2026-11-21/_lease.json").await.unwrap().data).into_owned();
+                    assert!(b.is_ok() && a.is_ok(), "k={k}: {a:?} {b:?} {lease_now}");
+                    assert_eq!(committed.run.run_id, "A", "k={k}");
+                }
+            }
+            let winner = committed.run.run_id.clone();
+            // The committed run is whole: every object it lists is there, as listed.
+            for m in &committed.partitions {
+                for o in &m.objects {
+                    let data = inner.get(&o.key).await.unwrap_or_else(|e| panic!("k={k}: {winner}'s {} is gone: {e}", o.key)).data;
+                    assert_eq!(crate::manifest::sha256_hex(&data), o.sha256, "k={k}");
+                }
+            }
+            let symlink = inner.get("raw/tracks/_symlink_format_manifest/dt=2026-11-21/manifest").await.unwrap().data;
+            let expected: String = committed.partitions[0].data_keys().map(|k| format!("memory://{k}\n")).collect();
+            assert_eq!(String::from_utf8_lossy(&symlink), expected, "k={k}: the query layer shows {winner}'s commit");
+            // The losing run left nothing but what a grace-period clean-up removes later.
+            let loser = if committed.run.run_id == "A" { "B" } else { "A" };
+            let leftovers: Vec<String> = keys(&inner).await.into_iter().filter(|key| key.contains(&format!("run={loser}/"))).collect();
+            assert!(leftovers.is_empty(), "k={k}: {loser} left {leftovers:?}");
+        }
+    }
+    eprintln!("stale writer: {ops} operations of A, {tried} interleavings");
+}

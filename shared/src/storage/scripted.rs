@@ -1,0 +1,109 @@
+//! A [`Store`] wrapper for fault tests: counts operations, and crashes or pauses before the k-th.
+
+use super::{ETag, Object, ObjectMeta, PutMode, Store, StoreError};
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+/// Wraps a store; `crash_before(k)` makes operation k and every later one fail, as a process
+/// that died there would do nothing more; `pause_before(k)` holds operation k until resumed.
+#[derive(Debug)]
+pub struct ScriptedStore {
+    inner: Arc<dyn Store>,
+    ops: AtomicU64,
+    crash_at: AtomicU64,
+    pause: Mutex<Option<(u64, Arc<Pause>)>>,
+}
+
+/// A pause at one operation: [`Pause::reached`] once the run waits there, [`Pause::resume`] to go on.
+#[derive(Debug)]
+pub struct Pause {
+    reached: Semaphore,
+    go: Semaphore,
+}
+
+impl Pause {
+    /// Waits until the paused operation is reached (forever if it never is).
+    pub async fn reached(&self) {
+        self.reached.acquire().await.expect("never closed").forget();
+    }
+
+    pub fn resume(&self) {
+        self.go.add_permits(1);
+    }
+}
+
+impl ScriptedStore {
+    pub fn new(inner: Arc<dyn Store>) -> Self {
+        Self { inner, ops: AtomicU64::new(0), crash_at: AtomicU64::new(0), pause: Mutex::new(None) }
+    }
+
+    /// Operations done so far.
+    pub fn ops(&self) -> u64 {
+        self.ops.load(Ordering::SeqCst)
+    }
+
+    /// Counts operations afresh from 0.
+    pub fn reset(&self) {
+        self.ops.store(0, Ordering::SeqCst);
+    }
+
+    /// Operation `k` (1-based, counted from now) and all later ones fail.
+    pub fn crash_before(&self, k: u64) {
+        self.crash_at.store(self.ops() + k, Ordering::SeqCst);
+    }
+
+    /// Operation `k` (1-based, counted from now) waits for [`Pause::resume`].
+    pub fn pause_before(&self, k: u64) -> Arc<Pause> {
+        let pause = Arc::new(Pause { reached: Semaphore::new(0), go: Semaphore::new(0) });
+        *self.pause.lock().expect("pause lock") = Some((self.ops() + k, pause.clone()));
+        pause
+    }
+
+    async fn step(&self, operation: &'static str, key: &str) -> Result<(), StoreError> {
+        let n = self.ops.fetch_add(1, Ordering::SeqCst) + 1;
+        let crash_at = self.crash_at.load(Ordering::SeqCst);
+        if crash_at != 0 && n >= crash_at {
+            return Err(StoreError::Backend { location: self.location(), operation, key: key.to_owned(), source: "simulated crash".into() });
+        }
+        let pause = self.pause.lock().expect("pause lock").as_ref().filter(|(at, _)| *at == n).map(|(_, p)| p.clone());
+        if let Some(pause) = pause {
+            pause.reached.add_permits(1);
+            pause.go.acquire().await.expect("never closed").forget();
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for ScriptedStore {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+
+    fn url_of(&self, key: &str) -> String {
+        self.inner.url_of(key)
+    }
+
+    async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<ETag, StoreError> {
+        self.step("put", key).await?;
+        self.inner.put(key, data, mode).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Object, StoreError> {
+        self.step("get", key).await?;
+        self.inner.get(key).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
+        self.step("list", prefix).await?;
+        self.inner.list(prefix).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.step("delete", key).await?;
+        self.inner.delete(key).await
+    }
+}
