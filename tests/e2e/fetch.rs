@@ -1,6 +1,7 @@
 //! The fetch job end to end against the simulator: every row exactly once, under every fault
 //! mode, or a clear failure with nothing committed; on a local folder and on S3 (loopback).
 
+use moovitamix::job::Classified;
 use chrono::NaiveDate;
 use flate2::read::GzDecoder;
 use moovitamix::commit::read_committed;
@@ -48,7 +49,7 @@ fn fetcher(url: &str, store: Arc<dyn Store>, overrides: &[(&str, &str)]) -> (Fet
         source: moovitamix::source::SourceClient::new(config.source.clone()).unwrap(),
         metrics: Metrics::new("fetch", "MooVitamix/Test", sink.clone()),
         part_rows: config.part_rows,
-        lease_ttl: config.lease_ttl,
+        commit: config.commit(),
     };
     (fetcher, sink)
 }
@@ -207,14 +208,15 @@ async fn an_endpoint_that_cannot_be_read_fails_the_run_and_commits_nothing() {
     let store: Arc<dyn Store> = Arc::new(LocalStore::new(dir.path().to_path_buf()));
     let (fetcher, metrics) = fetcher(&sim.url(), store.clone(), &[("FETCH_MAX_ATTEMPTS", "3")]);
     fetcher.run(date(), "run-ok").await.unwrap();
-    let before = store.list("").await.unwrap();
+    let data = |objects: Vec<moovitamix::storage::ObjectMeta>| objects.into_iter().filter(|o| !o.key.ends_with("_lease.json")).collect::<Vec<_>>();
+    let before = data(store.list("").await.unwrap());
 
     sim.control().set_faults(Faults { fail_endpoint: Some("users".into()), ..Faults::default() });
     let err = fetcher.run(date(), "run-bad").await.unwrap_err();
     assert!(matches!(&err, FetchError::Source { entity: Entity::Users, .. }), "{err}");
     assert_eq!(err.error_type(), "Retryable.SourceUnavailable");
     assert!(err.to_string().contains("/users?page=1"), "the error names what failed: {err}");
-    assert_eq!(store.list("").await.unwrap(), before, "the previous commit is untouched, nothing of run-bad remains");
+    assert_eq!(data(store.list("").await.unwrap()), before, "the previous commit is untouched, nothing of run-bad remains");
     assert_eq!(read_committed(store.as_ref(), Zone::Raw, date()).await.unwrap().run.run_id, "run-ok");
     assert_eq!(metrics.total(Metric::RunFailed, None), 1.0);
     sim.shutdown().await;
@@ -225,7 +227,8 @@ async fn a_rerun_gives_the_same_rows_and_concurrent_runs_do_not_mix() {
     let sim = RunningSimulator::start(sim_config(Faults::default())).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(LocalStore::new(dir.path().to_path_buf()));
-    let (fetcher, _) = fetcher(&sim.url(), store.clone(), &[]);
+    // No waiting for a held lease: the second of two concurrent runs is refused at once.
+    let (fetcher, _) = fetcher(&sim.url(), store.clone(), &[("LEASE_WAIT_SECONDS", "0")]);
     fetcher.run(date(), "run-1").await.unwrap();
     let first = read_back(store.as_ref()).await;
     let files_after_first = store.list("").await.unwrap().len();
@@ -267,7 +270,7 @@ async fn fetch_writes_to_s3_and_publishes_metrics_to_cloudwatch() {
     // The objects are where the layout says, under the bucket's prefix.
     let listed = aws.s3().list_objects_v2().bucket(&bucket).prefix("pipeline/raw/_run/").send().await.unwrap();
     let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys, ["pipeline/raw/_run/dt=2026-11-21/_manifest.json"]);
+    assert_eq!(keys, ["pipeline/raw/_run/dt=2026-11-21/_lease.json", "pipeline/raw/_run/dt=2026-11-21/_manifest.json"]);
 
     // The metric points read back through CloudWatch's own API.
     let cloudwatch = aws.cloudwatch();

@@ -19,7 +19,6 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
 fn start() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 1).unwrap()
@@ -55,16 +54,16 @@ fn pipeline(url: &str, store: Arc<dyn Store>) -> Pipeline {
             source: moovitamix::source::SourceClient::new(config.source.clone()).unwrap(),
             metrics: metrics("fetch"),
             part_rows: config.part_rows,
-            lease_ttl: config.lease_ttl,
+            commit: config.commit(),
         },
         transformer: Transformer {
             store: store.clone(),
             metrics: metrics("transform"),
             pii: Pii::new(Secret::new("e2e-salt"), false),
             config: config.transform,
-            lease_ttl: Duration::from_secs(60),
+            commit: moovitamix::commit::CommitSettings::default(),
         },
-        recommender: Recommender { store, metrics: metrics("recommend"), config: config.recommend, lease_ttl: Duration::from_secs(60) },
+        recommender: Recommender { store, metrics: metrics("recommend"), config: config.recommend, commit: moovitamix::commit::CommitSettings::default() },
         metrics: sink,
     }
 }
@@ -139,14 +138,15 @@ async fn check_with_duckdb(data: &Path, last: &ScoreSummary) {
 import duckdb, json, sys
 root, dt = sys.argv[1], sys.argv[2]
 con = duckdb.connect()
-rel = f"read_parquet('{root}/recommendations/*/*.parquet', hive_partitioning = true)"
+con.execute(f"SET VARIABLE recs = (SELECT list(column0) FROM read_csv('{root}/recommendations/_symlink_format_manifest/*/manifest', header = false, columns = {{'column0': 'VARCHAR'}}))")
+rel = "read_parquet(getvariable('recs'), hive_partitioning = true)"
 out = {"types": {n: str(t) for n, t, *_ in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()}}
 out["rows"] = con.execute(f"SELECT count(*) FROM {rel} WHERE dt = '{dt}'").fetchone()[0]
 out["per_user"] = con.execute(f"SELECT min(n), max(n) FROM (SELECT user_id, count(*) n FROM {rel} WHERE dt = '{dt}' GROUP BY user_id)").fetchone()
-out["json_rows"] = con.execute(f"SELECT count(*) FROM read_json('{root}/recommendations/dt={dt}/_jsonl/*.jsonl.gz', format = 'newline_delimited')").fetchone()[0]
+out["json_rows"] = con.execute(f"SELECT count(*) FROM read_json('{root}/recommendations/dt={dt}/run=*/_jsonl/*.jsonl.gz', format = 'newline_delimited')").fetchone()[0]
 out["differ"] = con.execute(f"""SELECT count(*) FROM (
     SELECT user_id, rank, track_id, model_version, reason FROM {rel} WHERE dt = '{dt}'
-    EXCEPT SELECT user_id, rank, track_id, model_version, reason FROM read_json('{root}/recommendations/dt={dt}/_jsonl/*.jsonl.gz', format = 'newline_delimited'))""").fetchone()[0]
+    EXCEPT SELECT user_id, rank, track_id, model_version, reason FROM read_json('{root}/recommendations/dt={dt}/run=*/_jsonl/*.jsonl.gz', format = 'newline_delimited'))""").fetchone()[0]
 print(json.dumps(out))
 "#;
     let output = Command::new(&python).args(["-c", script]).arg(data).arg(last.date.to_string()).output().unwrap();

@@ -21,7 +21,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
 const DAYS: u64 = 3;
 
@@ -58,14 +57,14 @@ fn jobs(url: &str, store: Arc<dyn Store>) -> (Fetcher, Transformer) {
         source: moovitamix::source::SourceClient::new(config.source.clone()).unwrap(),
         metrics: metrics("fetch"),
         part_rows: config.part_rows,
-        lease_ttl: config.lease_ttl,
+        commit: config.commit(),
     };
     let transformer = Transformer {
         store,
         metrics: metrics(FUNCTION),
         pii: Pii::new(Secret::new("e2e-salt"), false),
         config: config.transform,
-        lease_ttl: Duration::from_secs(60),
+        commit: moovitamix::commit::CommitSettings::default(),
     };
     (fetcher, transformer)
 }
@@ -188,14 +187,18 @@ async fn check_with_duckdb(data: &Path) {
 import duckdb, json, sys
 root = sys.argv[1]
 con = duckdb.connect()
+def committed(table):
+    # The README's recipe: the committed files of every date, from the symlink manifests.
+    con.execute(f"SET VARIABLE {table} = (SELECT list(column0) FROM read_csv('{root}/curated/{table}/_symlink_format_manifest/*/manifest', header = false, columns = {{'column0': 'VARCHAR'}}))")
+    return f"read_parquet(getvariable('{table}'), hive_partitioning = true)"
 out = {}
 for table in ["tracks", "users", "listen_events", "listen_events_delta"]:
-    rel = f"read_parquet('{root}/curated/{table}/*/*.parquet', hive_partitioning = true)"
+    rel = committed(table)
     types = {name: str(kind) for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {rel}").fetchall()}
     counts = {str(dt): n for dt, n in con.execute(f"SELECT dt, count(*) FROM {rel} GROUP BY dt").fetchall()}
     out[table] = {"types": types, "counts": counts}
 out["current_tracks"] = con.execute(
-    f"SELECT count(*) FROM read_parquet('{root}/curated/tracks/*/*.parquet', hive_partitioning = true) "
+    f"SELECT count(*) FROM {committed('tracks')} "
     f"WHERE dt = '{sys.argv[2]}' AND is_current"
 ).fetchone()[0]
 print(json.dumps(out))
