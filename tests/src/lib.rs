@@ -4,6 +4,7 @@
 //! | module | what it is for |
 //! | --- | --- |
 //! | [`aws`] | find the loopback AWS-API server (LocalStack, started by `tests/run.sh`), build S3 and CloudWatch clients for it, make a fresh bucket per test |
+//! | [`crash`] | enumerate a stage run's crash points: crash before each store operation, restart, check what readers see |
 //! | [`lambda`] | run `cargo lambda watch` as a child process and `cargo lambda invoke` functions through it |
 //! | [`events`] | the sample events in `tests/events/`, and the workspace's paths |
 //!
@@ -11,6 +12,7 @@
 //! `cargo test` without it, and fail when `CI` or `MOOVITAMIX_TEST_AWS` says it must be there.
 
 pub mod aws;
+pub mod crash;
 pub mod events;
 pub mod lambda;
 

@@ -109,8 +109,10 @@ impl RawWriter {
     /// (transform's `ingested_at` comes from it).
     pub async fn new(store: std::sync::Arc<dyn Store>, date: NaiveDate, run_id: &str, started_at: DateTime<Utc>, part_rows: usize) -> Result<Self, CommitError> {
         let clock = std::sync::Arc::new(ManualClock::new(started_at));
+        // Its clock jumps from `started_at` to `finished_at` (possibly days): a lease that long
+        // keeps the writer from judging its own lease lapsed. Nothing else writes the date.
         let settings = CommitSettings {
-            lease: LeaseSettings { wait: std::time::Duration::ZERO, ..CommitSettings::default().lease },
+            lease: LeaseSettings { ttl: std::time::Duration::from_secs(100 * 365 * 86_400), max_clock_skew: std::time::Duration::ZERO, wait: std::time::Duration::ZERO },
             clock: clock.clone(),
             ..CommitSettings::default()
         };

@@ -1,0 +1,141 @@
+//! Every crash point of every stage, on a local folder and on S3 (the loopback server): each
+//! stage re-runs a committed date and is crashed before each of its store operations in turn,
+//! then restarted (see `moovitamix_tests::crash`). Small data: the point is the count of cases.
+
+use chrono::{Duration as Days, NaiveDate};
+use moovitamix::commit::CommitSettings;
+use moovitamix::config::{Config, Secret};
+use moovitamix::fetch::Fetcher;
+use moovitamix::metrics::{MemorySink, Metrics};
+use moovitamix::partition::Zone;
+use moovitamix::recommend::Recommender;
+use moovitamix::recommend::request::Request;
+use moovitamix::records::Entity;
+use moovitamix::simulator::{Dataset, RunningSimulator, SimulatorConfig};
+use moovitamix::storage::{LocalStore, S3Store, Store};
+use moovitamix::transform::Transformer;
+use moovitamix::transform::pii::Pii;
+use moovitamix::transform::raw::RawWriter;
+use moovitamix_tests::crash::{Stage, enumerate};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+fn date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 21).unwrap()
+}
+
+fn sim() -> SimulatorConfig {
+    SimulatorConfig { tracks: 40, users: 25, listens_per_user: 6, start_date: date(), date: date(), ..SimulatorConfig::default() }
+}
+
+fn config(url: &str) -> Config {
+    let env: HashMap<&str, &str> = [("SOURCE_API_URL", url), ("FETCH_PART_ROWS", "20"), ("TRANSFORM_ROW_GROUP_ROWS", "1024"), ("TRANSFORM_FILE_ROWS", "1024")].into();
+    Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap()
+}
+
+fn metrics(function: &'static str) -> Metrics {
+    Metrics::new(function, "MooVitamix/Test", Arc::new(MemorySink::default()))
+}
+
+fn transformer(store: Arc<dyn Store>, commit: CommitSettings) -> Transformer {
+    let config = config("http://127.0.0.1:1");
+    Transformer { store, metrics: metrics("transform"), pii: Pii::new(Secret::new("crash-salt"), false), config: config.transform, commit }
+}
+
+/// The date's raw commit, as fetch would write it.
+async fn raw(store: Arc<dyn Store>) {
+    let dataset = Dataset::new(&sim());
+    // A fixed fetch time: transform's `ingested_at` comes from it, and the bytes are compared.
+    let fetched_at = moovitamix::transform::as_of(date()) + Days::hours(6);
+    let mut w = RawWriter::new(store, date(), "fetch-seed", fetched_at, 20).await.unwrap();
+    for entity in Entity::ALL {
+        w.entity(entity, dataset.rows(entity.as_str())).await.unwrap();
+    }
+    w.commit(fetched_at + Days::minutes(5)).await.unwrap();
+}
+
+async fn local() -> Arc<dyn Store> {
+    Arc::new(LocalStore::new(tempfile::tempdir().unwrap().keep()))
+}
+
+fn owned(prefixes: &[&str]) -> Vec<String> {
+    prefixes.iter().map(|p| p.to_string()).collect()
+}
+
+async fn transform_crash_points(fresh: impl AsyncFn() -> Arc<dyn Store>) {
+    let stage = Stage { name: "transform", zone: Zone::Curated, date: date(), owned: owned(&["curated/", "quarantine/curated_"]) };
+    let seed = async |store: Arc<dyn Store>| {
+        raw(store.clone()).await;
+        transformer(store, moovitamix_tests::crash::settings(std::time::Duration::ZERO)).run(date(), "previous").await.unwrap();
+    };
+    let run = async |store: Arc<dyn Store>, run_id: String, commit: CommitSettings| {
+        transformer(store, commit).run(date(), &run_id).await.map(drop).map_err(|e| e.to_string())
+    };
+    let report = enumerate(&stage, fresh, seed, run).await;
+    println!("transform: {} store operations, {} crash points enumerated and restarted", report.operations, report.crashes);
+}
+
+async fn fetch_crash_points(fresh: impl AsyncFn() -> Arc<dyn Store>) {
+    let sim = RunningSimulator::start(sim()).await.unwrap();
+    let config = config(&sim.url());
+    let fetcher = |store: Arc<dyn Store>, commit: CommitSettings| Fetcher {
+        store,
+        source: moovitamix::source::SourceClient::new(config.source.clone()).unwrap(),
+        metrics: metrics("fetch"),
+        part_rows: config.part_rows,
+        commit,
+    };
+    let stage = Stage { name: "fetch", zone: Zone::Raw, date: date(), owned: owned(&["raw/", "quarantine/tracks/", "quarantine/users/", "quarantine/listen_history/"]) };
+    let seed = async |store: Arc<dyn Store>| {
+        fetcher(store, moovitamix_tests::crash::settings(std::time::Duration::ZERO)).run(date(), "previous").await.unwrap();
+    };
+    let run = async |store: Arc<dyn Store>, run_id: String, commit: CommitSettings| fetcher(store, commit).run(date(), &run_id).await.map(drop).map_err(|e| e.to_string());
+    let report = enumerate(&stage, fresh, seed, run).await;
+    println!("fetch: {} store operations, {} crash points enumerated and restarted", report.operations, report.crashes);
+    sim.shutdown().await;
+}
+
+async fn recommend_crash_points(fresh: impl AsyncFn() -> Arc<dyn Store>) {
+    let recommender = |store: Arc<dyn Store>, commit: CommitSettings| Recommender { store, metrics: metrics("recommend"), config: config("http://127.0.0.1:1").recommend, commit };
+    let stage = Stage { name: "recommend (score)", zone: Zone::Recommendations, date: date(), owned: owned(&["recommendations/"]) };
+    let seed = async |store: Arc<dyn Store>| {
+        raw(store.clone()).await;
+        let zero = moovitamix_tests::crash::settings(std::time::Duration::ZERO);
+        transformer(store.clone(), zero.clone()).run(date(), "transform-seed").await.unwrap();
+        recommender(store, zero).run(Request::Score { date: date() }, "previous").await.unwrap();
+    };
+    let run = async |store: Arc<dyn Store>, run_id: String, commit: CommitSettings| {
+        recommender(store, commit).run(Request::Score { date: date() }, &run_id).await.map(drop).map_err(|e| e.to_string())
+    };
+    let report = enumerate(&stage, fresh, seed, run).await;
+    println!("recommend: {} store operations, {} crash points enumerated and restarted", report.operations, report.crashes);
+}
+
+#[tokio::test]
+async fn transform_survives_every_crash_point_on_a_local_folder() {
+    transform_crash_points(local).await;
+}
+
+#[tokio::test]
+async fn fetch_survives_every_crash_point_on_a_local_folder() {
+    fetch_crash_points(local).await;
+}
+
+#[tokio::test]
+async fn recommend_survives_every_crash_point_on_a_local_folder() {
+    recommend_crash_points(local).await;
+}
+
+#[tokio::test]
+async fn transform_and_fetch_survive_every_crash_point_on_s3() {
+    let Some(aws) = moovitamix_tests::aws::loopback_aws() else { return };
+    let bucket = aws.fresh_bucket("crash").await;
+    let counter = std::sync::atomic::AtomicU64::new(0);
+    let fresh = async || -> Arc<dyn Store> {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let store: Arc<dyn Store> = Arc::new(S3Store::new(aws.s3(), bucket.clone(), format!("case-{n}")));
+        store
+    };
+    transform_crash_points(&fresh).await;
+    fetch_crash_points(&fresh).await;
+}
