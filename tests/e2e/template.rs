@@ -337,6 +337,13 @@ fn check_functions(t: &Value) -> Vec<String> {
         );
         expect(refers_to(&env["METRICS_NAMESPACE"], "MetricsNamespace"), "METRICS_NAMESPACE is not the parameter");
         expect(!env["RUST_LOG"].is_null(), "RUST_LOG is not set");
+        // A killed run's lease must lapse before Lambda's first retry (about a minute), and the
+        // run must be able to renew it several times within its timeout.
+        let ttl = number(&t["Parameters"]["LeaseTtlSeconds"]["Default"]).unwrap_or(f64::MAX);
+        let timeout = p["Timeout"].get("Ref").and_then(|r| r.as_str()).and_then(|r| number(&t["Parameters"][r]["Default"])).unwrap_or(0.0);
+        expect(refers_to(&env["LEASE_TTL_SECONDS"], "LeaseTtlSeconds"), "LEASE_TTL_SECONDS is not the LeaseTtlSeconds parameter");
+        expect(ttl <= 60.0, "LeaseTtlSeconds' default exceeds 60 s: a killed run would still block Lambda's first retry");
+        expect(4.0 * ttl <= timeout, "the timeout's default is under four lease TTLs");
         if name == "fetch" {
             expect(refers_to(&env["SOURCE_API_URL"], "SourceApiUrl"), "SOURCE_API_URL is not the parameter");
         }
@@ -931,9 +938,17 @@ fn check_query_layer(t: &Value) -> Vec<String> {
             || params["projection.dt.type"] != "date"
             || params["projection.dt.format"] != "yyyy-MM-dd"
             || !text_of(&params["projection.dt.range"]).is_some_and(|r| r.ends_with(",NOW"))
-            || !template.ends_with(&format!("/{prefix}/dt=${{!dt}}/"))
+            || !template.ends_with(&format!("/{prefix}/_symlink_format_manifest/dt=${{!dt}}/"))
         {
-            problems.push(format!("{id}: partition projection on dt is not date yyyy-MM-dd up to NOW over {prefix}/dt=${{dt}}/"));
+            problems.push(format!("{id}: partition projection on dt is not date yyyy-MM-dd up to NOW over {prefix}/_symlink_format_manifest/dt=${{dt}}/"));
+        }
+        // Queries read only the committed run's files, which the symlink manifest lists.
+        if input["StorageDescriptor"]["InputFormat"] != "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat" {
+            problems.push(format!("{id}: not read through symlink manifests (SymlinkTextInputFormat): a query would see runs in flight"));
+        }
+        let location = text_of(&input["StorageDescriptor"]["Location"]).unwrap_or_default();
+        if !location.ends_with(&format!("/{prefix}/_symlink_format_manifest/")) {
+            problems.push(format!("{id}: location {location} is not {prefix}/_symlink_format_manifest/"));
         }
         if strings(&as_list(&input["PartitionKeys"]).iter().map(|k| k["Name"].clone()).collect::<Value>()) != ["dt"] {
             problems.push(format!("{id}: the partition key is not dt"));
