@@ -227,3 +227,31 @@ async fn a_stale_writer_is_fenced_at_every_step() {
     }
     eprintln!("stale writer: {ops} operations of A, {tried} interleavings");
 }
+
+/// A run killed mid-write (its future dropped: no abort, no release, as a SIGKILL or a Lambda
+/// timeout leaves it) is followed by a retry that waits for the dead lease to lapse, about a
+/// TTL, and succeeds without anyone's help; its clean-up removes the dead run's objects.
+#[tokio::test]
+async fn a_retry_after_a_killed_run_succeeds_once_the_dead_lease_lapses() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    let s = CommitSettings {
+        lease: LeaseSettings { ttl: Duration::from_millis(1500), max_clock_skew: Duration::from_millis(200), wait: Duration::from_secs(10) },
+        ..settings(Arc::new(SystemClock))
+    };
+    write_run(&store, "run1", &["a"], &s).await.unwrap();
+    let spec = RunSpec { store: store.clone(), stage: "fetch", zone: Zone::Raw, date: date(), run_id: RunId::from("killed"), deadline: None };
+    let killed = with_run(spec, &s, |w| async move {
+        let p = Partition::new(Zone::Raw, "tracks", date());
+        w.put_object(p.part_key(0, w.run_id(), "txt"), Bytes::from_static(b"half"), 1, ObjectRole::Data).await?;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        Ok::<_, CommitError>(Staged { partitions: vec![], details: serde_json::Value::Null, output: () })
+    });
+    assert!(tokio::time::timeout(Duration::from_millis(300), killed).await.is_err(), "killed mid-write");
+    assert!(keys(&store).await.iter().any(|k| k.contains("run=killed/")), "the dead run left its part");
+    let started = std::time::Instant::now();
+    write_run(&store, "retry", &["b"], &s).await.unwrap();
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1000) && waited < Duration::from_secs(4), "waited {waited:?}: about TTL plus skew, no more");
+    assert_eq!(read_committed(store.as_ref(), Zone::Raw, date()).await.unwrap().run.run_id, "retry");
+    assert!(!keys(&store).await.iter().any(|k| k.contains("run=killed/")), "the dead run's part was cleaned up");
+}
