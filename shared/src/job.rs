@@ -28,9 +28,22 @@ impl Invocation {
 
     /// A Lambda invocation: its deadline is the context's, in milliseconds since the epoch.
     pub fn lambda(deadline_epoch_ms: u64) -> Self {
-        let deadline = i64::try_from(deadline_epoch_ms).ok().and_then(DateTime::from_timestamp_millis);
-        Self { run_id: RunId::new(Utc::now()), deadline }
+        let now = Utc::now();
+        Self { run_id: RunId::new(now), deadline: lambda_deadline(deadline_epoch_ms, now) }
     }
+}
+
+/// The invocation's deadline, if it is one: Lambda always gives a time in the future, but local
+/// emulators may not (cargo-lambda 1.9's `watch` sends its timeout, 600,000 ms, as if it were a
+/// time: 1970-01-01 00:10). A deadline already past when the invocation starts cannot be met by
+/// any work, so it is taken as "none" (and said), rather than failing every run at once.
+fn lambda_deadline(deadline_epoch_ms: u64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let deadline = i64::try_from(deadline_epoch_ms).ok().and_then(DateTime::from_timestamp_millis)?;
+    if deadline <= now {
+        tracing::warn!(%deadline, "the invocation's deadline is already past (a local emulator?): running without one");
+        return None;
+    }
+    Some(deadline)
 }
 
 /// A run with a given id (tests, tools): `job.run(date, "run-1")`.
@@ -84,4 +97,21 @@ pub async fn observed<T, E: Classified>(
     }
     metrics.flush().await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lambda_deadline;
+    use chrono::{DateTime, Utc};
+
+    #[test]
+    fn a_future_deadline_is_kept_and_a_past_one_is_none() {
+        let now: DateTime<Utc> = "2026-11-21T06:00:00Z".parse().unwrap();
+        let in_ten_minutes = (now.timestamp_millis() + 600_000) as u64;
+        assert_eq!(lambda_deadline(in_ten_minutes, now), DateTime::from_timestamp_millis(in_ten_minutes as i64));
+        // What cargo-lambda's emulator sends: its timeout in milliseconds.
+        assert_eq!(lambda_deadline(600_000, now), None);
+        assert_eq!(lambda_deadline(now.timestamp_millis() as u64, now), None);
+        assert_eq!(lambda_deadline(u64::MAX, now), None);
+    }
 }
