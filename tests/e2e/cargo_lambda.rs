@@ -196,11 +196,9 @@ fn check_summary(summary: &Value, event: &str, date: &str, first_run_of_date: bo
     }
     let manifests: Vec<&str> =
         summary["manifests"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-    let tracks_manifest = format!("raw/tracks/dt={date}/_manifest.json");
-    assert!(
-        manifests.iter().any(|m| m.ends_with(&tracks_manifest)),
-        "{event}: manifests {manifests:?} do not name {tracks_manifest}"
-    );
+    // The run's own manifest of the tracks partition, in its run folder.
+    let tracks_manifest = format!("raw/tracks/dt={date}/run={}/_manifest.json", summary["run_id"].as_str().unwrap_or_default());
+    assert!(manifests.contains(&tracks_manifest.as_str()), "{event}: manifests {manifests:?} do not name {tracks_manifest}");
     let on_disk = data.join(&tracks_manifest);
     assert!(on_disk.is_file(), "{event}: {} does not exist", on_disk.display());
 }

@@ -36,6 +36,7 @@ pub fn settings(offset: Duration) -> CommitSettings {
         lease: LeaseSettings { ttl: Duration::from_secs(60), max_clock_skew: Duration::from_secs(5), wait: Duration::ZERO },
         orphan_grace: Duration::ZERO,
         deadline_margin: Duration::from_secs(1),
+        commit_write_timeout: Duration::from_secs(10),
         clock,
     }
 }

@@ -110,6 +110,10 @@ impl Lease {
             lost: tokio::sync::Notify::new(),
             writing: tokio::sync::Mutex::new(()),
         };
+        // The holder's lease as this run first saw it: a lease whose entity tag stays the same
+        // for a TTL (plus the skew) by this run's own clock has lapsed, whatever the holder's
+        // clock wrote into it, so a holder whose clock runs ahead cannot block the date longer.
+        let mut first_seen: Option<(ETag, DateTime<Utc>)> = None;
         loop {
             let body = fresh(clock.now());
             match store.put(&key, body.to_bytes(), PutMode::Create).await {
@@ -122,7 +126,19 @@ impl Lease {
             let now = clock.now();
             let body = fresh(now);
             let holder: Option<LeaseBody> = serde_json::from_slice(&current.data).ok();
-            let free_at = holder.as_ref().map(|h| if h.released { h.renewed_at } else { after(h.expires_at, settings.max_clock_skew) });
+            if let Some(h) = holder.as_ref().filter(|h| h.run_id == *run_id && !h.released) {
+                // Our own create landed though its answer was lost (a retried request): it is ours.
+                return Ok(held(current.etag, h.clone()));
+            }
+            if first_seen.as_ref().is_none_or(|(etag, _)| *etag != current.etag) {
+                first_seen = Some((current.etag.clone(), now));
+            }
+            let seen_since = first_seen.as_ref().map_or(now, |(_, at)| *at);
+            let lapses_unchanged_at = after(after(seen_since, settings.ttl), settings.max_clock_skew);
+            let free_at = holder.as_ref().map(|h| match h.released {
+                true => now,
+                false => after(h.expires_at, settings.max_clock_skew).min(lapses_unchanged_at),
+            });
             match (&holder, free_at) {
                 (Some(h), Some(free_at)) if free_at > now => {
                     if free_at > give_up_at || now >= give_up_at {
@@ -171,26 +187,36 @@ impl Lease {
             let body = LeaseBody { renewed_at: now, expires_at: after(now, self.settings.ttl), ..held.body.clone() };
             (held.etag.clone(), body)
         };
-        match self.store.put(&self.key, body.to_bytes(), PutMode::Replace(etag)).await {
-            Ok(etag) => {
-                let mut held = self.held.lock().expect("lease lock");
-                held.etag = etag;
-                held.body = body;
-                Ok(())
-            }
-            Err(StoreError::Precondition { .. }) => Err(self.mark_lost("another run took the date over".into())),
-            Err(e) => Err(e.into()),
-        }
+        let etag = match self.store.put(&self.key, body.to_bytes(), PutMode::Replace(etag)).await {
+            Ok(etag) => etag,
+            // Refused: unless it is our own write that landed while its answer was lost (a
+            // retried request), another run took the date over.
+            Err(StoreError::Precondition { .. }) => match self.store.get_opt(&self.key).await? {
+                Some(current) if serde_json::from_slice::<LeaseBody>(&current.data).is_ok_and(|b| b.run_id == body.run_id && b.renewed_at == body.renewed_at && !b.released) => current.etag,
+                _ => return Err(self.mark_lost("another run took the date over".into())),
+            },
+            Err(e) => return Err(e.into()),
+        };
+        let mut held = self.held.lock().expect("lease lock");
+        held.etag = etag;
+        held.body = body;
+        Ok(())
     }
 
-    /// Fails unless the lease was renewed less than a TTL ago by this run's clock (no I/O): the
-    /// last check before the commit point.
+    /// Fails unless the lease was renewed less than a TTL ago by this run's clock (no I/O).
     pub fn check_fresh(&self) -> Result<(), CommitError> {
+        self.check_fresh_for(Duration::ZERO)
+    }
+
+    /// Fails unless the lease stays fresh for `margin` more (no I/O): the last check before the
+    /// commit point, whose write is abandoned after `margin`, so that it lands, if ever, while the
+    /// lease is still this run's.
+    pub fn check_fresh_for(&self, margin: Duration) -> Result<(), CommitError> {
         let held = self.held.lock().expect("lease lock");
         if let Some(why) = &held.lost {
             return Err(self.lost_error(why.clone()));
         }
-        if self.clock.now() > after(held.body.renewed_at, self.settings.ttl) {
+        if after(self.clock.now(), margin) > after(held.body.renewed_at, self.settings.ttl) {
             drop(held);
             return Err(self.mark_lost("its last renewal is older than its TTL".into()));
         }
@@ -245,6 +271,13 @@ impl Lease {
                 Err(e) => tracing::warn!(error = %e, "could not renew the lease; trying again at the next beat"),
             }
         }
+    }
+
+    /// Stops the heartbeat task between two renewals, never in the middle of one (a renewal
+    /// cancelled after its write was sent would leave this run holding a stale entity tag).
+    pub async fn stop_heartbeat(&self, heartbeat: &tokio::task::JoinHandle<()>) {
+        let _writing = self.writing.lock().await;
+        heartbeat.abort();
     }
 
     /// Marks the lease free, if it is still ours (a conditional replace: never a successor's).

@@ -43,7 +43,7 @@ pub enum CommitError {
     Superseded { partition: String },
     #[error("stopped before the invocation's deadline ({deadline}) to abort cleanly; nothing committed; give the function more time or memory")]
     DeadlineExceeded { deadline: DateTime<Utc> },
-    #[error("{key}: the commit write failed and the outcome could not be read back ({source}); re-run the date")]
+    #[error("{key}: the commit write failed ({source}) and whether it landed is not known; nothing was deleted; re-run the date")]
     Unknown { key: String, source: StoreError },
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -22,6 +22,11 @@ pub struct CommitSettings {
     pub orphan_grace: Duration,
     /// A run with a deadline stops this long before it, to abort and release in time.
     pub deadline_margin: Duration,
+    /// The commit write (the run manifest) is abandoned when not answered within this, and is
+    /// started only while the lease stays fresh for this long: a write that lands, lands while
+    /// the lease is still the run's (give or take the tolerated clock skew). At most half the TTL
+    /// is used.
+    pub commit_write_timeout: Duration,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -32,6 +37,7 @@ impl Default for CommitSettings {
             lease: LeaseSettings { ttl: Duration::from_secs(60), max_clock_skew: Duration::from_secs(15), wait: Duration::from_secs(90) },
             orphan_grace: Duration::from_secs(6 * 3600),
             deadline_margin: Duration::from_secs(15),
+            commit_write_timeout: Duration::from_secs(10),
             clock: Arc::new(super::clock::SystemClock),
         }
     }
@@ -87,6 +93,12 @@ where
         () = sleep_until(stop_at, settings.clock.as_ref()) => Err(E::from(CommitError::DeadlineExceeded { deadline: run.spec.deadline.unwrap_or_default() })),
         staged = work(run.writer.clone()) => staged,
     };
+    // Work that ended after the stop time leaves no time to commit and release before the
+    // deadline: stop now rather than be killed mid-commit.
+    let outcome = match outcome {
+        Ok(_) if stop_at.is_some_and(|at| settings.clock.now() >= at) => Err(E::from(CommitError::DeadlineExceeded { deadline: run.spec.deadline.unwrap_or_default() })),
+        outcome => outcome,
+    };
     match outcome {
         Ok(staged) => run.commit(staged.partitions, staged.details).await.map(|c| (c, staged.output)).map_err(E::from),
         Err(e) => {
@@ -140,7 +152,7 @@ impl Run {
     /// Commits the staged partitions (steps 3 and 4 of [`with_run`]) and releases the lease; on
     /// a failure before the switch, deletes what the run wrote.
     pub async fn commit(self, partitions: Vec<PartitionCommit>, details: serde_json::Value) -> Result<Committed, CommitError> {
-        self.heartbeat.abort();
+        self.lease.stop_heartbeat(&self.heartbeat).await;
         let result = commit(&self.spec, &self.settings, &self.writer, &self.lease, &self.base, partitions, details).await;
         match &result {
             Ok(_) => {}
@@ -154,7 +166,7 @@ impl Run {
 
     /// Deletes what the run wrote and releases the lease; the previous commit stays whole.
     pub async fn abort(self) {
-        self.heartbeat.abort();
+        self.lease.stop_heartbeat(&self.heartbeat).await;
         self.writer.abort().await;
         release(&self.lease).await;
     }
@@ -207,18 +219,30 @@ async fn commit(
     let run = writer.run_manifest(&partitions, entries.clone(), finished_at, details);
     let key = Partition::run(spec.zone, spec.date).manifest_key();
     let mode = base.etag.clone().map_or(PutMode::Create, PutMode::Replace);
-    lease.check_fresh()?;
-    match spec.store.put(&key, Bytes::from(run.to_json()), mode).await {
-        Ok(_) => {}
-        Err(StoreError::AlreadyExists { .. } | StoreError::Precondition { .. }) => {
-            return Err(CommitError::Superseded { partition: Partition::run(spec.zone, spec.date).to_string() });
-        }
-        // No answer: the write may or may not have landed. Look.
-        Err(e) => match read_manifest(spec.store.as_ref(), &key).await {
+    // At most half the TTL, so that a lease just renewed leaves room for it.
+    let write_timeout = settings.commit_write_timeout.min(settings.lease.ttl / 2);
+    lease.check_fresh_for(write_timeout)?;
+    let write = spec.store.put(&key, Bytes::from(run.to_json()), mode);
+    let written = match tokio::time::timeout(write_timeout, write).await {
+        Ok(written) => written,
+        Err(_) => Err(StoreError::Backend {
+            location: spec.store.location(),
+            operation: "put",
+            key: key.clone(),
+            source: format!("no answer within {write_timeout:?}; abandoned").into(),
+        }),
+    };
+    if let Err(e) = written {
+        // Whatever the answer, look: a write refused on a retry may be our own first attempt that
+        // landed, and one with no answer may have landed or not.
+        let refused = matches!(e, StoreError::AlreadyExists { .. } | StoreError::Precondition { .. });
+        match read_manifest(spec.store.as_ref(), &key).await {
             Ok(Some(m)) if m.run_id == run.run_id => tracing::warn!(error = %e, "the run manifest's write answered an error, but it landed"),
-            Ok(_) => return Err(e.into()),
-            Err(_) => return Err(CommitError::Unknown { key, source: e }),
-        },
+            // Another run committed over the base: ours was refused for good.
+            Ok(Some(_)) if refused => return Err(CommitError::Superseded { partition: Partition::run(spec.zone, spec.date).to_string() }),
+            // Not there (yet): the write may still land, so nothing the run wrote is deleted.
+            _ => return Err(CommitError::Unknown { key, source: e }),
+        }
     }
     tracing::info!(manifest = %key, "committed");
     let (removed, cleanup_failures) = writer.clean_up(&partitions, &entries, base, settings.orphan_grace, lease).await;

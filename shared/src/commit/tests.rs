@@ -20,6 +20,7 @@ fn settings(clock: Arc<dyn Clock>) -> CommitSettings {
         lease: LeaseSettings { ttl: Duration::from_secs(60), max_clock_skew: Duration::from_secs(5), wait: Duration::ZERO },
         orphan_grace: Duration::ZERO,
         deadline_margin: Duration::from_millis(50),
+        commit_write_timeout: Duration::from_secs(5),
         clock,
     }
 }
@@ -254,4 +255,89 @@ async fn a_retry_after_a_killed_run_succeeds_once_the_dead_lease_lapses() {
     assert!(waited >= Duration::from_millis(1000) && waited < Duration::from_secs(4), "waited {waited:?}: about TTL plus skew, no more");
     assert_eq!(read_committed(store.as_ref(), Zone::Raw, date()).await.unwrap().run.run_id, "retry");
     assert!(!keys(&store).await.iter().any(|k| k.contains("run=killed/")), "the dead run's part was cleaned up");
+}
+
+/// Every store operation of a run in turn is done, its answer lost and the request retried (what
+/// an SDK does after a timeout or a reset): the run either commits, and says so, or fails and
+/// leaves the previous commit whole; it never reports a failure for a commit that landed, nor
+/// deletes what a landed commit lists; and it leaves the date free for the next run.
+#[tokio::test]
+async fn a_lost_answer_at_any_operation_neither_fakes_nor_breaks_a_commit() {
+    let counting = Arc::new(ScriptedStore::new(Arc::new(MemoryStore::default())));
+    let store: Arc<dyn Store> = counting.clone();
+    write_run(&store, "prev", &["p"], &settings(Arc::new(SystemClock))).await.unwrap();
+    counting.reset();
+    write_run(&store, "A", &["a1", "a2"], &settings(Arc::new(SystemClock))).await.unwrap();
+    let ops = counting.ops();
+    let mut committed_runs = 0;
+    for k in 1..=ops {
+        let inner: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        write_run(&inner, "prev", &["p"], &settings(Arc::new(SystemClock))).await.unwrap();
+        let scripted = Arc::new(ScriptedStore::new(inner.clone()));
+        scripted.lose_answer_of(k);
+        let a_store: Arc<dyn Store> = scripted.clone();
+        let a = write_run(&a_store, "A", &["a1", "a2"], &settings(Arc::new(SystemClock))).await;
+        let committed = read_committed(inner.as_ref(), Zone::Raw, date()).await.unwrap_or_else(|e| panic!("k={k}: unreadable: {e}"));
+        assert_eq!(a.is_ok(), committed.run.run_id == "A", "k={k}: A answered {a:?} but {} is committed", committed.run.run_id);
+        committed_runs += usize::from(a.is_ok());
+        for m in &committed.partitions {
+            for o in &m.objects {
+                let data = inner.get(&o.key).await.unwrap_or_else(|e| panic!("k={k}: {} of the commit is gone: {e}", o.key)).data;
+                assert_eq!(crate::manifest::sha256_hex(&data), o.sha256, "k={k}");
+            }
+        }
+        let symlink = inner.get("raw/tracks/_symlink_format_manifest/dt=2026-11-21/manifest").await.unwrap().data;
+        let expected: String = committed.partitions[0].data_keys().map(|k| format!("memory://{k}\n")).collect();
+        assert_eq!(String::from_utf8_lossy(&symlink), expected, "k={k}: the query layer shows the committed run");
+        // The lease was released (or adopted and released): a run that does not wait gets the date.
+        write_run(&inner, "next", &["n"], &settings(Arc::new(SystemClock))).await.unwrap_or_else(|e| panic!("k={k}: the next run: {e}"));
+    }
+    assert_eq!(committed_runs, ops as usize, "every run commits through a lost answer");
+    eprintln!("lost answers: {ops} operations, {committed_runs} runs committed through them");
+}
+
+/// A stale writer that passed its last check and then stalled inside its commit write gives the
+/// write up after `commit_write_timeout` (before its lease can lapse), fails, and changes
+/// nothing; the run that takes the date over then commits whole.
+#[tokio::test]
+async fn a_commit_write_that_stalls_is_abandoned_before_the_lease_lapses() {
+    let inner: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    write_run(&inner, "prev", &["p"], &settings(Arc::new(SystemClock))).await.unwrap();
+    let scripted = Arc::new(ScriptedStore::new(inner.clone()));
+    let pause = scripted.pause_before_put_to("raw/_run/dt=2026-11-21/_manifest.json");
+    let clock_a = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let a_settings = CommitSettings { commit_write_timeout: Duration::from_millis(200), ..settings(clock_a.clone()) };
+    let a_store: Arc<dyn Store> = scripted.clone();
+    let a = tokio::spawn(async move { write_run(&a_store, "A", &["a1"], &a_settings).await });
+    pause.reached().await;
+    let a = a.await.unwrap();
+    assert!(matches!(a, Err(CommitError::Unknown { .. })), "{a:?}");
+    assert_eq!(read_committed(inner.as_ref(), Zone::Raw, date()).await.unwrap().run.run_id, "prev", "A changed nothing");
+    // A's lease lapses; B takes the date over and commits. A's paused write was dropped.
+    let clock_b = Arc::new(ManualClock::new(clock_a.now()));
+    clock_b.advance(Duration::from_secs(120));
+    write_run(&inner, "B", &["b1"], &settings(clock_b)).await.unwrap();
+    pause.resume();
+    tokio::task::yield_now().await;
+    let committed = read_committed(inner.as_ref(), Zone::Raw, date()).await.unwrap();
+    assert_eq!(committed.run.run_id, "B");
+    assert!(!keys(&inner).await.iter().any(|k| k.contains("run=A/")), "B's clean-up removed A's orphans");
+}
+
+/// A released lease is free at once, and a lease left by a holder whose clock runs far ahead
+/// lapses after a TTL (plus the skew) of this run's own clock, not of the holder's.
+#[tokio::test]
+async fn a_holder_whose_clock_runs_ahead_blocks_the_date_no_longer_than_a_ttl() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    let ahead = Arc::new(ManualClock::new(chrono::Utc::now()));
+    ahead.advance(Duration::from_secs(3600));
+    let lease = settings(ahead.clone()).lease;
+    let dead = Lease::acquire(store.clone(), Zone::Raw, date(), &RunId::from("fast"), lease, ahead.clone()).await.unwrap();
+    drop(dead);
+    let ours = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let t0 = ours.now();
+    let waiting = LeaseSettings { wait: Duration::from_secs(120), ..lease };
+    Lease::acquire(store.clone(), Zone::Raw, date(), &RunId::from("next"), waiting, ours.clone()).await.unwrap();
+    let waited = (ours.now() - t0).num_seconds();
+    assert!((60..=70).contains(&waited), "waited {waited} s on our clock: a TTL plus the skew, not the holder's hour");
 }

@@ -144,7 +144,7 @@ impl RunWriter {
             let bytes = manifest.to_json();
             let key = p.partition.run_manifest_key(self.run_id.as_str());
             self.written.lock().expect("written keys lock").insert(key.clone());
-            self.store.put(&key, Bytes::from(bytes.clone()), PutMode::Create).await?;
+            create_once(self.store.as_ref(), &key, Bytes::from(bytes.clone())).await?;
             entries.push(ObjectEntry::new(key, &bytes, p.objects.iter().map(|o| o.rows).sum(), ObjectRole::Manifest));
         }
         Ok(entries)
@@ -226,7 +226,9 @@ impl RunWriter {
         // Orphans of crashed runs: not listed by the new commit, and older than the grace period
         // by the store's clock (the newest object of this commit stands for "now"), so that an
         // object of a run that may still be alive is never touched.
-        if lease.renew().await.is_ok() {
+        // Skipped unless every symlink manifest points at the new commit: one still listing an
+        // older commit's files (say, a crashed run's predecessor) must find them there.
+        if published && lease.renew().await.is_ok() {
             let mut listed = Vec::new();
             for prefix in &owned {
                 match self.store.list(prefix).await {
@@ -263,8 +265,29 @@ async fn publish(store: &dyn Store, partition: &Partition, objects: &[ObjectEntr
     let key = partition.symlink_key();
     let mode = store.get_opt(&key).await?.map_or(PutMode::Create, |current| PutMode::Replace(current.etag));
     lease.check_fresh()?;
-    store.put(&key, Bytes::from(symlink_text(store, objects)), mode).await?;
-    Ok(())
+    let text = Bytes::from(symlink_text(store, objects));
+    match store.put(&key, text.clone(), mode).await {
+        Ok(_) => Ok(()),
+        // Refused: fine if it is our own first attempt that landed (a retried request).
+        Err(e @ (StoreError::AlreadyExists { .. } | StoreError::Precondition { .. })) => match store.get_opt(&key).await? {
+            Some(current) if current.data == text => Ok(()),
+            _ => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A create-only write that is idempotent: an object already there with the same bytes (our own
+/// first attempt, whose answer was lost) counts as written.
+async fn create_once(store: &dyn Store, key: &str, data: Bytes) -> Result<(), StoreError> {
+    match store.put(key, data.clone(), PutMode::Create).await {
+        Ok(_) => Ok(()),
+        Err(e @ StoreError::AlreadyExists { .. }) => match store.get_opt(key).await? {
+            Some(current) if current.data == data => Ok(()),
+            _ => Err(e),
+        },
+        Err(e) => Err(e),
+    }
 }
 
 /// Deletes `keys`, a few at a time; returns how many failed.

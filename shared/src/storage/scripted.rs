@@ -8,13 +8,18 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
 /// Wraps a store; `crash_before(k)` makes operation k and every later one fail, as a process
-/// that died there would do nothing more; `pause_before(k)` holds operation k until resumed.
+/// that died there would do nothing more; `pause_before(k)` holds operation k until resumed;
+/// `lose_answer_of(k)` performs operation k, loses its answer and retries it once, as an SDK
+/// does: the caller sees the retry's answer (a conditional write refused by its own first
+/// attempt, say).
 #[derive(Debug)]
 pub struct ScriptedStore {
     inner: Arc<dyn Store>,
     ops: AtomicU64,
     crash_at: AtomicU64,
+    lost_answer_at: AtomicU64,
     pause: Mutex<Option<(u64, Arc<Pause>)>>,
+    pause_put: Mutex<Option<(String, Arc<Pause>)>>,
 }
 
 /// A pause at one operation: [`Pause::reached`] once the run waits there, [`Pause::resume`] to go on.
@@ -37,7 +42,14 @@ impl Pause {
 
 impl ScriptedStore {
     pub fn new(inner: Arc<dyn Store>) -> Self {
-        Self { inner, ops: AtomicU64::new(0), crash_at: AtomicU64::new(0), pause: Mutex::new(None) }
+        Self {
+            inner,
+            ops: AtomicU64::new(0),
+            crash_at: AtomicU64::new(0),
+            lost_answer_at: AtomicU64::new(0),
+            pause: Mutex::new(None),
+            pause_put: Mutex::new(None),
+        }
     }
 
     /// Operations done so far.
@@ -55,6 +67,18 @@ impl ScriptedStore {
         self.crash_at.store(self.ops() + k, Ordering::SeqCst);
     }
 
+    /// Operation `k` (1-based, counted from now) is done, its answer lost, and it is retried.
+    pub fn lose_answer_of(&self, k: u64) {
+        self.lost_answer_at.store(self.ops() + k, Ordering::SeqCst);
+    }
+
+    /// The next `put` to `key` waits for [`Pause::resume`].
+    pub fn pause_before_put_to(&self, key: &str) -> Arc<Pause> {
+        let pause = Arc::new(Pause { reached: Semaphore::new(0), go: Semaphore::new(0) });
+        *self.pause_put.lock().expect("pause lock") = Some((key.to_owned(), pause.clone()));
+        pause
+    }
+
     /// Operation `k` (1-based, counted from now) waits for [`Pause::resume`].
     pub fn pause_before(&self, k: u64) -> Arc<Pause> {
         let pause = Arc::new(Pause { reached: Semaphore::new(0), go: Semaphore::new(0) });
@@ -62,18 +86,26 @@ impl ScriptedStore {
         pause
     }
 
-    async fn step(&self, operation: &'static str, key: &str) -> Result<(), StoreError> {
+    /// Counts one operation and applies the script: `Err` for a crash, `Ok(true)` when its
+    /// answer is to be lost (the caller then does it twice).
+    async fn step(&self, operation: &'static str, key: &str) -> Result<bool, StoreError> {
         let n = self.ops.fetch_add(1, Ordering::SeqCst) + 1;
         let crash_at = self.crash_at.load(Ordering::SeqCst);
         if crash_at != 0 && n >= crash_at {
             return Err(StoreError::Backend { location: self.location(), operation, key: key.to_owned(), source: "simulated crash".into() });
         }
-        let pause = self.pause.lock().expect("pause lock").as_ref().filter(|(at, _)| *at == n).map(|(_, p)| p.clone());
+        let mut pause = self.pause.lock().expect("pause lock").as_ref().filter(|(at, _)| *at == n).map(|(_, p)| p.clone());
+        if operation == "put" {
+            let mut by_key = self.pause_put.lock().expect("pause lock");
+            if by_key.as_ref().is_some_and(|(k, _)| k == key) {
+                pause = by_key.take().map(|(_, p)| p);
+            }
+        }
         if let Some(pause) = pause {
             pause.reached.add_permits(1);
             pause.go.acquire().await.expect("never closed").forget();
         }
-        Ok(())
+        Ok(self.lost_answer_at.load(Ordering::SeqCst) == n)
     }
 }
 
@@ -88,22 +120,30 @@ impl Store for ScriptedStore {
     }
 
     async fn put(&self, key: &str, data: Bytes, mode: PutMode) -> Result<ETag, StoreError> {
-        self.step("put", key).await?;
+        if self.step("put", key).await? {
+            let _lost = self.inner.put(key, data.clone(), mode.clone()).await;
+        }
         self.inner.put(key, data, mode).await
     }
 
     async fn get(&self, key: &str) -> Result<Object, StoreError> {
-        self.step("get", key).await?;
+        if self.step("get", key).await? {
+            let _lost = self.inner.get(key).await;
+        }
         self.inner.get(key).await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
-        self.step("list", prefix).await?;
+        if self.step("list", prefix).await? {
+            let _lost = self.inner.list(prefix).await;
+        }
         self.inner.list(prefix).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.step("delete", key).await?;
+        if self.step("delete", key).await? {
+            let _lost = self.inner.delete(key).await;
+        }
         self.inner.delete(key).await
     }
 }

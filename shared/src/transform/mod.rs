@@ -120,6 +120,8 @@ impl Classified for TransformError {
             E::Raw(_) => "Retryable.Storage",
             E::OutOfOrder { .. } => "Retryable.OutOfOrder",
             E::PreviousUnreadable { source: ReadError::Commit(CommitError::Store(_)), .. } => "Retryable.Storage",
+            // The previous date was being re-committed while this run read it: read it again.
+            E::PreviousUnreadable { source: ReadError::Mixed { .. }, .. } => "Retryable.CuratedMidCommit",
             E::Previous { source: ParquetIoError::Store(_), .. } | E::Pairs(PairsError::Read(ParquetIoError::Store(_))) => "Retryable.Storage",
             E::PreviousUnreadable { .. } | E::PreviousIncomplete { .. } | E::Previous { .. } | E::Merge { .. } | E::Pairs(_) => {
                 "Permanent.CuratedCorrupt"
