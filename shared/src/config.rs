@@ -31,7 +31,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "LEASE_TTL_SECONDS", default: "60", meaning: "A run's lease on a date lapses when not renewed for this long (the run renews it every quarter of it), so a crashed run blocks its retry for at most this plus the skew (10..=900)." },
     Variable { name: "LEASE_MAX_CLOCK_SKEW_SECONDS", default: "15", meaning: "Clock skew between two writers tolerated before a lapsed lease is taken over (0..=600)." },
     Variable { name: "LEASE_WAIT_SECONDS", default: "90", meaning: "How long a run waits for another run of the same stage and date to finish or lapse before it fails with `Retryable.DateBusy` (0..=3600; within the invocation's deadline)." },
-    Variable { name: "ORPHAN_GRACE_SECONDS", default: "21600", meaning: "Objects that no commit lists (a crashed run's) are removed by a later commit of the date once older than this, by the store's clock; keep it above the longest run (0..=2592000)." },
+    Variable { name: "ORPHAN_GRACE_SECONDS", default: "21600", meaning: "Objects that no commit lists (a crashed run's) are removed by a later commit of the date once older than this, by the store's clock; at least the longest a run can last, Lambda's 15 minutes, so that a live run's objects are never taken for a dead one's (900..=2592000)." },
     Variable { name: "PII_SALT_PARAMETER", default: "", meaning: "transform: name of the SSM SecureString holding the e-mail hashing salt, read once per container (Lambda sets it; wins over PII_SALT)." },
     Variable { name: "PII_SALT", default: "", meaning: "transform: the e-mail hashing salt itself, for local runs. Without either variable, Lambda refuses to start and a local run uses a fixed development salt (with a warning)." },
     Variable { name: "KEEP_NAMES", default: "false", meaning: "transform: `true` keeps users' first and last names in curated/users; `false` writes them as null." },
@@ -211,7 +211,7 @@ impl Config {
                 max_clock_skew: Duration::from_secs(env.number("LEASE_MAX_CLOCK_SKEW_SECONDS", 0, 600)?),
                 wait: Duration::from_secs(env.number("LEASE_WAIT_SECONDS", 0, 3600)?),
             },
-            orphan_grace: Duration::from_secs(env.number("ORPHAN_GRACE_SECONDS", 0, 2_592_000)?),
+            orphan_grace: Duration::from_secs(env.number("ORPHAN_GRACE_SECONDS", 900, 2_592_000)?),
             transform: Self::transform(&env, in_lambda)?,
             recommend: RecommendConfig {
                 top_k: env.number("RECOMMEND_TOP_K", 1, 1000)?,
