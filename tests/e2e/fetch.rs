@@ -49,6 +49,7 @@ fn fetcher(url: &str, store: Arc<dyn Store>, overrides: &[(&str, &str)]) -> (Fet
         source: moovitamix::source::SourceClient::new(config.source.clone()).unwrap(),
         metrics: Metrics::new("fetch", "MooVitamix/Test", sink.clone()),
         part_rows: config.part_rows,
+        limits: config.fetch,
         commit: config.commit(),
     };
     (fetcher, sink)
