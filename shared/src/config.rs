@@ -28,6 +28,8 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "FETCH_BACKOFF_BASE_MS", default: "200", meaning: "First retry delay; doubles each attempt, with full jitter." },
     Variable { name: "FETCH_BACKOFF_MAX_MS", default: "20000", meaning: "Cap of one retry delay, and of an honoured `Retry-After`." },
     Variable { name: "FETCH_PART_ROWS", default: "200000", meaning: "Rows per raw data object before a new part starts." },
+    Variable { name: "FETCH_MAX_REJECTED_SHARE", default: "0.05", meaning: "fetch: the run fails and commits nothing when an entity's rejected share of the rows served exceeds this (0..=1)." },
+    Variable { name: "FETCH_MAX_PAST_DAYS", default: "2", meaning: "fetch: a logical date more than this many days before today (UTC) is refused unless the event says `\"allow_past\": true` (locally `--allow-past`): the source serves only the present (0..=3650)." },
     Variable { name: "LEASE_TTL_SECONDS", default: "60", meaning: "A run's lease on a date lapses when not renewed for this long (the run renews it every quarter of it), so a crashed run blocks its retry for at most this plus the skew (10..=900)." },
     Variable { name: "LEASE_MAX_CLOCK_SKEW_SECONDS", default: "15", meaning: "Clock skew between two writers tolerated before a lapsed lease is taken over (0..=600)." },
     Variable { name: "LEASE_WAIT_SECONDS", default: "90", meaning: "How long a run waits for another run of the same stage and date to finish or lapse before it fails with `Retryable.DateBusy` (0..=3600; within the invocation's deadline)." },
@@ -37,6 +39,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "KEEP_NAMES", default: "false", meaning: "transform: `true` keeps users' first and last names in curated/users; `false` writes them as null." },
     Variable { name: "DQ_MAX_QUARANTINE_SHARE", default: "0.05", meaning: "transform: the run fails and commits nothing when a table's quarantined share of its input exceeds this (0..=1)." },
     Variable { name: "DQ_MAX_ROW_COUNT_CHANGE", default: "0.2", meaning: "transform: a table whose row count moves by more than this share versus the previous date gets a `row_count_change` warning." },
+    Variable { name: "DQ_MAX_CURRENT_DROP", default: "0.1", meaning: "transform: the run fails and commits nothing when a table's current rows (listen_events: rows) fall by more than this share versus the previous date (0..=1)." },
     Variable { name: "TRANSFORM_ROW_GROUP_ROWS", default: "131072", meaning: "transform: rows per Parquet row group." },
     Variable { name: "TRANSFORM_FILE_ROWS", default: "1048576", meaning: "transform: rows per Parquet file before a new part starts." },
     Variable { name: "RECOMMEND_TOP_K", default: "10", meaning: "recommend: tracks recommended per user." },
@@ -126,6 +129,21 @@ impl SaltSource {
     }
 }
 
+/// The fetch job's data contract: how much it may refuse, and which dates it may store.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FetchConfig {
+    /// `FETCH_MAX_REJECTED_SHARE`: above it, per entity, the run fails.
+    pub max_rejected_share: f64,
+    /// `FETCH_MAX_PAST_DAYS`: older logical dates need `allow_past`.
+    pub max_past_days: u32,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self { max_rejected_share: 0.05, max_past_days: 2 }
+    }
+}
+
 /// Everything the transform job needs besides storage and metrics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransformConfig {
@@ -133,6 +151,8 @@ pub struct TransformConfig {
     pub keep_names: bool,
     pub max_quarantine_share: f64,
     pub max_row_count_change: f64,
+    /// `DQ_MAX_CURRENT_DROP`: a larger fall of a table's current rows fails the run.
+    pub max_current_drop: f64,
     pub row_group_rows: usize,
     pub file_rows: usize,
 }
@@ -144,6 +164,7 @@ pub struct Config {
     pub metrics_namespace: String,
     pub metrics_backend: MetricsBackend,
     pub part_rows: usize,
+    pub fetch: FetchConfig,
     pub lease: crate::commit::LeaseSettings,
     pub orphan_grace: Duration,
     pub transform: TransformConfig,
@@ -206,6 +227,7 @@ impl Config {
                 .ok_or_else(|| env.error("METRICS_NAMESPACE", &env.text("METRICS_NAMESPACE"), "a non-empty namespace not starting with AWS/"))?,
             metrics_backend,
             part_rows: env.number("FETCH_PART_ROWS", 1, 100_000_000)?,
+            fetch: FetchConfig { max_rejected_share: env.share("FETCH_MAX_REJECTED_SHARE")?, max_past_days: env.number("FETCH_MAX_PAST_DAYS", 0, 3650)? },
             lease: crate::commit::LeaseSettings {
                 ttl: Duration::from_secs(env.number("LEASE_TTL_SECONDS", 10, 900)?),
                 max_clock_skew: Duration::from_secs(env.number("LEASE_MAX_CLOCK_SKEW_SECONDS", 0, 600)?),
@@ -249,6 +271,7 @@ impl Config {
             keep_names: env.flag("KEEP_NAMES")?,
             max_quarantine_share: env.share("DQ_MAX_QUARANTINE_SHARE")?,
             max_row_count_change: env.share("DQ_MAX_ROW_COUNT_CHANGE")?,
+            max_current_drop: env.share("DQ_MAX_CURRENT_DROP")?,
             row_group_rows,
             file_rows: env.number("TRANSFORM_FILE_ROWS", row_group_rows, 1_000_000_000)?,
         })

@@ -5,10 +5,18 @@
 //! the endpoint. Rows are kept byte for byte as served; rejected rows go to `quarantine/` with
 //! their reasons. An endpoint whose listing changes while it is read (another `total`, a
 //! duplicate key, a row count that does not add up) is started over once, then fails the run.
-//! The run commits only if all endpoints were read completely.
+//! The run commits only if all endpoints were read completely and no entity's rejected share
+//! exceeds `FETCH_MAX_REJECTED_SHARE`.
+//!
+//! The source serves only the present: a run stores the snapshot it reads now under its logical
+//! date. An event naming a date after tomorrow is refused, and one more than
+//! `FETCH_MAX_PAST_DAYS` back unless it says `"allow_past": true`; the run manifest records when
+//! the snapshot was taken (`details.snapshot_taken_at`).
 
-use crate::commit::{CommitError, CommitSettings, PartitionCommit, RunSpec, RunWriter, Staged, with_run};
-use crate::config::Config;
+use crate::commit::{
+    CommitError, CommitSettings, PartitionCommit, RunSpec, RunWriter, Staged, with_run,
+};
+use crate::config::{Config, FetchConfig};
 use crate::job::{Classified, Invocation, observed};
 use crate::manifest::{ObjectEntry, ObjectRole};
 use crate::metrics::{Metric, Metrics};
@@ -16,9 +24,9 @@ use crate::partition::{Partition, Zone};
 use crate::records::{Check, Entity, Issue, ListenHistory, Record, Track, User, Validated};
 use crate::source::{Fetched, SourceClient, SourceError};
 use crate::storage::{Store, StoreError};
-use crate::trigger::{Trigger, TriggerError};
+use crate::trigger::{DateError, Trigger, TriggerError, check_logical_date};
 use bytes::Bytes;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use flate2::write::GzEncoder;
 use futures::StreamExt;
 use serde::Serialize;
@@ -61,6 +69,10 @@ fn verdict<R: Record>(row: &Value) -> Verdict {
 pub enum FetchError {
     #[error(transparent)]
     Trigger(#[from] TriggerError),
+    #[error(transparent)]
+    Date(#[from] DateError),
+    #[error(transparent)]
+    TooManyRejected(#[from] TooManyRejected),
     #[error("{entity}: {source}")]
     Source { entity: Entity, source: SourceError },
     #[error("{entity}: the source's listing is inconsistent, even after starting over once: {detail}")]
@@ -76,12 +88,65 @@ impl Classified for FetchError {
     fn error_type(&self) -> &'static str {
         match self {
             FetchError::Trigger(_) => "Permanent.BadEvent",
-            FetchError::Source { source: SourceError::Refused { .. } | SourceError::BadPage { .. }, .. } => "Permanent.SourceRefused",
+            FetchError::Date(_) => "Permanent.BadDate",
+            FetchError::TooManyRejected(_) => "Permanent.DataQuality",
+            FetchError::Source {
+                source: SourceError::Refused { .. } | SourceError::BadPage { .. },
+                ..
+            } => "Permanent.SourceRefused",
             FetchError::Source { .. } => "Retryable.SourceUnavailable",
             FetchError::Inconsistent { .. } => "Retryable.SourceInconsistent",
             FetchError::Store { .. } => "Retryable.Storage",
             FetchError::Commit(e) => e.error_type(),
         }
+    }
+}
+
+/// An entity whose rejected share of the rows served is above `FETCH_MAX_REJECTED_SHARE`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "{entity}: {rejected} of {served} rows served were rejected ({:.2}%), above FETCH_MAX_REJECTED_SHARE={max} ({by_check}); nothing was committed. Look at the source's rows (the reasons above), then re-run the date (or raise the threshold)",
+    share * 100.0
+)]
+pub struct TooManyRejected {
+    pub entity: Entity,
+    pub rejected: u64,
+    pub served: u64,
+    pub share: f64,
+    pub max: f64,
+    pub by_check: String,
+}
+
+impl EntitySummary {
+    /// Rejected rows over the rows served (0 for an empty endpoint).
+    pub fn rejected_share(&self) -> f64 {
+        let served = self.accepted + self.rejected;
+        if served == 0 {
+            0.0
+        } else {
+            self.rejected as f64 / served as f64
+        }
+    }
+
+    fn check_rejected(&self, entity: Entity, max: f64) -> Result<(), TooManyRejected> {
+        let share = self.rejected_share();
+        if share <= max {
+            return Ok(());
+        }
+        let by_check = self
+            .rejections_by_check
+            .iter()
+            .map(|(c, n)| format!("{} {n}", c.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(TooManyRejected {
+            entity,
+            rejected: self.rejected,
+            served: self.accepted + self.rejected,
+            share,
+            max,
+            by_check,
+        })
     }
 }
 
@@ -122,6 +187,8 @@ pub struct Fetcher {
     pub source: SourceClient,
     pub metrics: Metrics,
     pub part_rows: usize,
+    /// The data contract: the rejected share allowed, and how far back a date may be.
+    pub limits: FetchConfig,
     pub commit: CommitSettings,
 }
 
@@ -132,14 +199,38 @@ impl Fetcher {
             source: SourceClient::new(config.source.clone())?,
             metrics: Metrics::from_config(FUNCTION, config).await,
             part_rows: config.part_rows,
+            limits: config.fetch,
             commit: config.commit(),
         })
     }
 
-    /// Runs for the logical date an event names (see [`crate::trigger`]).
-    pub async fn handle(&self, event: &Value, invocation: Invocation) -> Result<FetchSummary, FetchError> {
-        let trigger = Trigger::parse(event).inspect_err(|e| tracing::error!(error = %e, "refused the event"))?;
+    /// Runs for the logical date an event names (see [`crate::trigger`]), once the date passes
+    /// [`Fetcher::check_date`] against the invocation's start.
+    pub async fn handle(
+        &self,
+        event: &Value,
+        invocation: Invocation,
+    ) -> Result<FetchSummary, FetchError> {
+        let trigger = Trigger::parse(event)
+            .inspect_err(|e| tracing::error!(error = %e, "refused the event"))?;
+        self.check_date(
+            trigger.logical_date(),
+            invocation.started_at,
+            trigger.allow_past(),
+        )?;
         self.run(trigger.logical_date(), invocation).await
+    }
+
+    /// Refuses a date after tomorrow, or more than `FETCH_MAX_PAST_DAYS` back without `allow_past`.
+    pub fn check_date(
+        &self,
+        date: NaiveDate,
+        now: DateTime<Utc>,
+        allow_past: bool,
+    ) -> Result<(), FetchError> {
+        check_logical_date(date, now, Some(self.limits.max_past_days), allow_past)
+            .inspect_err(|e| tracing::error!(error = %e, %date, "refused the date"))
+            .map_err(FetchError::from)
     }
 
     /// Fetches everything for `date`, commits it, emits and flushes the run's metrics.
@@ -155,8 +246,20 @@ impl Fetcher {
         let spec = RunSpec { store: self.store.clone(), stage: FUNCTION, zone: Zone::Raw, date, run_id: invocation.run_id.clone(), deadline: invocation.deadline };
         let (committed, summaries) = with_run(spec, &self.commit, |writer| async move {
             tracing::info!(source = %source.config().base_url, store = %self.store.location(), "fetch started");
+            // The source serves the present: this is when the date's snapshot was taken.
+            let snapshot_taken_at = Utc::now();
             let entities = futures::future::try_join_all(ENDPOINTS.iter().map(|e| self.read_endpoint(&source, e, &writer, date))).await?;
-            let details = serde_json::json!({"entities": entities.iter().map(|(_, s, e)| (e.as_str(), s)).collect::<BTreeMap<_, _>>()});
+            // Recorded before the check, so that the alarm sees the share that fails a run too.
+            let largest = entities.iter().map(|(_, s, _)| s.rejected_share()).fold(0.0, f64::max);
+            self.metrics.record(Metric::RejectedShare, largest);
+            for (_, summary, entity) in &entities {
+                summary.check_rejected(*entity, self.limits.max_rejected_share)?;
+            }
+            let details = serde_json::json!({
+                "entities": entities.iter().map(|(_, s, e)| (e.as_str(), s)).collect::<BTreeMap<_, _>>(),
+                "snapshot_taken_at": snapshot_taken_at,
+                "snapshot_days_after_logical_date": (snapshot_taken_at.date_naive() - date).num_days(),
+            });
             let (partitions, summaries): (Vec<_>, Vec<_>) = entities.into_iter().map(|(p, s, e)| (p, (e, s))).unzip();
             Ok::<_, FetchError>(Staged { partitions, details, output: summaries })
         })

@@ -8,28 +8,51 @@ use std::future::Future;
 use std::time::Instant;
 use tracing::Instrument;
 
-/// One invocation of a stage: its run id and, in Lambda, its deadline.
+/// One invocation of a stage: its run id, when it started and, in Lambda, its deadline.
 #[derive(Debug, Clone)]
 pub struct Invocation {
     pub run_id: RunId,
     pub deadline: Option<DateTime<Utc>>,
+    /// The clock, read once at the edge: what the event's logical date is checked against.
+    pub started_at: DateTime<Utc>,
 }
 
 impl Invocation {
     /// A new run with no deadline (a local run).
     pub fn new() -> Self {
-        Self { run_id: RunId::new(Utc::now()), deadline: None }
+        let now = Utc::now();
+        Self {
+            run_id: RunId::new(now),
+            deadline: None,
+            started_at: now,
+        }
     }
 
     /// A run with a given id (tests, tools).
     pub fn with_id(run_id: &str) -> Self {
-        Self { run_id: RunId::from(run_id), deadline: None }
+        Self {
+            run_id: RunId::from(run_id),
+            deadline: None,
+            started_at: Utc::now(),
+        }
     }
 
     /// A Lambda invocation: its deadline is the context's, in milliseconds since the epoch.
     pub fn lambda(deadline_epoch_ms: u64) -> Self {
         let now = Utc::now();
-        Self { run_id: RunId::new(now), deadline: lambda_deadline(deadline_epoch_ms, now) }
+        Self {
+            run_id: RunId::new(now),
+            deadline: lambda_deadline(deadline_epoch_ms, now),
+            started_at: now,
+        }
+    }
+
+    /// The same invocation as if it started at `now` (tests of the date checks).
+    pub fn at(self, now: DateTime<Utc>) -> Self {
+        Self {
+            started_at: now,
+            ..self
+        }
     }
 }
 

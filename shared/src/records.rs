@@ -127,6 +127,7 @@ pub enum Check {
     UnknownValue,
     UnknownField,
     DuplicateItems,
+    DatetimeForm,
 }
 
 impl Check {
@@ -144,6 +145,7 @@ impl Check {
             Check::UnknownValue => "unknown_value",
             Check::UnknownField => "unknown_field",
             Check::DuplicateItems => "duplicate_items",
+            Check::DatetimeForm => "datetime_form",
         }
     }
 }
@@ -260,13 +262,59 @@ pub fn duration_seconds(text: &str) -> Option<u32> {
     (s < 60).then_some(m.checked_mul(60)?.checked_add(s)?)
 }
 
-/// Parses the source's datetimes: ISO-8601 without a zone (read as UTC), with or without a
-/// fraction; an explicit offset or `Z` is honoured too.
+/// Parses the source's datetimes (see [`read_datetime`] for the forms accepted).
 pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
-    if let Ok(naive) = NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f") {
-        return Some(naive.and_utc());
+    read_datetime(text).map(|(t, _)| t)
+}
+
+/// Reads an ISO-8601 datetime in any of its common unambiguous forms and says whether it was in
+/// the source's own form (`canonical`: `YYYY-MM-DDTHH:MM:SS`, optional fraction, no zone).
+///
+/// Accepted: the date, a `T`, `t` or space separator, `HH:MM:SS` with an optional fraction, and
+/// either no zone (read as UTC), `Z`/`z`, or an offset `+HH:MM`, `+HHMM` or `+HH` (or `-`).
+/// Anything else (a date alone, no seconds, a zone name, a second separator) is `None`.
+pub fn read_datetime(text: &str) -> Option<(DateTime<Utc>, bool)> {
+    let b = text.as_bytes();
+    if b.len() < 19 || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
     }
-    DateTime::parse_from_rfc3339(text).ok().map(|d| d.with_timezone(&Utc))
+    // Bytes 0..10 and 11.. are split at ASCII bytes, so both are char boundaries.
+    let (date, rest) = (&text[..10], &text[11..]);
+    let (time, offset) = split_zone(rest)?;
+    let naive =
+        NaiveDateTime::parse_from_str(&format!("{date}T{time}"), "%Y-%m-%dT%H:%M:%S%.f").ok()?;
+    let utc = naive
+        .checked_sub_signed(chrono::TimeDelta::seconds(offset.unwrap_or(0)))?
+        .and_utc();
+    Some((utc, b[10] == b'T' && offset.is_none()))
+}
+
+/// Splits a time of day from its zone: `Some(seconds east of UTC)` for `Z` or an offset, `None`
+/// without a zone; `None` overall when the zone is malformed.
+fn split_zone(rest: &str) -> Option<(&str, Option<i64>)> {
+    if let Some(time) = rest.strip_suffix(['Z', 'z']) {
+        return Some((time, Some(0)));
+    }
+    let Some(at) = rest.rfind(['+', '-']) else {
+        return Some((rest, None));
+    };
+    let (time, zone) = (&rest[..at], &rest[at + 1..]);
+    let digits = |s: &str| s.len() == 2 && s.bytes().all(|c| c.is_ascii_digit());
+    let (h, m) = match zone.len() {
+        2 => (zone, "00"),
+        4 => (&zone[..2], &zone[2..]),
+        5 if zone.as_bytes()[2] == b':' => (&zone[..2], &zone[3..]),
+        _ => return None,
+    };
+    if !digits(h) || !digits(m) {
+        return None;
+    }
+    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+    if h > 23 || m > 59 {
+        return None;
+    }
+    let sign = if rest.as_bytes()[at] == b'-' { -1 } else { 1 };
+    Some((time, Some(sign * (h * 3600 + m * 60))))
 }
 
 /// The field-by-field reader that records warnings and rejections as it goes.
@@ -336,10 +384,26 @@ impl Fields<'_> {
                 self.reject(name, Check::MissingDatetime, "missing or null".into());
                 None
             }
-            Some(Value::String(s)) => parse_datetime(s).or_else(|| {
-                self.reject(name, Check::BadDatetime, format!("{s:?} is not an ISO-8601 datetime"));
-                None
-            }),
+            Some(Value::String(s)) => match read_datetime(s) {
+                Some((t, canonical)) => {
+                    if !canonical {
+                        self.warn(
+                            name,
+                            Check::DatetimeForm,
+                            format!("{s:?} is read as {}", t.format("%Y-%m-%dT%H:%M:%S%.fZ")),
+                        );
+                    }
+                    Some(t)
+                }
+                None => {
+                    self.reject(
+                        name,
+                        Check::BadDatetime,
+                        format!("{s:?} is not an ISO-8601 datetime"),
+                    );
+                    None
+                }
+            },
             Some(v) => {
                 self.reject(name, Check::WrongType, format!("expected a datetime string, got {}", describe(v)));
                 None
@@ -535,5 +599,84 @@ mod tests {
         for bad in ["yesterday", "2025-10-30", "2025-13-30T00:00:00", ""] {
             assert_eq!(parse_datetime(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_common_iso_8601_forms_are_read_and_only_the_sources_own_is_canonical() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        for (text, want, canonical) in [
+            ("2026-11-21T06:00:00", "2026-11-21T06:00:00Z", true),
+            (
+                "2026-11-21T06:00:00.123456",
+                "2026-11-21T06:00:00.123456Z",
+                true,
+            ),
+            ("2026-11-21 06:00:00", "2026-11-21T06:00:00Z", false),
+            ("2026-11-21 06:00:00.5", "2026-11-21T06:00:00.5Z", false),
+            ("2026-11-21t06:00:00", "2026-11-21T06:00:00Z", false),
+            ("2026-11-21T06:00:00Z", "2026-11-21T06:00:00Z", false),
+            ("2026-11-21 06:00:00z", "2026-11-21T06:00:00Z", false),
+            ("2026-11-21T08:00:00+02:00", "2026-11-21T06:00:00Z", false),
+            (
+                "2026-11-21T08:30:00.25+0230",
+                "2026-11-21T06:00:00.25Z",
+                false,
+            ),
+            ("2026-11-21 01:00:00-05", "2026-11-21T06:00:00Z", false),
+            ("2026-11-21T00:30:00+01:00", "2026-11-20T23:30:00Z", false),
+        ] {
+            assert_eq!(read_datetime(text), Some((at(want), canonical)), "{text}");
+        }
+        for bad in [
+            "2026-11-21",
+            "2026-11-21T06:00",
+            "2026-11-21_06:00:00",
+            "2026-11-21T06:00:00 UTC",
+            "2026-11-21T06:00:00+24:00",
+            "2026-11-21T06:00:00+2:00",
+            "2026-11-21T06:00:00+02:0x",
+            "2026-11-21T06:00:00.",
+            "2026-11-21T25:00:00",
+            "2026-02-30 06:00:00",
+            "21/11/2026 06:00:00",
+            "2026-11-21é06:00:00",
+            "2026-11-21T06:00:00Zjunk",
+        ] {
+            assert_eq!(read_datetime(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_datetime_in_another_form_is_a_warning_and_an_unparsable_one_a_rejection() {
+        let mut row = track();
+        row["created_at"] = json!("2025-10-30 17:52:06");
+        row["updated_at"] = json!("2025-11-01T09:00:00+01:00");
+        let Validated::Accepted { record, warnings } = Track::validate(&row) else {
+            panic!("rejected")
+        };
+        assert_eq!(
+            checks(&warnings),
+            [
+                ("created_at", Check::DatetimeForm),
+                ("updated_at", Check::DatetimeForm)
+            ]
+        );
+        let Validated::Accepted {
+            record: canonical, ..
+        } = Track::validate(&track())
+        else {
+            panic!()
+        };
+        assert_eq!(
+            record.created_at.timestamp(),
+            canonical.created_at.timestamp(),
+            "the same instant, fraction aside"
+        );
+        assert_eq!(record.updated_at, canonical.updated_at);
+        row["updated_at"] = json!("2025-11-01 at 9");
+        let Validated::Rejected { reasons } = Track::validate(&row) else {
+            panic!("accepted")
+        };
+        assert_eq!(checks(&reasons), [("updated_at", Check::BadDatetime)]);
     }
 }

@@ -32,6 +32,9 @@ async fn fetch_runs_under_cargo_lambda_for_every_trigger_shape() {
         ("SOURCE_API_URL".into(), sim_url),
         ("DATA_URL".into(), data_url),
         ("RUST_LOG".into(), "info".into()),
+        // The schedule samples carry a fixed time, older every day than FETCH_MAX_PAST_DAYS
+        // allows; the manual sample says `"allow_past": true` itself.
+        ("FETCH_MAX_PAST_DAYS".into(), "3650".into()),
     ];
     match &aws {
         // Metrics to the loopback CloudWatch, in a namespace of this test only.

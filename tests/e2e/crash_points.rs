@@ -86,6 +86,7 @@ async fn fetch_crash_points(fresh: impl AsyncFn() -> Arc<dyn Store>) {
         source: moovitamix::source::SourceClient::new(config.source.clone()).unwrap(),
         metrics: metrics("fetch"),
         part_rows: config.part_rows,
+        limits: config.fetch,
         commit,
     };
     let stage = Stage { name: "fetch", zone: Zone::Raw, date: date(), owned: owned(&["raw/", "quarantine/tracks/", "quarantine/users/", "quarantine/listen_history/"]) };

@@ -54,6 +54,7 @@ fn pipeline(url: &str, store: Arc<dyn Store>) -> Pipeline {
             source: moovitamix::source::SourceClient::new(config.source.clone()).unwrap(),
             metrics: metrics("fetch"),
             part_rows: config.part_rows,
+            limits: config.fetch,
             commit: config.commit(),
         },
         transformer: Transformer {

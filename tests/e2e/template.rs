@@ -282,6 +282,8 @@ fn check_parameters(t: &Value) -> Vec<String> {
         ("LogRetentionDays", json!(30)),
         ("MetricsNamespace", json!("MooVitamix/Pipeline")),
         ("QuarantineShareThreshold", json!(0.05)),
+        ("FetchRejectedShareThreshold", json!(0.05)),
+        ("CurrentRowsDropThreshold", json!(0.1)),
         ("ScheduleTimezone", json!("UTC")),
         ("ExistingBucketName", json!("")),
     ] {
@@ -345,10 +347,28 @@ fn check_functions(t: &Value) -> Vec<String> {
         expect(ttl <= 60.0, "LeaseTtlSeconds' default exceeds 60 s: a killed run would still block Lambda's first retry");
         expect(4.0 * ttl <= timeout, "the timeout's default is under four lease TTLs");
         if name == "fetch" {
-            expect(refers_to(&env["SOURCE_API_URL"], "SourceApiUrl"), "SOURCE_API_URL is not the parameter");
+            expect(
+                refers_to(&env["SOURCE_API_URL"], "SourceApiUrl"),
+                "SOURCE_API_URL is not the parameter",
+            );
+            // The gate and its alarm read one value.
+            expect(
+                refers_to(
+                    &env["FETCH_MAX_REJECTED_SHARE"],
+                    "FetchRejectedShareThreshold",
+                ),
+                "FETCH_MAX_REJECTED_SHARE is not the FetchRejectedShareThreshold parameter",
+            );
         }
         if name == "transform" {
-            expect(refers_to(&env["PII_SALT_PARAMETER"], "PiiSaltParameterName"), "PII_SALT_PARAMETER is not the parameter");
+            expect(
+                refers_to(&env["PII_SALT_PARAMETER"], "PiiSaltParameterName"),
+                "PII_SALT_PARAMETER is not the parameter",
+            );
+            expect(
+                refers_to(&env["DQ_MAX_CURRENT_DROP"], "CurrentRowsDropThreshold"),
+                "DQ_MAX_CURRENT_DROP is not the CurrentRowsDropThreshold parameter",
+            );
         }
         let on_failure = &p["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
         expect(
@@ -746,8 +766,41 @@ fn check_alarms(t: &Value) -> Vec<String> {
         expect_one(&mut problems, &format!("{qid} depth"), &find(&sqs, "ApproximateNumberOfMessagesVisible", "QueueName", &is_q), "GreaterThanThreshold", 0.0);
     }
     let is = |want: &'static str| move |v: &Value| *v == want;
-    expect_one(&mut problems, "transform QuarantineShare", &find(&ours, "QuarantineShare", "Function", &is("transform")), "GreaterThanThreshold", 0.05);
-    expect_one(&mut problems, "recommend GateRefusedStreak", &find(&ours, "GateRefusedStreak", "Function", &is("recommend")), "GreaterThanOrEqualToThreshold", 3.0);
+    expect_one(
+        &mut problems,
+        "transform QuarantineShare",
+        &find(&ours, "QuarantineShare", "Function", &is("transform")),
+        "GreaterThanThreshold",
+        0.05,
+    );
+    // Each threshold that stops the line alarms at the value the code fails at (config::VARIABLES' default).
+    let default_of = |name: &str| {
+        moovitamix::config::VARIABLES
+            .iter()
+            .find(|v| v.name == name)
+            .and_then(|v| v.default.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    for (function, metric, variable) in [
+        ("fetch", "RejectedShare", "FETCH_MAX_REJECTED_SHARE"),
+        ("transform", "CurrentRowsDrop", "DQ_MAX_CURRENT_DROP"),
+    ] {
+        let found = find(&ours, metric, "Function", &is(function));
+        expect_one(
+            &mut problems,
+            &format!("{function} {metric}"),
+            &found,
+            "GreaterThanThreshold",
+            default_of(variable),
+        );
+    }
+    expect_one(
+        &mut problems,
+        "recommend GateRefusedStreak",
+        &find(&ours, "GateRefusedStreak", "Function", &is("recommend")),
+        "GreaterThanOrEqualToThreshold",
+        3.0,
+    );
     problems
 }
 
@@ -863,6 +916,7 @@ fn check_query_layer(t: &Value) -> Vec<String> {
         ("is_current", "boolean"),
         ("row_hash", "string"),
         ("ingested_at", "timestamp"),
+        ("carried_forward", "boolean"),
     ];
     let tracks: Vec<(&str, &str)> = [
         ("id", "bigint"),
@@ -903,6 +957,7 @@ fn check_query_layer(t: &Value) -> Vec<String> {
                 ("created_at", "timestamp"),
                 ("updated_at", "timestamp"),
                 ("is_new", "boolean"),
+                ("carried_forward", "boolean"),
             ]),
         ),
         (

@@ -57,6 +57,7 @@ fn jobs(url: &str, store: Arc<dyn Store>) -> (Fetcher, Transformer) {
         source: moovitamix::source::SourceClient::new(config.source.clone()).unwrap(),
         metrics: metrics("fetch"),
         part_rows: config.part_rows,
+        limits: config.fetch,
         commit: config.commit(),
     };
     let transformer = Transformer {

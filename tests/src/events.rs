@@ -63,7 +63,7 @@ mod tests {
         assert_eq!(scheduled["source"], "aws.events");
         assert_eq!(scheduled["time"], "2026-11-21T06:00:00Z");
         assert_eq!(event("fetch-scheduler.json"), serde_json::json!({"date": "2026-11-21T06:00:00Z"}));
-        assert_eq!(event("fetch-manual.json"), serde_json::json!({"date": "2026-11-20"}));
+        assert_eq!(event("fetch-manual.json"), serde_json::json!({"date": "2026-11-20", "allow_past": true}));
         let created = event("transform-s3-object-created.json");
         assert_eq!(created["detail-type"], "Object Created");
         assert_eq!(created["detail"]["bucket"]["name"], "moovitamix-data");

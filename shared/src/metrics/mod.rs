@@ -24,6 +24,8 @@ pub enum Metric {
     PagesFetched,
     HttpRetries,
     BytesWritten,
+    /// The largest rejected share of one entity's rows served in the run (0..=1), also on a failed run.
+    RejectedShare,
     // transform
     /// Rows read from raw, per table (dimension `Entity`).
     RowsIn,
@@ -33,6 +35,12 @@ pub enum Metric {
     RowsQuarantined,
     /// The largest quarantined share of one table's input in the run (0..=1).
     QuarantineShare,
+    /// The largest fall of one table's current rows versus the previous date (0..=1; 0 when
+    /// none fell), also on a failed run.
+    CurrentRowsDrop,
+    /// Keys whose row could not be read today and whose previous state was carried forward,
+    /// per table (dimension `Entity`; listen_events: users).
+    CarriedForward,
     /// Data-quality warnings, per check (dimension `Check`).
     DqWarnings,
     /// SCD2 versions opened (inserts, changes, re-inserts), per table (dimension `Entity`).
@@ -82,17 +90,20 @@ pub enum Unit {
 
 impl Metric {
     /// Every metric, for checks that the alarms and the dashboard name real ones.
-    pub const ALL: [Metric; 28] = [
+    pub const ALL: [Metric; 31] = [
         Metric::RowsFetched,
         Metric::RowsRejected,
         Metric::RowsWarned,
         Metric::PagesFetched,
         Metric::HttpRetries,
         Metric::BytesWritten,
+        Metric::RejectedShare,
         Metric::RowsIn,
         Metric::RowsOut,
         Metric::RowsQuarantined,
         Metric::QuarantineShare,
+        Metric::CurrentRowsDrop,
+        Metric::CarriedForward,
         Metric::DqWarnings,
         Metric::NewVersions,
         Metric::ClosedVersions,
@@ -121,10 +132,13 @@ impl Metric {
             Metric::PagesFetched => "PagesFetched",
             Metric::HttpRetries => "HttpRetries",
             Metric::BytesWritten => "BytesWritten",
+            Metric::RejectedShare => "RejectedShare",
             Metric::RowsIn => "RowsIn",
             Metric::RowsOut => "RowsOut",
             Metric::RowsQuarantined => "RowsQuarantined",
             Metric::QuarantineShare => "QuarantineShare",
+            Metric::CurrentRowsDrop => "CurrentRowsDrop",
+            Metric::CarriedForward => "CarriedForward",
             Metric::DqWarnings => "DqWarnings",
             Metric::NewVersions => "NewVersions",
             Metric::ClosedVersions => "ClosedVersions",
@@ -151,7 +165,13 @@ impl Metric {
             Metric::BytesWritten => Unit::Bytes,
             Metric::DurationMs | Metric::TrainDurationMs | Metric::ScoreDurationMs => Unit::Milliseconds,
             Metric::FreshnessSeconds => Unit::Seconds,
-            Metric::QuarantineShare | Metric::Ndcg10 | Metric::Precision10 | Metric::Recall10 | Metric::CatalogCoverage => Unit::None,
+            Metric::QuarantineShare
+            | Metric::RejectedShare
+            | Metric::CurrentRowsDrop
+            | Metric::Ndcg10
+            | Metric::Precision10
+            | Metric::Recall10
+            | Metric::CatalogCoverage => Unit::None,
             _ => Unit::Count,
         }
     }

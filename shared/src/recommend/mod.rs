@@ -32,6 +32,7 @@ use crate::metrics::{Metric, Metrics};
 use crate::partition::{Partition, Zone};
 use crate::storage::{Store, StoreError};
 use crate::transform::parquet_io::{Layout, ParquetIoError, PartsWriter};
+use crate::trigger::{DateError, check_logical_date, latest_plausible_date};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use gate::Decision;
@@ -58,6 +59,8 @@ pub enum RecommendError {
     #[error(transparent)]
     Request(#[from] RequestError),
     #[error(transparent)]
+    Date(#[from] DateError),
+    #[error(transparent)]
     Input(#[from] InputError),
     #[error(transparent)]
     Models(#[from] ModelStoreError),
@@ -80,8 +83,15 @@ impl Classified for RecommendError {
         use RecommendError as E;
         match self {
             E::Request(_) => "Permanent.BadEvent",
-            E::Input(InputError::NotReadable { source: ReadError::NotCommitted { .. }, .. }) => "Permanent.CuratedNotCommitted",
-            E::Input(InputError::NotReadable { source: ReadError::Mixed { .. }, .. }) => "Retryable.CuratedMidCommit",
+            E::Date(_) => "Permanent.BadDate",
+            E::Input(InputError::NotReadable {
+                source: ReadError::NotCommitted { .. },
+                ..
+            }) => "Permanent.CuratedNotCommitted",
+            E::Input(InputError::NotReadable {
+                source: ReadError::Mixed { .. },
+                ..
+            }) => "Retryable.CuratedMidCommit",
             E::Input(InputError::NoCuratedDate) => "Permanent.CuratedNotCommitted",
             E::Input(InputError::Store(_) | InputError::Table { source: ParquetIoError::Store(_), .. }) => "Retryable.Storage",
             E::Input(InputError::NotReadable { source: ReadError::Commit(_), .. }) => "Retryable.Storage",
@@ -178,8 +188,18 @@ impl Recommender {
     }
 
     /// Runs what an event asks for.
-    pub async fn handle(&self, event: &Value, invocation: Invocation) -> Result<Outcome, RecommendError> {
-        let request = Request::parse(event).inspect_err(|e| tracing::error!(error = %e, "refused the event"))?;
+    pub async fn handle(
+        &self,
+        event: &Value,
+        invocation: Invocation,
+    ) -> Result<Outcome, RecommendError> {
+        let request = Request::parse(event)
+            .inspect_err(|e| tracing::error!(error = %e, "refused the event"))?;
+        if let Request::Score { date } | Request::Train { date: Some(date) } = &request {
+            // A date after tomorrow cannot have real data; past dates are re-runs, allowed.
+            check_logical_date(*date, invocation.started_at, None, true)
+                .inspect_err(|e| tracing::error!(error = %e, "refused the date"))?;
+        }
         self.run(request, invocation).await
     }
 
@@ -188,24 +208,37 @@ impl Recommender {
         let invocation = invocation.into();
         let date = match &request {
             Request::Score { date } | Request::Train { date: Some(date) } => *date,
-            _ => Utc::now().date_naive(),
+            _ => invocation.started_at.date_naive(),
         };
         let run_id = invocation.run_id.clone();
         let work = async {
             match request {
                 Request::Score { date } => self.score(date, &invocation).await.map(Outcome::Score),
-                Request::Train { date } => self.train(date, run_id.as_str()).await.map(Outcome::Train),
-                Request::Rollback { version } => self.rollback(&version).await.map(Outcome::Rollback),
+                Request::Train { date } => self
+                    .train(date, run_id.as_str(), invocation.started_at)
+                    .await
+                    .map(Outcome::Train),
+                Request::Rollback { version } => {
+                    self.rollback(&version).await.map(Outcome::Rollback)
+                }
             }
         };
         observed(FUNCTION, &self.metrics, &run_id, date, work).await
     }
 
-    /// Trains on a curated date (default: the latest one transform committed).
-    pub async fn train(&self, date: Option<NaiveDate>, run_id: &str) -> Result<TrainSummary, RecommendError> {
+    /// Trains on a curated date (default: the latest one transform committed, up to tomorrow by
+    /// `now`: a date after it cannot be real, and must not steer training).
+    pub async fn train(
+        &self,
+        date: Option<NaiveDate>,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TrainSummary, RecommendError> {
         let date = match date {
             Some(d) => d,
-            None => latest_curated_date(self.store.as_ref(), None).await?,
+            None => {
+                latest_curated_date(self.store.as_ref(), Some(latest_plausible_date(now))).await?
+            }
         };
         let inputs = Arc::new(read_inputs(&self.store, date).await?);
         self.train_on(&inputs, run_id).await
@@ -296,10 +329,23 @@ impl Recommender {
     /// Whether a score run of `date` must train first: no champion, or more listen events added
     /// since the champion's data date (the days' `listen_events_delta`) than `retrain_share` of
     /// the listens it was trained on.
-    async fn needs_training(&self, date: NaiveDate) -> Result<bool, RecommendError> {
+    /// A champion trained on a date after tomorrow (by `now`) cannot be judged by dates: it trains.
+    async fn needs_training(
+        &self,
+        date: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RecommendError> {
         let models = self.models();
-        let Some((champion, _)) = models.champion().await? else { return Ok(true) };
-        let Some(card) = models.card(&champion.version).await? else { return Ok(true) };
+        let Some((champion, _)) = models.champion().await? else {
+            return Ok(true);
+        };
+        let Some(card) = models.card(&champion.version).await? else {
+            return Ok(true);
+        };
+        if card.data_date > latest_plausible_date(now) {
+            tracing::warn!(champion = %champion.version, trained_on = %card.data_date, "the champion's data date is in the future: training");
+            return Ok(true);
+        }
         let added = inputs::listens_added(self.store.as_ref(), card.data_date, date).await?;
         let needed = added as f64 > card.listens as f64 * self.config.retrain_share;
         tracing::info!(champion = %champion.version, trained_on = %card.data_date, added, trained_listens = card.listens, needed, "retraining check");
@@ -328,8 +374,14 @@ impl Recommender {
         let (committed, mut summary) = with_run(spec, &self.commit, |writer| {
             let inputs = inputs.clone();
             async move {
-                let (partition, details, summary) = self.score_inner(&inputs, &writer, run_id).await?;
-                Ok::<_, RecommendError>(Staged { partitions: vec![partition], details, output: summary })
+                let (partition, details, summary) = self
+                    .score_inner(&inputs, &writer, run_id, invocation.started_at)
+                    .await?;
+                Ok::<_, RecommendError>(Staged {
+                    partitions: vec![partition],
+                    details,
+                    output: summary,
+                })
             }
         })
         .await?;
@@ -342,8 +394,14 @@ impl Recommender {
         Ok(summary)
     }
 
-    async fn score_inner(&self, inputs: &Arc<Inputs>, writer: &RunWriter, run_id: &str) -> Result<(PartitionCommit, Value, ScoreSummary), RecommendError> {
-        let trained = match self.needs_training(inputs.date).await? {
+    async fn score_inner(
+        &self,
+        inputs: &Arc<Inputs>,
+        writer: &RunWriter,
+        run_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(PartitionCommit, Value, ScoreSummary), RecommendError> {
+        let trained = match self.needs_training(inputs.date, now).await? {
             true => {
                 tracing::info!("no champion yet, or the listens grew past RETRAIN_NEW_LISTENS_SHARE: training first");
                 Some(self.train_on(inputs, run_id).await?)

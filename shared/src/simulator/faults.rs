@@ -6,7 +6,8 @@
 //!   band (error, rate limit, HTML, timeout, truncation), so the same sequence of requests
 //!   meets the same faults. Concurrent clients see the same faults, in arrival order.
 //! - Malformed rows are data: chosen by a hash of the row's version, so a retry (or another
-//!   day on which the row did not change) serves the same malformed row.
+//!   day on which the row did not change) serves the same malformed row. So are rows whose
+//!   datetimes are written in another ISO-8601 form (the same instant).
 //! - The `total` change grows the endpoint by 1..=5 rows appended at the end, or shrinks it
 //!   by 1..=5 rows removed from the front (shifting every page), depending on the seed.
 
@@ -19,6 +20,7 @@ use super::{Endpoint, Faults};
 const TAG_REQUEST: u64 = 101;
 const TAG_MALFORMED: u64 = 102;
 const TAG_TOTAL: u64 = 103;
+const TAG_DATETIME_FORM: u64 = 104;
 
 /// The kinds of injected faults, as counted in [`super::SimulatorStats::faults`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41,11 +43,13 @@ pub enum FaultKind {
     FailEndpoint,
     /// A request delayed by the configured latency (`"latency"`).
     Latency,
+    /// A row served with its datetimes in another form (counted per row, `"datetime_form"`).
+    DatetimeForm,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::Error,
         FaultKind::RateLimit,
         FaultKind::Truncate,
@@ -55,6 +59,7 @@ impl FaultKind {
         FaultKind::TotalChange,
         FaultKind::FailEndpoint,
         FaultKind::Latency,
+        FaultKind::DatetimeForm,
     ];
 
     /// The key of this kind in the stats.
@@ -69,6 +74,7 @@ impl FaultKind {
             FaultKind::TotalChange => "total_change",
             FaultKind::FailEndpoint => "fail_endpoint",
             FaultKind::Latency => "latency",
+            FaultKind::DatetimeForm => "datetime_form",
         }
     }
 }
@@ -207,6 +213,35 @@ pub(crate) fn malform(row: &mut GenRow, e: Endpoint, seed: u64, rate: f64) -> bo
             let text = items.unwrap_or_default().replace(',', ", ");
             set(row, "items", Value::from(text));
         }
+    }
+    true
+}
+
+/// Rewrites the row's `created_at` and `updated_at` in another ISO-8601 form, the same instant,
+/// when its version is drawn (share `rate`): a space for the `T` (what SQL-backed APIs print),
+/// a `Z`, or the time at `+02:00`. Returns whether it did.
+pub(crate) fn reform_datetimes(row: &mut GenRow, seed: u64, rate: f64) -> bool {
+    if rate.is_nan() || unit(hash(seed, TAG_DATETIME_FORM, row.key, 0)) >= rate {
+        return false;
+    }
+    let form = hash(seed, TAG_DATETIME_FORM, row.key, 1) % 3;
+    for (name, value) in row.fields.iter_mut() {
+        let Some(text) = value
+            .as_str()
+            .filter(|_| matches!(*name, "created_at" | "updated_at"))
+        else {
+            continue;
+        };
+        let Some(at) = crate::records::parse_datetime(text) else {
+            continue;
+        };
+        *value = Value::from(match form {
+            0 => text.replacen('T', " ", 1),
+            1 => format!("{text}Z"),
+            _ => (at + chrono::TimeDelta::hours(2))
+                .format("%Y-%m-%dT%H:%M:%S%.f+02:00")
+                .to_string(),
+        });
     }
     true
 }

@@ -148,6 +148,9 @@ pub struct Faults {
     pub timeout: Duration,
     /// Share of rows served malformed (chosen per row version, stable across retries).
     pub malformed_rate: f64,
+    /// Share of rows whose `created_at`/`updated_at` are served in another ISO-8601 form (a
+    /// space for the `T`, a `Z`, or an offset; the same instant), chosen per row version.
+    pub datetime_form_rate: f64,
     /// After this many requests to an endpoint (since the last `set_date`/`set_faults`), its
     /// `total` changes by a few rows and stays changed.
     pub total_change_after: Option<u64>,
@@ -168,6 +171,7 @@ impl Default for Faults {
             timeout_rate: 0.0,
             timeout: Duration::from_secs(30),
             malformed_rate: 0.0,
+            datetime_form_rate: 0.0,
             total_change_after: None,
             fail_endpoint: None,
         }

@@ -19,7 +19,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::dataset::{Dataset, OrderedFields};
-use super::faults::{FaultKind, TotalChange, Transient, draw_request, malform, total_change};
+use super::faults::{
+    FaultKind, TotalChange, Transient, draw_request, malform, reform_datetimes, total_change,
+};
 use super::{Endpoint, Faults, SimulatorConfig};
 
 /// Requests served and faults injected since the server started (never reset).
@@ -308,7 +310,7 @@ async fn serve_page(s: Arc<Shared>, e: Endpoint, query: Vec<(String, String)>) -
 
     let mut body = Vec::with_capacity(64 + (end - start) as usize * 256);
     body.extend_from_slice(b"{\"items\":[");
-    let mut malformed = 0;
+    let (mut malformed, mut reformed) = (0, 0);
     for i in start..end {
         let mut row = if i + skip < len {
             dataset.gen_row(e, i + skip)
@@ -317,6 +319,9 @@ async fn serve_page(s: Arc<Shared>, e: Endpoint, query: Vec<(String, String)>) -
         };
         if malform(&mut row, e, seed, faults.malformed_rate) {
             malformed += 1;
+        }
+        if reform_datetimes(&mut row, seed, faults.datetime_form_rate) {
+            reformed += 1;
         }
         if i > start {
             body.push(b',');
@@ -329,6 +334,7 @@ async fn serve_page(s: Arc<Shared>, e: Endpoint, query: Vec<(String, String)>) -
     )
     .expect("vec write");
     c.fault(FaultKind::Malformed, malformed);
+    c.fault(FaultKind::DatetimeForm, reformed);
 
     if let Transient::Truncate(fraction) = draw.transient {
         c.fault(FaultKind::Truncate, 1);

@@ -7,6 +7,10 @@
 //! not in the previous date's `listen_events` (on the first date every pair is new); the rows
 //! with `is_new` are also written alone as `curated/listen_events_delta/dt=D/` (same columns).
 //!
+//! A user whose listen-history row was rejected today (at fetch or here) keeps the previous
+//! date's events, copied with `carried_forward` true and `is_new` false: unknown is not absent,
+//! and a carried pair is never new.
+//!
 //! Events are written in (user_id, position) order, so the previous date's table can be read as
 //! a stream beside today's rows (a merge join): memory holds today's rows, compactly, and one
 //! batch of yesterday's.
@@ -25,6 +29,8 @@ pub struct ListenEvent {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub is_new: bool,
+    /// Copied from the previous date because the user's row could not be read today.
+    pub carried_forward: bool,
 }
 
 /// One kept listen-history row; its items are a range of [`ListenRows::items`].
@@ -90,6 +96,7 @@ impl ListenRows {
                 created_at: r.created_at,
                 updated_at: r.updated_at,
                 is_new: previous_tracks.binary_search(&item.track_id).is_err(),
+                carried_forward: false,
             });
         }
     }
@@ -107,10 +114,10 @@ pub enum PairsError {
     Order { previous: i64, user: i64 },
 }
 
-/// The previous date's (user_id, track_id) pairs, read in user order one batch at a time.
+/// The previous date's events, read in user order one batch at a time.
 pub struct PreviousPairs {
     reader: TableReader,
-    pending: VecDeque<(i64, i64)>,
+    pending: VecDeque<ListenEvent>,
     last_user: Option<i64>,
     done: bool,
     interner: Interner,
@@ -121,23 +128,41 @@ impl PreviousPairs {
         Self { reader, pending: VecDeque::new(), last_user: None, done: false, interner: Interner::default() }
     }
 
-    /// Fills `out` with the previous tracks of `user_id`, sorted. Calls must come in increasing
-    /// user order; users in between are skipped.
+    /// Fills `out` with the previous tracks of `user_id`, sorted. Calls (of this and
+    /// [`PreviousPairs::events_of`]) must come in increasing user order; users in between are skipped.
     pub async fn tracks_of(&mut self, user_id: i64, out: &mut Vec<i64>) -> Result<(), PairsError> {
         out.clear();
+        self.each_of(user_id, |e| out.push(e.track_id)).await?;
+        out.sort_unstable();
+        Ok(())
+    }
+
+    /// Fills `out` with the previous events of `user_id`, in the order they were written.
+    pub async fn events_of(
+        &mut self,
+        user_id: i64,
+        out: &mut Vec<ListenEvent>,
+    ) -> Result<(), PairsError> {
+        out.clear();
+        self.each_of(user_id, |e| out.push(e)).await
+    }
+
+    async fn each_of(
+        &mut self,
+        user_id: i64,
+        mut f: impl FnMut(ListenEvent),
+    ) -> Result<(), PairsError> {
         loop {
-            while let Some(&(user, track)) = self.pending.front() {
-                if user > user_id {
-                    out.sort_unstable();
+            while let Some(e) = self.pending.front() {
+                if e.user_id > user_id {
                     return Ok(());
                 }
-                self.pending.pop_front();
-                if user == user_id {
-                    out.push(track);
+                let e = self.pending.pop_front().expect("a front element");
+                if e.user_id == user_id {
+                    f(e);
                 }
             }
             if self.done || !self.refill().await? {
-                out.sort_unstable();
                 return Ok(());
             }
         }
@@ -157,7 +182,7 @@ impl PreviousPairs {
                         return Err(PairsError::Order { previous, user: e.user_id });
                     }
                     self.last_user = Some(e.user_id);
-                    self.pending.push_back((e.user_id, e.track_id));
+                    self.pending.push_back(e);
                 }
                 Ok(true)
             }
@@ -194,7 +219,15 @@ mod tests {
     }
 
     fn event(user_id: i64, track_id: i64, position: i32) -> ListenEvent {
-        ListenEvent { user_id, track_id, position, created_at: at(1), updated_at: at(2), is_new: false }
+        ListenEvent {
+            user_id,
+            track_id,
+            position,
+            created_at: at(1),
+            updated_at: at(2),
+            is_new: false,
+            carried_forward: false,
+        }
     }
 
     #[test]
@@ -211,8 +244,24 @@ mod tests {
         assert_eq!(
             out,
             [
-                ListenEvent { user_id: 9, track_id: 100, position: 0, created_at: at(1), updated_at: at(3), is_new: true },
-                ListenEvent { user_id: 9, track_id: 300, position: 2, created_at: at(1), updated_at: at(3), is_new: false },
+                ListenEvent {
+                    user_id: 9,
+                    track_id: 100,
+                    position: 0,
+                    created_at: at(1),
+                    updated_at: at(3),
+                    is_new: true,
+                    carried_forward: false
+                },
+                ListenEvent {
+                    user_id: 9,
+                    track_id: 300,
+                    position: 2,
+                    created_at: at(1),
+                    updated_at: at(3),
+                    is_new: false,
+                    carried_forward: false
+                },
             ]
         );
     }

@@ -14,6 +14,10 @@
 //!
 //! The data-quality report is the run manifest's `details.dq_report`.
 //!
+//! **Unknown is not absent.** A key whose row was rejected today, by fetch (its quarantine,
+//! read back here) or by this run's validation, keeps its current version and its previous
+//! listen events, marked `carried_forward`; only a key the source stopped serving is closed.
+//!
 //! **Order of dates.** D's history is D's snapshot merged onto the curated tables of P, the
 //! latest date before D that fetch committed; so D needs P transformed first and is refused,
 //! naming P, otherwise (a retry succeeds once P is done; the Lambda error type is
@@ -38,14 +42,17 @@ use crate::metrics::{Metric, Metrics};
 use crate::partition::{MANIFEST_FILE, Partition, RUN_DATASET, Zone};
 use crate::records::{Check, Entity, Issue, ListenHistory, Record, Track, User, Validated};
 use crate::storage::{Store, StoreError};
-use crate::trigger::{Trigger, TriggerError};
+use crate::trigger::{DateError, Trigger, TriggerError, check_logical_date};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use curated::{Interner, TrackRow, UserRow};
 use listen_events::{Item, ListenEvent, ListenRows, PairsError, PreviousPairs};
 use parquet_io::{Layout, ParquetIoError, PartsWriter, Table, TableReader};
 use pii::{Pii, PiiError};
-use quality::{DqReport, QuarantineBuffer, QuarantineExceeded, Reason, Rule, TableQuality};
+use quality::{
+    CurrentRowsDropped, DqReport, QuarantineBuffer, QuarantineExceeded, Reason, Rule, TableQuality,
+    current_drop,
+};
 use raw::{RawDate, RawError};
 use scd2::{MergeAt, MergeError, MergeStats, Merger, Version, Versioned};
 use serde::Serialize;
@@ -79,7 +86,11 @@ pub enum TransformError {
     Pii(#[from] PiiError),
     #[error(transparent)]
     Trigger(#[from] TriggerError),
-    #[error("transform runs on fetch's commits (raw/_run/dt=.../_manifest.json), but this event is for {zone}: `{key}`")]
+    #[error(transparent)]
+    Date(#[from] DateError),
+    #[error(
+        "transform runs on fetch's commits (raw/_run/dt=.../_manifest.json), but this event is for {zone}: `{key}`"
+    )]
     WrongZone { zone: Zone, key: String },
     #[error(transparent)]
     Raw(#[from] RawError),
@@ -102,6 +113,8 @@ pub enum TransformError {
     #[error(transparent)]
     Quality(#[from] QuarantineExceeded),
     #[error(transparent)]
+    Dropped(#[from] CurrentRowsDropped),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Commit(#[from] CommitError),
@@ -114,7 +127,10 @@ impl Classified for TransformError {
         match self {
             E::Pii(_) => "Permanent.Configuration",
             E::Trigger(_) | E::WrongZone { .. } => "Permanent.BadEvent",
-            E::Raw(RawError::NotReadable(ReadError::NotCommitted { .. })) => "Permanent.RawNotCommitted",
+            E::Date(_) => "Permanent.BadDate",
+            E::Raw(RawError::NotReadable(ReadError::NotCommitted { .. })) => {
+                "Permanent.RawNotCommitted"
+            }
             E::Raw(RawError::NotReadable(ReadError::Mixed { .. })) => "Retryable.RawMidCommit",
             E::Raw(RawError::Incomplete { .. } | RawError::Corrupt { .. }) => "Permanent.RawCorrupt",
             E::Raw(_) => "Retryable.Storage",
@@ -128,7 +144,7 @@ impl Classified for TransformError {
             }
             E::Write { source: ParquetIoError::Store(_), .. } => "Retryable.Storage",
             E::Write { .. } => "Permanent.Internal",
-            E::Quality(_) => "Permanent.DataQuality",
+            E::Quality(_) | E::Dropped(_) => "Permanent.DataQuality",
             E::Store(_) => "Retryable.Storage",
             E::Commit(e) => e.error_type(),
         }
@@ -152,6 +168,8 @@ pub struct TableSummary {
     pub rows_out: u64,
     pub quarantined: u64,
     pub warnings: u64,
+    /// Keys (listen_events: users) whose row was rejected today and whose previous state was kept.
+    pub carried_forward: u64,
     /// History tables: current rows, versions opened and closed today.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current: Option<u64>,
@@ -253,11 +271,28 @@ struct Built {
     fetch_started_at: DateTime<Utc>,
 }
 
+/// The keys whose row was rejected today (at fetch or here): their previous state is carried.
+#[derive(Debug, Default)]
+struct Rejected {
+    keys: Vec<i64>,
+}
+
+impl Rejected {
+    /// Notes a rejected row: its key when it has a readable one, else it is uncarriable.
+    fn row(&mut self, row: &Value, key_field: &str, quality: &mut TableQuality) {
+        match row.get(key_field).and_then(Value::as_i64) {
+            Some(key) => self.keys.push(key),
+            None => quality.uncarriable += 1,
+        }
+    }
+}
+
 /// Parses, validates and de-duplicates one raw row; quarantines it (returning `None`) when it is
 /// not JSON, fails validation, or repeats a key already seen today.
 #[allow(clippy::too_many_arguments)]
 fn classify<R: Record>(
     seen: &mut HashSet<i64>,
+    rejected: &mut Rejected,
     quality: &mut TableQuality,
     quarantine: &mut QuarantineBuffer,
     source: &str,
@@ -271,6 +306,7 @@ fn classify<R: Record>(
         Err(e) => {
             quality.count_in(1);
             quality.quarantine(Rule::InvalidRow, 1);
+            quality.uncarriable += 1;
             let row = Value::String(String::from_utf8_lossy(text).into_owned());
             quarantine.push(source, line, &[Reason::new(Rule::InvalidRow, "", format!("not JSON: {e}"))], &row);
             return None;
@@ -281,7 +317,13 @@ fn classify<R: Record>(
     match R::validate(&value) {
         Validated::Rejected { reasons } => {
             quality.quarantine(Rule::InvalidRow, units);
-            quarantine.push(source, line, &reasons.iter().map(Reason::from_issue).collect::<Vec<_>>(), &redact(&value));
+            rejected.row(&value, R::ENTITY.key_field(), quality);
+            quarantine.push(
+                source,
+                line,
+                &reasons.iter().map(Reason::from_issue).collect::<Vec<_>>(),
+                &redact(&value),
+            );
             None
         }
         Validated::Accepted { record, warnings } => {
@@ -332,6 +374,9 @@ impl Transformer {
             tracing::error!(error = %e, "refused the event");
             return Err(e);
         }
+        // A date after tomorrow cannot have real data; past dates are re-runs, allowed.
+        check_logical_date(trigger.logical_date(), invocation.started_at, None, true)
+            .inspect_err(|e| tracing::error!(error = %e, "refused the date"))?;
         self.run(trigger.logical_date(), invocation).await
     }
 
@@ -357,9 +402,16 @@ impl Transformer {
         let mut tables = BTreeMap::new();
         for o in &built.outputs {
             let (q, s) = (&o.quality, o.stats.as_ref());
-            self.metrics.record_for(Metric::RowsIn, o.table, q.rows_in as f64);
-            self.metrics.record_for(Metric::RowsOut, o.table, o.rows as f64);
-            self.metrics.record_for(Metric::RowsQuarantined, o.table, q.quarantined as f64);
+            self.metrics
+                .record_for(Metric::RowsIn, o.table, q.rows_in as f64);
+            self.metrics
+                .record_for(Metric::RowsOut, o.table, o.rows as f64);
+            self.metrics
+                .record_for(Metric::RowsQuarantined, o.table, q.quarantined as f64);
+            if o.table != LISTEN_EVENTS_DELTA {
+                self.metrics
+                    .record_for(Metric::CarriedForward, o.table, q.carried_forward as f64);
+            }
             if let Some(s) = s {
                 self.metrics.record_for(Metric::NewVersions, o.table, s.new_versions() as f64);
                 self.metrics.record_for(Metric::ClosedVersions, o.table, s.closed_versions() as f64);
@@ -371,6 +423,7 @@ impl Transformer {
                 rows_out: o.rows,
                 quarantined: q.quarantined,
                 warnings: q.warnings(),
+                carried_forward: q.carried_forward,
                 current: s.map(|s| s.current),
                 new_versions: s.map(MergeStats::new_versions),
                 closed_versions: s.map(MergeStats::closed_versions),
@@ -438,6 +491,7 @@ impl Transformer {
         let cx = Context { date, writer, raw, previous, at, layout };
 
         let mut interner = Interner::default();
+        // Today's known keys: those served, and those carried forward.
         let (tracks, track_ids) = self.tracks(&cx, &mut interner).await?;
         let (users, user_ids) = self.users(&cx, &mut interner).await?;
         drop(interner);
@@ -445,6 +499,7 @@ impl Transformer {
         let mut outputs = vec![tracks, users, events, delta];
 
         let max = self.config.max_row_count_change;
+        let (mut largest_drop, mut dropped) = (0.0, None);
         for o in &mut outputs {
             let (today, previous) = match &o.stats {
                 Some(s) => (s.current, cx.previous_count(o.table, "current")),
@@ -452,16 +507,39 @@ impl Transformer {
             };
             if o.table != LISTEN_EVENTS_DELTA {
                 o.quality.compare_rows(today, previous, max);
+                let drop = current_drop(today, previous);
+                largest_drop = f64::max(largest_drop, drop);
+                if drop > self.config.max_current_drop && dropped.is_none() {
+                    let (table, previous, max) =
+                        (o.table, previous.unwrap_or(0), self.config.max_current_drop);
+                    dropped = Some(CurrentRowsDropped {
+                        table,
+                        today,
+                        previous,
+                        drop,
+                        max,
+                    });
+                }
             }
         }
-        let tables: BTreeMap<&'static str, TableQuality> =
-            outputs.iter().filter(|o| o.table != LISTEN_EVENTS_DELTA).map(|o| (o.table, o.quality.clone())).collect();
+        // Recorded before the check, so that the alarm sees the fall that fails a run too.
+        self.metrics.record(Metric::CurrentRowsDrop, largest_drop);
+        if let Some(d) = dropped {
+            return Err(d.into());
+        }
+        let tables: BTreeMap<&'static str, TableQuality> = outputs
+            .iter()
+            .filter(|o| o.table != LISTEN_EVENTS_DELTA)
+            .map(|o| (o.table, o.quality.clone()))
+            .collect();
         let report = DqReport {
             date,
             previous_date: cx.previous.as_ref().map(|p| p.date),
             as_of: cx.at.as_of,
             max_quarantine_share: self.config.max_quarantine_share,
             max_row_count_change: max,
+            max_current_drop: self.config.max_current_drop,
+            current_drop: largest_drop,
             upstream_rejected: cx.raw.rejected(),
             quarantine_share: tables.values().map(|t| t.quarantine_share).fold(0.0, f64::max),
             warnings: tables.values().map(TableQuality::warnings).sum(),
@@ -471,10 +549,35 @@ impl Transformer {
         Ok(Built { outputs, report, fetch_started_at: cx.raw.run.started_at })
     }
 
+    /// Reads the rows fetch rejected for an entity (its quarantine): counts their units into
+    /// `quality.upstream_rejected` and notes their keys, to carry their previous state.
+    async fn upstream_rejected(
+        &self,
+        cx: &Context<'_>,
+        entity: Entity,
+        units: fn(&Value) -> u64,
+        quality: &mut TableQuality,
+    ) -> Result<Rejected, TransformError> {
+        let mut rejected = Rejected::default();
+        for object in cx.raw.quarantine_objects(entity) {
+            raw::for_each_line(self.store.as_ref(), &object, |_, text| {
+                // A line fetch wrote: {"page", "reasons", "row"}; anything else has no readable key.
+                let line: Value = serde_json::from_slice(text).unwrap_or(Value::Null);
+                let row = line.get("row").unwrap_or(&Value::Null);
+                quality.upstream_rejected += units(row);
+                rejected.row(row, entity.key_field(), quality);
+            })
+            .await?;
+        }
+        Ok(rejected)
+    }
+
     /// Reads an entity's raw rows through [`classify`], handing each kept one to `keep`.
+    #[allow(clippy::too_many_arguments)]
     async fn read_rows<R: Record>(
         &self,
         cx: &Context<'_>,
+        rejected: &mut Rejected,
         quality: &mut TableQuality,
         quarantine: &mut QuarantineBuffer,
         units: fn(&Value) -> u64,
@@ -484,8 +587,26 @@ impl Transformer {
         let mut seen = HashSet::new();
         for object in cx.raw.data_objects(R::ENTITY) {
             raw::for_each_line(self.store.as_ref(), &object, |line, text| {
-                if let Some((record, warnings, value)) = classify::<R>(&mut seen, quality, quarantine, &object.key, line, text, units, redact) {
-                    keep(&object.key, line, record, warnings, value, quality, quarantine);
+                if let Some((record, warnings, value)) = classify::<R>(
+                    &mut seen,
+                    rejected,
+                    quality,
+                    quarantine,
+                    &object.key,
+                    line,
+                    text,
+                    units,
+                    redact,
+                ) {
+                    keep(
+                        &object.key,
+                        line,
+                        record,
+                        warnings,
+                        value,
+                        quality,
+                        quarantine,
+                    );
                 }
             })
             .await?;
@@ -493,36 +614,91 @@ impl Transformer {
         Ok(())
     }
 
-    async fn tracks(&self, cx: &Context<'_>, interner: &mut Interner) -> Result<(Output, Vec<i64>), TransformError> {
-        let (mut quality, mut quarantine, mut rows) = (TableQuality::default(), QuarantineBuffer::default(), Vec::new());
-        self.read_rows::<Track>(cx, &mut quality, &mut quarantine, one_unit, &as_is, |_, _, track, warnings, _, quality, _| {
-            quality.warn_row(&warnings);
-            rows.push(TrackRow::from_record(track, interner));
-        })
+    async fn tracks(
+        &self,
+        cx: &Context<'_>,
+        interner: &mut Interner,
+    ) -> Result<(Output, Vec<i64>), TransformError> {
+        let (mut quality, mut quarantine, mut rows) = (
+            TableQuality::default(),
+            QuarantineBuffer::default(),
+            Vec::new(),
+        );
+        let mut rejected = self
+            .upstream_rejected(cx, Entity::Tracks, one_unit, &mut quality)
+            .await?;
+        self.read_rows::<Track>(
+            cx,
+            &mut rejected,
+            &mut quality,
+            &mut quarantine,
+            one_unit,
+            &as_is,
+            |_, _, track, warnings, _, quality, _| {
+                quality.warn_row(&warnings);
+                rows.push(TrackRow::from_record(track, interner));
+            },
+        )
         .await?;
         quality.check_share(TRACKS, self.config.max_quarantine_share)?;
         rows.sort_unstable_by_key(|r| r.id);
-        let ids = rows.iter().map(|r| r.id).collect();
-        let output = self.history(cx, TRACKS, Entity::Tracks, rows, quality, quarantine, interner).await?;
-        Ok((output, ids))
+        self.history(
+            cx,
+            TRACKS,
+            Entity::Tracks,
+            rows,
+            rejected,
+            quality,
+            quarantine,
+            interner,
+        )
+        .await
     }
 
-    async fn users(&self, cx: &Context<'_>, interner: &mut Interner) -> Result<(Output, Vec<i64>), TransformError> {
-        let (mut quality, mut quarantine, mut rows) = (TableQuality::default(), QuarantineBuffer::default(), Vec::new());
+    async fn users(
+        &self,
+        cx: &Context<'_>,
+        interner: &mut Interner,
+    ) -> Result<(Output, Vec<i64>), TransformError> {
+        let (mut quality, mut quarantine, mut rows) = (
+            TableQuality::default(),
+            QuarantineBuffer::default(),
+            Vec::new(),
+        );
+        let mut rejected = self
+            .upstream_rejected(cx, Entity::Users, one_unit, &mut quality)
+            .await?;
         let redact = |row: &Value| self.pii.redact_user_row(row);
-        self.read_rows::<User>(cx, &mut quality, &mut quarantine, one_unit, &redact, |_, _, user, warnings, _, quality, _| {
-            quality.warn_row(&warnings);
-            rows.push(UserRow::from_record(user, &self.pii, interner));
-        })
+        self.read_rows::<User>(
+            cx,
+            &mut rejected,
+            &mut quality,
+            &mut quarantine,
+            one_unit,
+            &redact,
+            |_, _, user, warnings, _, quality, _| {
+                quality.warn_row(&warnings);
+                rows.push(UserRow::from_record(user, &self.pii, interner));
+            },
+        )
         .await?;
         quality.check_share(USERS, self.config.max_quarantine_share)?;
         rows.sort_unstable_by_key(|r| r.id);
-        let ids = rows.iter().map(|r| r.id).collect();
-        let output = self.history(cx, USERS, Entity::Users, rows, quality, quarantine, interner).await?;
-        Ok((output, ids))
+        self.history(
+            cx,
+            USERS,
+            Entity::Users,
+            rows,
+            rejected,
+            quality,
+            quarantine,
+            interner,
+        )
+        .await
     }
 
-    /// Merges a sorted snapshot onto the previous history, streaming both into today's table.
+    /// Merges a sorted snapshot onto the previous history, streaming both into today's table;
+    /// returns it with today's current keys (served, or carried forward), sorted.
     #[allow(clippy::too_many_arguments)]
     async fn history<R>(
         &self,
@@ -530,15 +706,18 @@ impl Transformer {
         table: &'static str,
         entity: Entity,
         snapshot: Vec<R>,
-        quality: TableQuality,
+        rejected: Rejected,
+        mut quality: TableQuality,
         quarantine: QuarantineBuffer,
         interner: &mut Interner,
-    ) -> Result<Output, TransformError>
+    ) -> Result<(Output, Vec<i64>), TransformError>
     where
         R: Versioned,
         Version<R>: Table,
     {
-        let mut merger = Merger::new(snapshot, cx.at).map_err(|source| TransformError::Merge { table, source })?;
+        let mut current: Vec<i64> = snapshot.iter().map(R::key).collect();
+        let mut merger = Merger::new(snapshot, rejected.keys, cx.at)
+            .map_err(|source| TransformError::Merge { table, source })?;
         let mut previous = cx.previous_reader(&self.store, table)?;
         let mut writer = PartsWriter::<Version<R>>::new(cx.writer, cx.curated(table), cx.layout);
         let mut out = Vec::new();
@@ -547,18 +726,59 @@ impl Transformer {
             for version in batch {
                 merger.push(version, &mut out).map_err(|source| TransformError::Merge { table, source })?;
             }
+            current.extend(
+                out.iter()
+                    .filter(|v| v.carried_forward)
+                    .map(|v| v.row.key()),
+            );
             writer.extend(out.drain(..)).await.map_err(write_err)?;
         }
         let stats = merger.finish(&mut out);
+        current.extend(
+            out.iter()
+                .filter(|v| v.carried_forward)
+                .map(|v| v.row.key()),
+        );
         writer.extend(out.drain(..)).await.map_err(write_err)?;
         let (objects, rows) = writer.finish().await.map_err(write_err)?;
-        Ok(Output { table, objects, rows, quality, quarantine, stats: Some(stats), source: cx.source(entity, table) })
+        current.sort_unstable();
+        quality.carried_forward = stats.carried;
+        Ok((
+            Output {
+                table,
+                objects,
+                rows,
+                quality,
+                quarantine,
+                stats: Some(stats),
+                source: cx.source(entity, table),
+            },
+            current,
+        ))
     }
 
     /// Listen history into `listen_events` and `listen_events_delta`.
-    async fn listen_events(&self, cx: &Context<'_>, track_ids: &[i64], user_ids: &[i64]) -> Result<(Output, Output), TransformError> {
-        let (mut quality, mut quarantine, mut rows) = (TableQuality::default(), QuarantineBuffer::default(), ListenRows::default());
-        let keep = |source: &str, line: u64, h: ListenHistory, mut warnings: Vec<Issue>, value: Value, quality: &mut TableQuality, quarantine: &mut QuarantineBuffer| {
+    async fn listen_events(
+        &self,
+        cx: &Context<'_>,
+        track_ids: &[i64],
+        user_ids: &[i64],
+    ) -> Result<(Output, Output), TransformError> {
+        let (mut quality, mut quarantine, mut rows) = (
+            TableQuality::default(),
+            QuarantineBuffer::default(),
+            ListenRows::default(),
+        );
+        let mut rejected = self
+            .upstream_rejected(cx, Entity::ListenHistory, listen_units, &mut quality)
+            .await?;
+        let keep = |source: &str,
+                    line: u64,
+                    h: ListenHistory,
+                    mut warnings: Vec<Issue>,
+                    value: Value,
+                    quality: &mut TableQuality,
+                    quarantine: &mut QuarantineBuffer| {
             if user_ids.binary_search(&h.user_id).is_err() {
                 let units = h.items.len().max(1) as u64;
                 quality.quarantine(Rule::UnknownUser, units);
@@ -585,22 +805,60 @@ impl Transformer {
             quality.warn_row(&warnings);
             rows.push(h.user_id, h.created_at, h.updated_at, items);
         };
-        self.read_rows::<ListenHistory>(cx, &mut quality, &mut quarantine, listen_units, &as_is, keep).await?;
+        self.read_rows::<ListenHistory>(
+            cx,
+            &mut rejected,
+            &mut quality,
+            &mut quarantine,
+            listen_units,
+            &as_is,
+            keep,
+        )
+        .await?;
         quality.check_share(LISTEN_EVENTS, self.config.max_quarantine_share)?;
         rows.sort_by_user();
+        // Users whose row was rejected today keep yesterday's events, if they are still users.
+        let today: Vec<i64> = (0..rows.len()).map(|i| rows.user_id(i)).collect();
+        let mut carried = rejected.keys;
+        carried.sort_unstable();
+        carried.dedup();
+        carried.retain(|u| today.binary_search(u).is_err() && user_ids.binary_search(u).is_ok());
+        let mut carried = carried.into_iter().peekable();
 
         let mut pairs = PreviousPairs::new(cx.previous_reader(&self.store, LISTEN_EVENTS)?);
         let mut events = PartsWriter::<ListenEvent>::new(cx.writer, cx.curated(LISTEN_EVENTS), cx.layout);
         let mut delta = PartsWriter::<ListenEvent>::new(cx.writer, cx.curated(LISTEN_EVENTS_DELTA), cx.layout);
         let (mut previous_tracks, mut out) = (Vec::new(), Vec::new());
-        for i in 0..rows.len() {
-            pairs.tracks_of(rows.user_id(i), &mut previous_tracks).await?;
+        let write_err = |table| move |source| TransformError::Write { table, source };
+        for i in 0..=rows.len() {
+            let user = (i < rows.len()).then(|| rows.user_id(i));
+            while let Some(c) = carried.next_if(|c| user.is_none_or(|u| *c < u)) {
+                pairs.events_of(c, &mut out).await?;
+                // A track gone today leaves the carried history, as it leaves served ones.
+                out.retain(|e| track_ids.binary_search(&e.track_id).is_ok());
+                quality.carried_forward += u64::from(!out.is_empty());
+                for e in out.drain(..) {
+                    events
+                        .push(ListenEvent {
+                            is_new: false,
+                            carried_forward: true,
+                            ..e
+                        })
+                        .await
+                        .map_err(write_err(LISTEN_EVENTS))?;
+                }
+            }
+            let Some(user) = user else { break };
+            pairs.tracks_of(user, &mut previous_tracks).await?;
             rows.events_of(i, &previous_tracks, &mut out);
             for e in out.drain(..) {
                 if e.is_new {
-                    delta.push(e.clone()).await.map_err(|source| TransformError::Write { table: LISTEN_EVENTS_DELTA, source })?;
+                    delta
+                        .push(e.clone())
+                        .await
+                        .map_err(write_err(LISTEN_EVENTS_DELTA))?;
                 }
-                events.push(e).await.map_err(|source| TransformError::Write { table: LISTEN_EVENTS, source })?;
+                events.push(e).await.map_err(write_err(LISTEN_EVENTS))?;
             }
         }
         let (objects, written) = events.finish().await.map_err(|source| TransformError::Write { table: LISTEN_EVENTS, source })?;
@@ -636,6 +894,7 @@ impl Transformer {
                 ("rows_in".to_owned(), q.rows_in),
                 ("quarantined".to_owned(), q.quarantined),
                 ("warned".to_owned(), q.warned_rows),
+                ("carried_forward".to_owned(), q.carried_forward),
             ]);
             if let Some(s) = &o.stats {
                 counts.extend([

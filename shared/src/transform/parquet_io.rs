@@ -59,13 +59,14 @@ fn timestamp() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-fn scd2_fields() -> [Field; 5] {
+fn scd2_fields() -> [Field; 6] {
     [
         Field::new("valid_from", timestamp(), false),
         Field::new("valid_to", timestamp(), true),
         Field::new("is_current", DataType::Boolean, false),
         Field::new("row_hash", DataType::Utf8, false),
         Field::new("ingested_at", timestamp(), false),
+        Field::new("carried_forward", DataType::Boolean, false),
     ]
 }
 
@@ -111,6 +112,7 @@ static LISTEN_EVENTS: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("created_at", timestamp(), false),
         Field::new("updated_at", timestamp(), false),
         Field::new("is_new", DataType::Boolean, false),
+        Field::new("carried_forward", DataType::Boolean, false),
     ]))
 });
 
@@ -131,13 +133,18 @@ fn texts<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
 }
 
 /// The SCD2 columns of a batch of versions.
-fn scd2_columns<R>(rows: &[Version<R>], hash: impl Fn(&R) -> Hash256) -> [ArrayRef; 5] {
+fn scd2_columns<R>(rows: &[Version<R>], hash: impl Fn(&R) -> Hash256) -> [ArrayRef; 6] {
     [
         times(rows.iter().map(|v| micros(v.valid_from))),
         opt_times(rows.iter().map(|v| v.valid_to.map(micros))),
         Arc::new(rows.iter().map(|v| Some(v.is_current())).collect::<BooleanArray>()),
         Arc::new(StringArray::from_iter_values(rows.iter().map(|v| hash(&v.row).to_hex()))),
         times(rows.iter().map(|v| micros(v.ingested_at))),
+        Arc::new(
+            rows.iter()
+                .map(|v| Some(v.carried_forward))
+                .collect::<BooleanArray>(),
+        ),
     ]
 }
 
@@ -174,6 +181,14 @@ impl<'a> Columns<'a> {
     pub(crate) fn bool(&self, name: &str) -> Result<&'a BooleanArray, String> {
         self.get(name)?.as_boolean_opt().ok_or_else(|| format!("column `{name}` is not BOOLEAN"))
     }
+
+    /// A column added after the first tables were written: absent in those, read as all false.
+    pub(crate) fn flag_or_false(&self, name: &str) -> Result<Option<&'a BooleanArray>, String> {
+        if self.0.column_by_name(name).is_none() {
+            return Ok(None);
+        }
+        self.bool(name).map(Some)
+    }
 }
 
 fn opt<A: Array>(array: &A, i: usize) -> Option<usize> {
@@ -203,6 +218,7 @@ struct Scd2Columns<'a> {
     is_current: &'a BooleanArray,
     row_hash: &'a StringArray,
     ingested_at: &'a TimestampMicrosecondArray,
+    carried_forward: Option<&'a BooleanArray>,
 }
 
 impl<'a> Scd2Columns<'a> {
@@ -213,6 +229,7 @@ impl<'a> Scd2Columns<'a> {
             is_current: c.bool("is_current")?,
             row_hash: c.text("row_hash")?,
             ingested_at: c.time("ingested_at")?,
+            carried_forward: c.flag_or_false("carried_forward")?,
         })
     }
 
@@ -222,6 +239,7 @@ impl<'a> Scd2Columns<'a> {
             valid_from: time_at(self.valid_from, i, "valid_from")?,
             valid_to: opt_time_at(self.valid_to, i),
             ingested_at: time_at(self.ingested_at, i, "ingested_at")?,
+            carried_forward: self.carried_forward.is_some_and(|a| a.value(i)),
         };
         if self.is_current.value(i) != v.is_current() {
             return Err(format!("row {i}: is_current disagrees with valid_to"));
@@ -354,15 +372,30 @@ impl Table for ListenEvent {
             Arc::new(Int32Array::from_iter_values(rows.iter().map(|e| e.position))),
             times(rows.iter().map(|e| micros(e.created_at))),
             times(rows.iter().map(|e| micros(e.updated_at))),
-            Arc::new(rows.iter().map(|e| Some(e.is_new)).collect::<BooleanArray>()),
+            Arc::new(
+                rows.iter()
+                    .map(|e| Some(e.is_new))
+                    .collect::<BooleanArray>(),
+            ),
+            Arc::new(
+                rows.iter()
+                    .map(|e| Some(e.carried_forward))
+                    .collect::<BooleanArray>(),
+            ),
         ];
         RecordBatch::try_new(Self::schema(), columns)
     }
 
     fn from_batch(batch: &RecordBatch, _: &mut Interner) -> Result<Vec<Self>, String> {
         let c = Columns(batch);
-        let (user_id, track_id, position) = (c.i64("user_id")?, c.i64("track_id")?, c.i32("position")?);
-        let (created_at, updated_at, is_new) = (c.time("created_at")?, c.time("updated_at")?, c.bool("is_new")?);
+        let (user_id, track_id, position) =
+            (c.i64("user_id")?, c.i64("track_id")?, c.i32("position")?);
+        let (created_at, updated_at, is_new) = (
+            c.time("created_at")?,
+            c.time("updated_at")?,
+            c.bool("is_new")?,
+        );
+        let carried_forward = c.flag_or_false("carried_forward")?;
         (0..batch.num_rows())
             .map(|i| {
                 Ok(ListenEvent {
@@ -372,6 +405,7 @@ impl Table for ListenEvent {
                     created_at: time_at(created_at, i, "created_at")?,
                     updated_at: time_at(updated_at, i, "updated_at")?,
                     is_new: is_new.value(i),
+                    carried_forward: carried_forward.is_some_and(|a| a.value(i)),
                 })
             })
             .collect()
@@ -588,8 +622,20 @@ mod tests {
             TrackRow::from_record(track, &mut interner)
         };
         vec![
-            Version { row: row(1, Some("a"), "03:25"), valid_from: t("2026-11-01T00:00:00"), valid_to: Some(t("2026-11-02T00:00:00")), ingested_at: t("2026-11-01T06:00:01.5") },
-            Version { row: row(1, None, "bad"), valid_from: t("2026-11-02T00:00:00"), valid_to: None, ingested_at: t("2026-11-02T06:00:00") },
+            Version {
+                row: row(1, Some("a"), "03:25"),
+                valid_from: t("2026-11-01T00:00:00"),
+                valid_to: Some(t("2026-11-02T00:00:00")),
+                ingested_at: t("2026-11-01T06:00:01.5"),
+                carried_forward: false,
+            },
+            Version {
+                row: row(1, None, "bad"),
+                valid_from: t("2026-11-02T00:00:00"),
+                valid_to: None,
+                ingested_at: t("2026-11-02T06:00:00"),
+                carried_forward: true,
+            },
         ]
     }
 
@@ -603,7 +649,15 @@ mod tests {
         let ts = "Timestamp(µs, \"UTC\")";
         check(
             ListenEvent::schema(),
-            &[("user_id", "Int64"), ("track_id", "Int64"), ("position", "Int32"), ("created_at", ts), ("updated_at", ts), ("is_new", "Boolean")],
+            &[
+                ("user_id", "Int64"),
+                ("track_id", "Int64"),
+                ("position", "Int32"),
+                ("created_at", ts),
+                ("updated_at", ts),
+                ("is_new", "Boolean"),
+                ("carried_forward", "Boolean"),
+            ],
         );
         // The Parquet file carries the UTC-adjusted microsecond logical type.
         let data = to_parquet(&versions(), Layout { row_group_rows: 1024, file_rows: 1024 }).unwrap();
@@ -639,8 +693,17 @@ mod tests {
         let layout = Layout { row_group_rows: 1024, file_rows: 2500 };
         let mut writer = PartsWriter::<ListenEvent>::new(&run, partition.clone(), layout);
         let at = t("2026-11-01T00:00:00");
-        let events: Vec<ListenEvent> =
-            (0..6000).map(|i| ListenEvent { user_id: i / 10, track_id: i, position: (i % 10) as i32, created_at: at, updated_at: at, is_new: i % 2 == 0 }).collect();
+        let events: Vec<ListenEvent> = (0..6000)
+            .map(|i| ListenEvent {
+                user_id: i / 10,
+                track_id: i,
+                position: (i % 10) as i32,
+                created_at: at,
+                updated_at: at,
+                is_new: i % 2 == 0,
+                carried_forward: i % 3 == 0,
+            })
+            .collect();
         writer.extend(events.clone()).await.unwrap();
         let (objects, rows) = writer.finish().await.unwrap();
         assert_eq!(rows, 6000);

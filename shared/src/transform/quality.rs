@@ -18,8 +18,16 @@
 //! previous date).
 //!
 //! The run fails, committing nothing, when one table's quarantined share of its input exceeds
-//! `DQ_MAX_QUARANTINE_SHARE` (a share equal to the threshold passes). For `listen_events` the unit
-//! is the listen item: a quarantined row counts its items, and a row without items counts as one.
+//! `DQ_MAX_QUARANTINE_SHARE` (a share equal to the threshold passes); the rows fetch already
+//! rejected for the date count as quarantined input too. For `listen_events` the unit is the
+//! listen item: a quarantined row counts its items, and a row without items counts as one. It
+//! also fails when a table's current rows (listen_events: rows) fall by more than
+//! `DQ_MAX_CURRENT_DROP` versus the previous date.
+//!
+//! A key whose row was rejected (here or at fetch) is *unknown* today, not absent: its previous
+//! state is carried forward (see [`super::scd2`] and [`super::listen_events`]) and counted in
+//! `carried_forward`; a rejected row whose key cannot be read cannot be carried and is counted in
+//! `uncarriable`.
 
 use super::scd2::MergeStats;
 use crate::records::{Check, Issue};
@@ -46,6 +54,7 @@ pub enum Rule {
     UnknownValue,
     UnknownField,
     DuplicateItems,
+    DatetimeForm,
     RowCountChange,
 }
 
@@ -63,6 +72,7 @@ impl Rule {
             Rule::UnknownValue => "unknown_value",
             Rule::UnknownField => "unknown_field",
             Rule::DuplicateItems => "duplicate_items",
+            Rule::DatetimeForm => "datetime_form",
             Rule::RowCountChange => "row_count_change",
         }
     }
@@ -81,6 +91,7 @@ impl Rule {
             Check::UnknownValue => Rule::UnknownValue,
             Check::UnknownField => Rule::UnknownField,
             Check::DuplicateItems => Rule::DuplicateItems,
+            Check::DatetimeForm => Rule::DatetimeForm,
             // Rejections never reach here (the row is invalid), but map them safely.
             Check::NotAnObject | Check::MissingKey | Check::WrongType | Check::BadDatetime | Check::MissingDatetime => Rule::InvalidRow,
         }
@@ -114,6 +125,12 @@ const MAX_UNKNOWN_FIELD_NAMES: usize = 50;
 pub struct TableQuality {
     /// Units read from raw: rows (listen_events: items, a row without items counting as one).
     pub rows_in: u64,
+    /// Units fetch rejected for the date (`quarantine/<entity>/`), counted into the share.
+    pub upstream_rejected: u64,
+    /// Keys (listen_events: users) whose row was rejected and whose previous state was kept.
+    pub carried_forward: u64,
+    /// Rejected rows (here or at fetch) whose key could not be read, so nothing could be carried.
+    pub uncarriable: u64,
     /// Units sent to quarantine.
     pub quarantined: u64,
     /// `quarantined / rows_in` (0 for an empty input).
@@ -172,17 +189,33 @@ impl TableQuality {
         self.warnings_by_check.values().sum()
     }
 
-    /// Computes the share, and fails when it is above `max`.
+    /// Computes the share (fetch's rejections included), and fails when it is above `max`.
     pub fn check_share(&mut self, table: &'static str, max: f64) -> Result<(), QuarantineExceeded> {
-        self.quarantine_share = if self.rows_in == 0 { 0.0 } else { self.quarantined as f64 / self.rows_in as f64 };
+        let (refused, input) = (
+            self.quarantined + self.upstream_rejected,
+            self.rows_in + self.upstream_rejected,
+        );
+        self.quarantine_share = if input == 0 {
+            0.0
+        } else {
+            refused as f64 / input as f64
+        };
         if self.quarantine_share > max {
+            let mut by_check: Vec<String> = self
+                .quarantined_by_check
+                .iter()
+                .map(|(r, n)| format!("{} {n}", r.as_str()))
+                .collect();
+            if self.upstream_rejected > 0 {
+                by_check.push(format!("rejected by fetch {}", self.upstream_rejected));
+            }
             return Err(QuarantineExceeded {
                 table,
                 share: self.quarantine_share,
                 max,
-                quarantined: self.quarantined,
-                rows_in: self.rows_in,
-                by_check: self.quarantined_by_check.iter().map(|(r, n)| format!("{} {n}", r.as_str())).collect::<Vec<_>>().join(", "),
+                quarantined: refused,
+                rows_in: input,
+                by_check: by_check.join(", "),
             });
         }
         Ok(())
@@ -215,6 +248,28 @@ pub struct QuarantineExceeded {
     pub quarantined: u64,
     pub rows_in: u64,
     pub by_check: String,
+}
+
+/// The fall of a table's current rows versus the previous date: `(previous - today) / previous`,
+/// 0 when they did not fall or there is no previous count.
+pub fn current_drop(today: u64, previous: Option<u64>) -> f64 {
+    match previous {
+        Some(p) if p > today => (p - today) as f64 / p as f64,
+        _ => 0.0,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "{table}: {today} current rows against {previous} on the previous date, a fall of {:.2}%, above DQ_MAX_CURRENT_DROP={max}; nothing was committed. Look at the source (rows it stopped serving), then re-run the date, or raise the threshold if the fall is real",
+    drop * 100.0
+)]
+pub struct CurrentRowsDropped {
+    pub table: &'static str,
+    pub today: u64,
+    pub previous: u64,
+    pub drop: f64,
+    pub max: f64,
 }
 
 /// One table's quarantined rows, as gzipped JSON lines in memory until the run commits.
@@ -263,6 +318,9 @@ pub struct DqReport {
     pub as_of: DateTime<Utc>,
     pub max_quarantine_share: f64,
     pub max_row_count_change: f64,
+    pub max_current_drop: f64,
+    /// The largest fall of a table's current rows versus the previous date.
+    pub current_drop: f64,
     /// Rows fetch already refused for this date (in `quarantine/<entity>/`), by entity.
     pub upstream_rejected: BTreeMap<String, u64>,
     pub tables: BTreeMap<&'static str, TableQuality>,
@@ -302,8 +360,37 @@ mod tests {
         let err = above.check_share("users", 0.05).unwrap_err();
         assert_eq!((err.quarantined, err.rows_in), (6, 100));
         let text = err.to_string();
-        assert!(text.contains("users") && text.contains("6.00%") && text.contains("duplicate_key 5, unknown_user 1") && text.contains("nothing was committed"), "{text}");
-        assert!(TableQuality::default().check_share("tracks", 0.0).is_ok(), "an empty input passes");
+        assert!(
+            text.contains("users")
+                && text.contains("6.00%")
+                && text.contains("duplicate_key 5, unknown_user 1")
+                && text.contains("nothing was committed"),
+            "{text}"
+        );
+        assert!(
+            TableQuality::default().check_share("tracks", 0.0).is_ok(),
+            "an empty input passes"
+        );
+
+        // What fetch rejected counts too: 3 quarantined here + 3 at fetch of 100 + 3.
+        let mut upstream = TableQuality {
+            rows_in: 100,
+            upstream_rejected: 3,
+            ..Default::default()
+        };
+        upstream.quarantine(Rule::InvalidRow, 3);
+        let err = upstream.check_share("users", 0.05).unwrap_err();
+        assert_eq!((err.quarantined, err.rows_in), (6, 103));
+        assert!(err.to_string().contains("rejected by fetch 3"), "{err}");
+    }
+
+    #[test]
+    fn the_current_drop_counts_only_falls() {
+        assert_eq!(current_drop(90, Some(100)), 0.1);
+        assert_eq!(current_drop(110, Some(100)), 0.0);
+        assert_eq!(current_drop(0, Some(0)), 0.0);
+        assert_eq!(current_drop(5, None), 0.0);
+        assert_eq!(current_drop(0, Some(4)), 1.0);
     }
 
     #[test]

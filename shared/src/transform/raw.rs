@@ -57,6 +57,17 @@ impl RawDate {
         self.partitions[&entity].objects.iter().filter(|o| o.role == ObjectRole::Data).cloned().collect()
     }
 
+    /// Fetch's quarantine objects of an entity: the rows it rejected, each line
+    /// `{"page", "reasons", "row"}` with the row as served.
+    pub fn quarantine_objects(&self, entity: Entity) -> Vec<ObjectEntry> {
+        self.partitions[&entity]
+            .objects
+            .iter()
+            .filter(|o| o.role == ObjectRole::Quarantine)
+            .cloned()
+            .collect()
+    }
+
     /// Rows fetch refused for the date, by entity.
     pub fn rejected(&self) -> BTreeMap<String, u64> {
         self.partitions.iter().map(|(e, m)| (e.as_str().to_owned(), m.count("rejected"))).collect()

@@ -8,8 +8,13 @@
 //! | none (new key) | yes | a version opens at `as_of` (insert) |
 //! | hash H | yes, hash H | unchanged, kept as it was |
 //! | hash H | yes, hash H' | the old version closes at `as_of`, a new one opens at `as_of` (change) |
-//! | hash H | no | the version closes at `as_of` (delete) |
+//! | hash H | no, and not rejected today | the version closes at `as_of` (delete) |
+//! | hash H | no, but its row was rejected today | kept open, `carried_forward` (unknown is not absent) |
 //! | none, only closed versions | yes | a new version opens at `as_of` (re-insert) |
+//!
+//! `carried_forward` describes the date's snapshot: true only on a current version kept because
+//! the key's row could not be read today; a later merge that reads the row again clears it (the
+//! version goes on, or closes if the row changed meanwhile).
 //!
 //! Closed versions are never touched again. The merge reads no clock: `as_of` and `ingested_at`
 //! are inputs, so a re-run of a date gives the same history.
@@ -38,6 +43,8 @@ pub struct Version<R> {
     pub valid_to: Option<DateTime<Utc>>,
     /// When the source served this version (the raw run that first held it).
     pub ingested_at: DateTime<Utc>,
+    /// Current only because today's row for the key was rejected: the state is yesterday's.
+    pub carried_forward: bool,
 }
 
 impl<R> Version<R> {
@@ -65,6 +72,9 @@ pub struct MergeStats {
     pub unchanged: u64,
     /// Keys whose current version closed because they left the snapshot.
     pub deleted: u64,
+    /// Keys absent from the snapshot because their row was rejected today, whose current
+    /// version was kept (`carried_forward`).
+    pub carried: u64,
     /// Keys that came back after a deletion.
     pub reinserted: u64,
     /// Versions in the resulting history.
@@ -101,6 +111,8 @@ pub enum MergeError {
 pub struct Merger<R> {
     at: MergeAt,
     snapshot: std::iter::Peekable<std::vec::IntoIter<R>>,
+    /// Keys whose row was rejected today, sorted: their current version is carried, not closed.
+    rejected: Vec<i64>,
     /// The versions of the key being read.
     group: Vec<Version<R>>,
     last: Option<(i64, DateTime<Utc>)>,
@@ -108,12 +120,22 @@ pub struct Merger<R> {
 }
 
 impl<R: Versioned> Merger<R> {
-    /// `snapshot` must be sorted by key, each key once.
-    pub fn new(snapshot: Vec<R>, at: MergeAt) -> Result<Self, MergeError> {
+    /// `snapshot` must be sorted by key, each key once; `rejected` are the keys whose row was
+    /// rejected today (any order, repeats allowed; a key also in the snapshot is not carried).
+    pub fn new(snapshot: Vec<R>, mut rejected: Vec<i64>, at: MergeAt) -> Result<Self, MergeError> {
         if let Some(w) = snapshot.windows(2).find(|w| w[0].key() >= w[1].key()) {
             return Err(MergeError::SnapshotOrder { previous: w[0].key(), key: w[1].key() });
         }
-        Ok(Self { at, snapshot: snapshot.into_iter().peekable(), group: Vec::new(), last: None, stats: MergeStats::default() })
+        rejected.sort_unstable();
+        rejected.dedup();
+        Ok(Self {
+            at,
+            snapshot: snapshot.into_iter().peekable(),
+            rejected,
+            group: Vec::new(),
+            last: None,
+            stats: MergeStats::default(),
+        })
     }
 
     /// Takes the next version of the previous history.
@@ -164,10 +186,18 @@ impl<R: Versioned> Merger<R> {
         out.append(&mut group);
         self.group = group; // keeps the allocation
         match (current, today) {
-            (Some(current), Some(row)) if current.row.row_hash() == row.row_hash() => {
+            (Some(mut current), Some(row)) if current.row.row_hash() == row.row_hash() => {
                 self.stats.unchanged += 1;
                 self.stats.versions += 1;
                 self.stats.current += 1;
+                current.carried_forward = false;
+                out.push(current);
+            }
+            (Some(mut current), None) if self.rejected.binary_search(&key).is_ok() => {
+                self.stats.carried += 1;
+                self.stats.versions += 1;
+                self.stats.current += 1;
+                current.carried_forward = true;
                 out.push(current);
             }
             (Some(current), Some(row)) => {
@@ -189,6 +219,7 @@ impl<R: Versioned> Merger<R> {
 
     fn close(&mut self, mut version: Version<R>, out: &mut Vec<Version<R>>) {
         version.valid_to = Some(self.at.as_of);
+        version.carried_forward = false;
         self.stats.versions += 1;
         out.push(version);
     }
@@ -196,13 +227,24 @@ impl<R: Versioned> Merger<R> {
     fn open(&mut self, row: R, out: &mut Vec<Version<R>>) {
         self.stats.versions += 1;
         self.stats.current += 1;
-        out.push(Version { row, valid_from: self.at.as_of, valid_to: None, ingested_at: self.at.ingested_at });
+        out.push(Version {
+            row,
+            valid_from: self.at.as_of,
+            valid_to: None,
+            ingested_at: self.at.ingested_at,
+            carried_forward: false,
+        });
     }
 }
 
 /// The whole merge at once, for callers that hold the previous history in memory (and tests).
-pub fn merge<R: Versioned>(previous: Vec<Version<R>>, snapshot: Vec<R>, at: MergeAt) -> Result<(Vec<Version<R>>, MergeStats), MergeError> {
-    let mut merger = Merger::new(snapshot, at)?;
+pub fn merge<R: Versioned>(
+    previous: Vec<Version<R>>,
+    snapshot: Vec<R>,
+    rejected: Vec<i64>,
+    at: MergeAt,
+) -> Result<(Vec<Version<R>>, MergeStats), MergeError> {
+    let mut merger = Merger::new(snapshot, rejected, at)?;
     let mut out = Vec::with_capacity(previous.len() + 16);
     for version in previous {
         merger.push(version, &mut out)?;
@@ -270,7 +312,7 @@ mod tests {
         let mut history = Vec::new();
         let mut out = Vec::new();
         for &(d, rows) in days {
-            let (next, stats) = merge(history, snapshot(rows), at(d)).unwrap();
+            let (next, stats) = merge(history, snapshot(rows), vec![], at(d)).unwrap();
             out.push((next.clone(), stats));
             history = next;
         }
@@ -318,6 +360,73 @@ mod tests {
     }
 
     #[test]
+    fn a_rejected_key_keeps_its_version_carried_forward_and_a_bad_day_leaves_no_trace_after_a_good_one()
+     {
+        let day1 = merge(
+            vec![],
+            snapshot(&[(1, "a"), (2, "b"), (3, "c")]),
+            vec![],
+            at(1),
+        )
+        .unwrap()
+        .0;
+        // Day 2: the rows of 2 and 3 were rejected (9 too, which has no history), 1's was
+        // rejected and served again (a duplicate): only 2 and 3 are carried.
+        let (bad, stats) = merge(
+            day1.clone(),
+            snapshot(&[(1, "a")]),
+            vec![9, 3, 2, 1, 2],
+            at(2),
+        )
+        .unwrap();
+        expect(
+            &bad,
+            "1 a 11-01 - true
+             2 b 11-01 - true
+             3 c 11-01 - true",
+        );
+        assert_eq!(
+            bad.iter().map(|v| v.carried_forward).collect::<Vec<_>>(),
+            [false, true, true]
+        );
+        assert_eq!(
+            (
+                stats.carried,
+                stats.deleted,
+                stats.current,
+                stats.closed_versions(),
+                stats.new_versions()
+            ),
+            (2, 0, 3, 0, 0)
+        );
+
+        // Day 3 serves everything again (3 changed meanwhile): the history equals two good days.
+        let day3 = snapshot(&[(1, "a"), (2, "b"), (3, "C")]);
+        let after_bad = merge(bad, day3.clone(), vec![], at(3)).unwrap().0;
+        let good = merge(
+            day1,
+            snapshot(&[(1, "a"), (2, "b"), (3, "c")]),
+            vec![],
+            at(2),
+        )
+        .unwrap()
+        .0;
+        let after_good = merge(good, day3, vec![], at(3)).unwrap().0;
+        assert_eq!(after_bad, after_good);
+        assert!(
+            after_bad.iter().all(|v| !v.carried_forward),
+            "a row read again is no longer carried"
+        );
+        expect(
+            &after_bad,
+            "1 a 11-01 - true
+             2 b 11-01 - true
+             3 c 11-01 11-03 false
+             3 C 11-03 - true",
+        );
+    }
+
+    #[test]
     fn two_changes_in_a_row() {
         let days = run_days(&[(1, &[(7, "x")]), (2, &[(7, "y")]), (3, &[(7, "z")])]);
         expect(
@@ -340,19 +449,35 @@ mod tests {
 
     #[test]
     fn the_merge_is_a_function_of_its_inputs() {
-        let day1 = merge(vec![], snapshot(&[(1, "a"), (2, "b")]), at(1)).unwrap().0;
-        let once = merge(day1.clone(), snapshot(&[(2, "c"), (3, "d")]), at(2)).unwrap();
-        let again = merge(day1, snapshot(&[(2, "c"), (3, "d")]), at(2)).unwrap();
+        let day1 = merge(vec![], snapshot(&[(1, "a"), (2, "b")]), vec![], at(1))
+            .unwrap()
+            .0;
+        let once = merge(day1.clone(), snapshot(&[(2, "c"), (3, "d")]), vec![], at(2)).unwrap();
+        let again = merge(day1, snapshot(&[(2, "c"), (3, "d")]), vec![], at(2)).unwrap();
         assert_eq!(once, again);
     }
 
     #[test]
     fn streaming_in_pieces_gives_the_same_history() {
-        let day1 = merge(vec![], snapshot(&[(1, "a"), (2, "b"), (5, "e")]), at(1)).unwrap().0;
-        let day2 = merge(day1, snapshot(&[(1, "A"), (3, "c"), (5, "e")]), at(2)).unwrap().0;
+        let day1 = merge(
+            vec![],
+            snapshot(&[(1, "a"), (2, "b"), (5, "e")]),
+            vec![],
+            at(1),
+        )
+        .unwrap()
+        .0;
+        let day2 = merge(
+            day1,
+            snapshot(&[(1, "A"), (3, "c"), (5, "e")]),
+            vec![],
+            at(2),
+        )
+        .unwrap()
+        .0;
         let today = snapshot(&[(0, "z"), (1, "A"), (2, "b"), (4, "d"), (6, "f")]);
-        let (whole, whole_stats) = merge(day2.clone(), today.clone(), at(3)).unwrap();
-        let mut merger = Merger::new(today, at(3)).unwrap();
+        let (whole, whole_stats) = merge(day2.clone(), today.clone(), vec![], at(3)).unwrap();
+        let mut merger = Merger::new(today, vec![], at(3)).unwrap();
         let mut pieces = Vec::new();
         for v in day2 {
             let mut out = Vec::new();
@@ -367,19 +492,39 @@ mod tests {
 
     #[test]
     fn inputs_out_of_order_are_refused() {
-        let err = merge(vec![], snapshot(&[(2, "b"), (1, "a")]), at(1)).unwrap_err();
-        assert_eq!(err, MergeError::SnapshotOrder { previous: 2, key: 1 });
-        assert!(matches!(merge(vec![], snapshot(&[(1, "a"), (1, "b")]), at(1)), Err(MergeError::SnapshotOrder { .. })));
+        let err = merge(vec![], snapshot(&[(2, "b"), (1, "a")]), vec![], at(1)).unwrap_err();
+        assert_eq!(
+            err,
+            MergeError::SnapshotOrder {
+                previous: 2,
+                key: 1
+            }
+        );
+        assert!(matches!(
+            merge(vec![], snapshot(&[(1, "a"), (1, "b")]), vec![], at(1)),
+            Err(MergeError::SnapshotOrder { .. })
+        ));
 
-        let day1 = merge(vec![], snapshot(&[(1, "a"), (2, "b")]), at(1)).unwrap().0;
+        let day1 = merge(vec![], snapshot(&[(1, "a"), (2, "b")]), vec![], at(1))
+            .unwrap()
+            .0;
         let mut reversed = day1.clone();
         reversed.reverse();
-        assert!(matches!(merge(reversed, vec![], at(2)), Err(MergeError::HistoryOrder { .. })));
+        assert!(matches!(
+            merge(reversed, vec![], vec![], at(2)),
+            Err(MergeError::HistoryOrder { .. })
+        ));
         // The history of day 1 cannot be merged "as of" day 1 again, nor of an earlier day.
-        assert!(matches!(merge(day1.clone(), vec![], at(1)), Err(MergeError::NotBeforeAsOf { .. })));
+        assert!(matches!(
+            merge(day1.clone(), vec![], vec![], at(1)),
+            Err(MergeError::NotBeforeAsOf { .. })
+        ));
         let mut two_current = day1;
         two_current[1].row.id = 1;
         two_current[1].valid_from = day(1) + chrono::Duration::hours(1);
-        assert_eq!(merge(two_current, vec![], at(2)).unwrap_err(), MergeError::AfterCurrent { key: 1 });
+        assert_eq!(
+            merge(two_current, vec![], vec![], at(2)).unwrap_err(),
+            MergeError::AfterCurrent { key: 1 }
+        );
     }
 }

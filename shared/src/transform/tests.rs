@@ -220,7 +220,13 @@ async fn a_row_count_jump_against_the_previous_date_warns() {
     let tracks = |n: i64| (1..=n).map(|i| track(i, "t")).collect::<Vec<_>>();
     raw(&store, 1, tracks(10), vec![user(10)], vec![listen(10, &[1])]).await;
     raw(&store, 2, tracks(7), vec![user(10)], vec![listen(10, &[1])]).await;
-    let (t, metrics) = transformer(&store, &[("DQ_MAX_ROW_COUNT_CHANGE", "0.25")]);
+    let (t, metrics) = transformer(
+        &store,
+        &[
+            ("DQ_MAX_ROW_COUNT_CHANGE", "0.25"),
+            ("DQ_MAX_CURRENT_DROP", "0.5"),
+        ],
+    );
     t.run(day(1), "run-1").await.unwrap();
     t.run(day(2), "run-2").await.unwrap();
     let tables = &run_manifest(&store, 2).await.unwrap().details["dq_report"]["tables"];
@@ -229,7 +235,13 @@ async fn a_row_count_jump_against_the_previous_date_warns() {
     assert!(tables["users"]["warnings_by_check"].get("row_count_change").is_none());
     assert_eq!(metrics.total_where(Metric::DqWarnings, "Check", "row_count_change"), 1.0);
 
-    let (relaxed, _) = transformer(&store, &[("DQ_MAX_ROW_COUNT_CHANGE", "0.3")]);
+    let (relaxed, _) = transformer(
+        &store,
+        &[
+            ("DQ_MAX_ROW_COUNT_CHANGE", "0.3"),
+            ("DQ_MAX_CURRENT_DROP", "0.5"),
+        ],
+    );
     relaxed.run(day(2), "run-2b").await.unwrap();
     let tables = &run_manifest(&store, 2).await.unwrap().details["dq_report"]["tables"];
     assert!(tables["tracks"]["warnings_by_check"].get("row_count_change").is_none(), "a change at the threshold does not warn");
@@ -354,8 +366,21 @@ async fn data_digests(store: &Arc<dyn Store>, d: u32) -> Vec<(String, u64, Strin
 async fn a_rerun_writes_byte_identical_files() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
     clean_raw(&store, 1).await;
-    raw(&store, 2, vec![track(1, "t1"), track(2, "changed")], vec![user(10)], vec![listen(10, &[1, 2]), listen(404, &[1])]).await;
-    let (t, _) = transformer(&store, &[("DQ_MAX_QUARANTINE_SHARE", "0.5")]);
+    raw(
+        &store,
+        2,
+        vec![track(1, "t1"), track(2, "changed")],
+        vec![user(10)],
+        vec![listen(10, &[1, 2]), listen(404, &[1])],
+    )
+    .await;
+    let (t, _) = transformer(
+        &store,
+        &[
+            ("DQ_MAX_QUARANTINE_SHARE", "0.5"),
+            ("DQ_MAX_CURRENT_DROP", "1"),
+        ],
+    );
     t.run(day(1), "a1").await.unwrap();
     t.run(day(2), "a2").await.unwrap();
     let first = data_digests(&store, 2).await;
@@ -405,4 +430,174 @@ async fn history_and_deltas_across_three_days() {
     assert_eq!(events_of(&store, 2, LISTEN_EVENTS_DELTA).await, [(10, 4, 2, true)]);
     assert_eq!(events_of(&store, 3, LISTEN_EVENTS).await, [(10, 2, 0, false), (10, 3, 1, true), (10, 4, 2, false)]);
     assert_eq!(events_of(&store, 3, LISTEN_EVENTS_DELTA).await, [(10, 3, 1, true)]);
+}
+
+#[tokio::test]
+async fn a_row_rejected_today_carries_its_key_forward_instead_of_closing_it() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    clean_raw(&store, 1).await;
+    // Day 2: track 2 and user 11 have an unparsable datetime, user 10's listen row has items as
+    // text, and one track row has no readable id (it cannot be carried by key).
+    let mut bad_track = track(2, "t2");
+    bad_track["updated_at"] = json!("yesterday");
+    let mut bad_user = user(11);
+    bad_user["created_at"] = json!("01/01/2025");
+    let mut bad_listen = listen(10, &[]);
+    bad_listen["items"] = json!("[1, 2]");
+    let mut no_id = track(9, "t9");
+    no_id["id"] = json!("n/a");
+    let tracks = vec![track(1, "t1"), bad_track, track(3, "t3"), no_id];
+    raw(
+        &store,
+        2,
+        tracks,
+        vec![user(10), bad_user],
+        vec![bad_listen, listen(11, &[3, 1])],
+    )
+    .await;
+    let (t, metrics) = transformer(
+        &store,
+        &[
+            ("DQ_MAX_QUARANTINE_SHARE", "0.6"),
+            ("DQ_MAX_CURRENT_DROP", "1"),
+        ],
+    );
+    t.run(day(1), "run-1").await.unwrap();
+    let summary = t.run(day(2), "run-2").await.unwrap();
+
+    let tracks = tracks_of(&store, 2).await;
+    let state: Vec<(i64, bool, bool)> = tracks
+        .iter()
+        .map(|v| (v.row.id, v.is_current(), v.carried_forward))
+        .collect();
+    assert_eq!(
+        state,
+        [(1, true, false), (2, true, true), (3, true, false)],
+        "track 2 is unknown today, not gone"
+    );
+    assert_eq!(
+        tracks[1].valid_from,
+        as_of(day(1)),
+        "the carried version is yesterday's, untouched"
+    );
+    let users: Vec<Version<UserRow>> = read_curated(store.clone(), day(2), USERS).await.unwrap();
+    assert_eq!(
+        users
+            .iter()
+            .map(|v| (v.row.id, v.is_current(), v.carried_forward))
+            .collect::<Vec<_>>(),
+        [(10, true, false), (11, true, true)]
+    );
+
+    // User 10's events are yesterday's, carried and never new; user 11 (carried) keeps today's row.
+    let events: Vec<ListenEvent> = read_curated(store.clone(), day(2), LISTEN_EVENTS)
+        .await
+        .unwrap();
+    let got: Vec<(i64, i64, i32, bool, bool)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.user_id,
+                e.track_id,
+                e.position,
+                e.is_new,
+                e.carried_forward,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (10, 1, 0, false, true),
+            (10, 2, 1, false, true),
+            (11, 3, 0, false, false),
+            (11, 1, 1, true, false)
+        ]
+    );
+    assert_eq!(
+        events_of(&store, 2, LISTEN_EVENTS_DELTA).await,
+        [(11, 1, 1, true)],
+        "a carried pair is never new"
+    );
+
+    let tables = &run_manifest(&store, 2).await.unwrap().details["dq_report"]["tables"];
+    assert_eq!(
+        (
+            tables["tracks"]["carried_forward"].as_u64(),
+            tables["tracks"]["uncarriable"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        (
+            tables["users"]["carried_forward"].as_u64(),
+            tables["listen_events"]["carried_forward"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        (
+            summary.tables[TRACKS].carried_forward,
+            summary.tables[TRACKS].closed_versions
+        ),
+        (1, Some(0))
+    );
+    assert_eq!(
+        metrics.total_where(Metric::CarriedForward, "Entity", TRACKS),
+        1.0
+    );
+
+    // Day 3 serves everything again: the same history as if day 2 had been good.
+    clean_raw(&store, 3).await;
+    t.run(day(3), "run-3").await.unwrap();
+    let after = tracks_of(&store, 3).await;
+    assert!(
+        after
+            .iter()
+            .all(|v| v.is_current() && !v.carried_forward && v.valid_from == as_of(day(1))),
+        "{after:?}"
+    );
+    let events = events_of(&store, 3, LISTEN_EVENTS).await;
+    assert_eq!(
+        events,
+        [(10, 1, 0, false), (10, 2, 1, false), (11, 3, 0, false)]
+    );
+    assert!(
+        events_of(&store, 3, LISTEN_EVENTS_DELTA).await.is_empty(),
+        "the carried pairs were never new, nor are they now"
+    );
+}
+
+#[tokio::test]
+async fn a_fall_of_current_rows_beyond_the_threshold_fails_and_commits_nothing() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    let tracks = |n: i64| (1..=n).map(|i| track(i, "t")).collect::<Vec<_>>();
+    raw(
+        &store,
+        1,
+        tracks(10),
+        vec![user(10)],
+        vec![listen(10, &[1])],
+    )
+    .await;
+    raw(&store, 2, tracks(8), vec![user(10)], vec![listen(10, &[1])]).await;
+    let (t, metrics) = transformer(&store, &[("DQ_MAX_CURRENT_DROP", "0.15")]);
+    t.run(day(1), "run-1").await.unwrap();
+    let err = t.run(day(2), "run-2").await.unwrap_err();
+    assert_eq!(err.error_type(), "Permanent.DataQuality");
+    let text = err.to_string();
+    assert!(
+        text.contains("tracks: 8 current rows against 10")
+            && text.contains("20.00%")
+            && text.contains("DQ_MAX_CURRENT_DROP"),
+        "{text}"
+    );
+    assert!(run_manifest(&store, 2).await.is_none(), "nothing committed");
+    assert_eq!(
+        metrics.total(Metric::CurrentRowsDrop, None),
+        0.2,
+        "the alarm sees the fall"
+    );
+    let (relaxed, _) = transformer(&store, &[("DQ_MAX_CURRENT_DROP", "0.2")]);
+    relaxed.run(day(2), "run-2b").await.unwrap();
 }

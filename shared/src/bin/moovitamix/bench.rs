@@ -140,6 +140,7 @@ async fn fetch(sizes: &[usize], concurrency: usize) -> Result<(), AnyError> {
             source: SourceClient::new(config.source.clone())?,
             metrics: Metrics::new("fetch", "bench", Arc::new(MemorySink::default())),
             part_rows: config.part_rows,
+            limits: config.fetch,
             commit: config.commit(),
         };
         reset_peak_memory();

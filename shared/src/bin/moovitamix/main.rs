@@ -67,6 +67,10 @@ enum Command {
         /// Last date of a backfill, included.
         #[arg(long, requires = "from")]
         to: Option<NaiveDate>,
+        /// Fetch dates more than FETCH_MAX_PAST_DAYS back from SOURCE_API_URL, knowing that the
+        /// source serves only the present (the built-in simulator serves any date: not needed).
+        #[arg(long)]
+        allow_past: bool,
         #[command(flatten)]
         sim: SimulatorArgs,
     },
@@ -104,7 +108,13 @@ async fn main() -> ExitCode {
     moovitamix::telemetry::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { date, from, to, sim } => run(date, from.zip(to), sim).await,
+        Command::Run {
+            date,
+            from,
+            to,
+            allow_past,
+            sim,
+        } => run(date, from.zip(to), allow_past, sim).await,
         Command::Simulate { listen, date, sim } => simulate(listen, date, sim).await,
         Command::Bench { stage } => bench::run(stage).await,
         Command::Train { date } => recommend(Request::Train { date }).await,
@@ -122,12 +132,18 @@ async fn main() -> ExitCode {
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
-async fn run(date: Option<NaiveDate>, range: Option<(NaiveDate, NaiveDate)>, sim: SimulatorArgs) -> Result<(), AnyError> {
+async fn run(
+    date: Option<NaiveDate>,
+    range: Option<(NaiveDate, NaiveDate)>,
+    allow_past: bool,
+    sim: SimulatorArgs,
+) -> Result<(), AnyError> {
+    let now = Utc::now();
     let dates: Vec<NaiveDate> = match (date, range) {
         (_, Some((from, to))) if from > to => return Err(format!("--from {from} is after --to {to}").into()),
         (_, Some((from, to))) => from.iter_days().take_while(|d| *d <= to).collect(),
         (Some(d), None) => vec![d],
-        (None, None) => vec![Utc::now().date_naive()],
+        (None, None) => vec![now.date_naive()],
     };
     let mut config = Config::from_env()?;
     // The built-in simulator stands in for the source unless SOURCE_API_URL names one.
@@ -142,6 +158,11 @@ async fn run(date: Option<NaiveDate>, range: Option<(NaiveDate, NaiveDate)>, sim
     };
     println!("data:   {}", config.data_url);
     let fetcher = Fetcher::from_config(&config).await?;
+    // Every date is checked before any runs. The simulator serves each date's own data set, so
+    // an old date is honest there; a real source serves only the present.
+    for date in &dates {
+        fetcher.check_date(*date, now, allow_past || simulator.is_some())?;
+    }
     let transformer = Transformer::from_config(&config).await?;
     let recommender = Recommender::from_config(&config).await;
     for date in dates {
