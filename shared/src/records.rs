@@ -299,6 +299,9 @@ fn split_zone(rest: &str) -> Option<(&str, Option<i64>)> {
         return Some((rest, None));
     };
     let (time, zone) = (&rest[..at], &rest[at + 1..]);
+    if !zone.is_ascii() {
+        return None; // and the byte slicing below stays on char boundaries
+    }
     let digits = |s: &str| s.len() == 2 && s.bytes().all(|c| c.is_ascii_digit());
     let (h, m) = match zone.len() {
         2 => (zone, "00"),
@@ -641,6 +644,11 @@ mod tests {
             "21/11/2026 06:00:00",
             "2026-11-21é06:00:00",
             "2026-11-21T06:00:00Zjunk",
+            "2026-11-21T06:00:00+1é1",
+            "2026-11-21T06:00:00+é",
+            "2026-11-21T06:00:00+0é:0",
+            "2026-11-21T06:00:00.é",
+            "2026-11-21 06:00:é0",
         ] {
             assert_eq!(read_datetime(bad), None, "{bad}");
         }

@@ -201,3 +201,20 @@ async fn refusals_say_what_to_do() {
     assert_eq!(r.handle(&raw_commit, crate::job::Invocation::new()).await.unwrap_err().error_type(), "Permanent.BadEvent");
     assert!(store.list("recommendations/").await.unwrap().is_empty(), "nothing written");
 }
+
+#[tokio::test]
+async fn a_curated_date_in_the_future_does_not_steer_training() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    curated_day(&store, 0).await;
+    let future = 10; // committed before dates were checked: 9 days after tomorrow, by `now`
+    curated_day(&store, future).await;
+    let (r, _) = recommender(&store, &[]);
+    let now = crate::transform::as_of(day(0)) + chrono::Duration::hours(7);
+    let trained = match r.run(Request::Train { date: None }, Invocation::with_id("v1").at(now)).await.unwrap() {
+        Outcome::Train(t) => t,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(trained.date, day(0), "the latest plausible curated date, not {}", day(future));
+    let refused = r.handle(&json!({"mode": "train", "date": day(future).to_string()}), Invocation::with_id("v2").at(now)).await.unwrap_err();
+    assert_eq!(refused.error_type(), "Permanent.BadDate", "{refused}");
+}
