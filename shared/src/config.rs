@@ -27,6 +27,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "FETCH_RETRY_BUDGET", default: "200", meaning: "Retries allowed across a whole run before it fails." },
     Variable { name: "FETCH_BACKOFF_BASE_MS", default: "200", meaning: "First retry delay; doubles each attempt, with full jitter." },
     Variable { name: "FETCH_BACKOFF_MAX_MS", default: "20000", meaning: "Cap of one retry delay, and of an honoured `Retry-After`." },
+    Variable { name: "FETCH_MAX_BODY_BYTES", default: "16777216", meaning: "Largest response body accepted from the source (bytes, 1024..=1073741824); a larger one fails the run (`Permanent.SourceContract`), read no further than the limit." },
     Variable { name: "FETCH_PART_ROWS", default: "200000", meaning: "Rows per raw data object before a new part starts." },
     Variable { name: "LEASE_TTL_SECONDS", default: "60", meaning: "A run's lease on a date lapses when not renewed for this long (the run renews it every quarter of it), so a crashed run blocks its retry for at most this plus the skew (10..=900)." },
     Variable { name: "LEASE_MAX_CLOCK_SKEW_SECONDS", default: "15", meaning: "Clock skew between two writers tolerated before a lapsed lease is taken over (0..=600)." },
@@ -80,6 +81,8 @@ pub struct SourceConfig {
     pub retry_budget: u32,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// The largest response body read (`FETCH_MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
 }
 
 /// A secret value: compared and cloned, never printed.
@@ -199,6 +202,7 @@ impl Config {
                 retry_budget: env.number("FETCH_RETRY_BUDGET", 0, 1_000_000)?,
                 backoff_base: Duration::from_millis(env.number("FETCH_BACKOFF_BASE_MS", 0, 600_000)?),
                 backoff_max: Duration::from_millis(env.number("FETCH_BACKOFF_MAX_MS", 0, 900_000)?),
+                max_body_bytes: env.number("FETCH_MAX_BODY_BYTES", 1024, 1 << 30)?,
             },
             data_url: DataUrl::parse(&data_url).map_err(|why| env.error("DATA_URL", &data_url, &why))?,
             metrics_namespace: Some(env.text("METRICS_NAMESPACE"))

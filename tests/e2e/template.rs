@@ -883,6 +883,7 @@ fn check_query_layer(t: &Value) -> Vec<String> {
         ("first_name", "string"),
         ("last_name", "string"),
         ("email_hash", "string"),
+        ("email_key_id", "string"),
         ("gender", "string"),
         ("favorite_genres", "string"),
         ("favorite_genres_normalized", "string"),

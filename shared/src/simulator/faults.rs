@@ -41,11 +41,17 @@ pub enum FaultKind {
     FailEndpoint,
     /// A request delayed by the configured latency (`"latency"`).
     Latency,
+    /// A page served from the shifted listing (`"shift"`).
+    Shift,
+    /// A page served from a listing with rows served twice (`"duplicate"`).
+    Duplicate,
+    /// A page answered in the wrong shape (`"wrong_shape"`).
+    WrongShape,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 9] = [
+    pub const ALL: [FaultKind; 12] = [
         FaultKind::Error,
         FaultKind::RateLimit,
         FaultKind::Truncate,
@@ -55,6 +61,9 @@ impl FaultKind {
         FaultKind::TotalChange,
         FaultKind::FailEndpoint,
         FaultKind::Latency,
+        FaultKind::Shift,
+        FaultKind::Duplicate,
+        FaultKind::WrongShape,
     ];
 
     /// The key of this kind in the stats.
@@ -69,6 +78,9 @@ impl FaultKind {
             FaultKind::TotalChange => "total_change",
             FaultKind::FailEndpoint => "fail_endpoint",
             FaultKind::Latency => "latency",
+            FaultKind::Shift => "shift",
+            FaultKind::Duplicate => "duplicate",
+            FaultKind::WrongShape => "wrong_shape",
         }
     }
 }
