@@ -137,10 +137,16 @@ async fn erase_one_user(store: Arc<dyn Store>) {
     assert!(before.iter().any(|(_, text)| text.contains(&email)) && before.iter().any(|(_, text)| text.contains(&other)));
     let tracks_before: Vec<Version<TrackRow>> = read_curated(store.clone(), day(DAYS - 1), TRACKS).await.unwrap();
 
+    // The lifecycle rule has expired the first date's raw users partition: nothing to erase there.
+    for o in store.list("raw/users/dt=2026-11-01/").await.unwrap() {
+        store.delete(&o.key).await.unwrap();
+    }
+
     let summary = transformer.eraser().erase(&[user], Invocation::with_id("erase-1")).await.unwrap();
+    assert!(!summary.rewritten.iter().any(|d| d.zone == "raw" && d.date == day(0)), "{summary:?}");
     let zones: Vec<&str> = summary.rewritten.iter().map(|d| d.zone.as_str()).collect();
     assert_eq!(zones[..DAYS as usize], ["curated"; DAYS as usize], "every curated date (the history keeps the user), first: {summary:?}");
-    assert!(zones[DAYS as usize..].iter().all(|z| *z == "raw") && zones.len() > DAYS as usize, "then the raw dates that served the user: {summary:?}");
+    assert!(zones[DAYS as usize..].iter().all(|z| *z == "raw"), "then the raw dates that served the user: {summary:?}");
 
     let after = every_object(store.as_ref()).await;
     for (key, text) in &after {
