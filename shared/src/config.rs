@@ -27,6 +27,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "FETCH_RETRY_BUDGET", default: "200", meaning: "Retries allowed across a whole run before it fails." },
     Variable { name: "FETCH_BACKOFF_BASE_MS", default: "200", meaning: "First retry delay; doubles each attempt, with full jitter." },
     Variable { name: "FETCH_BACKOFF_MAX_MS", default: "20000", meaning: "Cap of one retry delay, and of an honoured `Retry-After`." },
+    Variable { name: "FETCH_MAX_BODY_BYTES", default: "16777216", meaning: "Largest response body accepted from the source (bytes, 1024..=1073741824); a larger one fails the run (`Permanent.SourceContract`), read no further than the limit." },
     Variable { name: "FETCH_PART_ROWS", default: "200000", meaning: "Rows per raw data object before a new part starts." },
     Variable { name: "FETCH_MAX_REJECTED_SHARE", default: "0.05", meaning: "fetch: the run fails and commits nothing when an entity's rejected share of the rows served exceeds this (0..=1)." },
     Variable { name: "FETCH_MAX_PAST_DAYS", default: "2", meaning: "fetch: a logical date more than this many days before today (UTC) is refused unless the event says `\"allow_past\": true` (locally `--allow-past`): the source serves only the present (0..=3650)." },
@@ -34,8 +35,8 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "LEASE_MAX_CLOCK_SKEW_SECONDS", default: "15", meaning: "Clock skew between two writers tolerated before a lapsed lease is taken over (0..=600)." },
     Variable { name: "LEASE_WAIT_SECONDS", default: "90", meaning: "How long a run waits for another run of the same stage and date to finish or lapse before it fails with `Retryable.DateBusy` (0..=3600; within the invocation's deadline)." },
     Variable { name: "ORPHAN_GRACE_SECONDS", default: "21600", meaning: "Objects that no commit lists (a crashed run's) are removed by a later commit of the date once older than this, by the store's clock; at least the longest a run can last, Lambda's 15 minutes, so that a live run's objects are never taken for a dead one's (900..=2592000)." },
-    Variable { name: "PII_SALT_PARAMETER", default: "", meaning: "transform: name of the SSM SecureString holding the e-mail hashing salt, read once per container (Lambda sets it; wins over PII_SALT)." },
-    Variable { name: "PII_SALT", default: "", meaning: "transform: the e-mail hashing salt itself, for local runs. Without either variable, Lambda refuses to start and a local run uses a fixed development salt (with a warning)." },
+    Variable { name: "PII_SALT_PARAMETER", default: "", meaning: "transform: name of the SSM SecureString holding the e-mail hashing key (HMAC-SHA256), read once per container (Lambda sets it; wins over PII_SALT)." },
+    Variable { name: "PII_SALT", default: "", meaning: "transform: the e-mail hashing key itself, for local runs. Without either variable, Lambda refuses to start and a local run uses a fixed development key (with a warning)." },
     Variable { name: "KEEP_NAMES", default: "false", meaning: "transform: `true` keeps users' first and last names in curated/users; `false` writes them as null." },
     Variable { name: "DQ_MAX_QUARANTINE_SHARE", default: "0.05", meaning: "transform: the run fails and commits nothing when a table's quarantined share of its input exceeds this (0..=1)." },
     Variable { name: "DQ_MAX_ROW_COUNT_CHANGE", default: "0.2", meaning: "transform: a table whose row count moves by more than this share versus the previous date gets a `row_count_change` warning." },
@@ -83,6 +84,8 @@ pub struct SourceConfig {
     pub retry_budget: u32,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// The largest response body read (`FETCH_MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
 }
 
 /// A secret value: compared and cloned, never printed.
@@ -220,6 +223,7 @@ impl Config {
                 retry_budget: env.number("FETCH_RETRY_BUDGET", 0, 1_000_000)?,
                 backoff_base: Duration::from_millis(env.number("FETCH_BACKOFF_BASE_MS", 0, 600_000)?),
                 backoff_max: Duration::from_millis(env.number("FETCH_BACKOFF_MAX_MS", 0, 900_000)?),
+                max_body_bytes: env.number("FETCH_MAX_BODY_BYTES", 1024, 1 << 30)?,
             },
             data_url: DataUrl::parse(&data_url).map_err(|why| env.error("DATA_URL", &data_url, &why))?,
             metrics_namespace: Some(env.text("METRICS_NAMESPACE"))

@@ -3,8 +3,12 @@
 //! Each endpoint streams page by page (in page order, a bounded number in flight) into gzipped
 //! JSON-lines parts of at most `FETCH_PART_ROWS` rows: memory holds a few pages and one part, not
 //! the endpoint. Rows are kept byte for byte as served; rejected rows go to `quarantine/` with
-//! their reasons. An endpoint whose listing changes while it is read (another `total`, a
-//! duplicate key, a row count that does not add up) is started over once, then fails the run.
+//! their reasons (personal fields of user rows redacted). An endpoint whose listing changes while
+//! it is read (another `total`, a row count that does not add up, a first or last page whose keys
+//! moved when re-read at the end) is started over once, then fails the run. A key served twice is
+//! either that (the listing shifted) or a duplicate the source really holds: the endpoint is read
+//! again, and when the second pass shows the same duplicate keys with the same `total`, the rows
+//! are committed as served and transform's `duplicate_key` rule quarantines the extra ones.
 //! The run commits only if all endpoints were read completely and no entity's rejected share
 //! exceeds `FETCH_MAX_REJECTED_SHARE`.
 //!
@@ -21,7 +25,7 @@ use crate::job::{Classified, Invocation, observed};
 use crate::manifest::{ObjectEntry, ObjectRole};
 use crate::metrics::{Metric, Metrics};
 use crate::partition::{Partition, Zone};
-use crate::records::{Check, Entity, Issue, ListenHistory, Record, Track, User, Validated};
+use crate::records::{Check, Entity, Issue, ListenHistory, Record, Track, User, Validated, redact_personal};
 use crate::source::{Fetched, SourceClient, SourceError};
 use crate::storage::{Store, StoreError};
 use crate::trigger::{DateError, Trigger, TriggerError, check_logical_date};
@@ -32,7 +36,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,12 +49,21 @@ pub struct Endpoint {
     /// The URL path under `SOURCE_API_URL`.
     pub path: &'static str,
     validate: fn(&Value) -> Verdict,
+    /// Whether rows carry personal fields, which quarantine redacts ([`redact_personal`]).
+    personal: bool,
+    redact: fn(&Value) -> Value,
 }
 
 pub const ENDPOINTS: [Endpoint; 3] = [
-    Endpoint { entity: Entity::Tracks, path: "tracks", validate: verdict::<Track> },
-    Endpoint { entity: Entity::Users, path: "users", validate: verdict::<User> },
-    Endpoint { entity: Entity::ListenHistory, path: "listen_history", validate: verdict::<ListenHistory> },
+    Endpoint { entity: Entity::Tracks, path: "tracks", validate: verdict::<Track>, personal: false, redact: redact_personal::<Track> },
+    Endpoint { entity: Entity::Users, path: "users", validate: verdict::<User>, personal: true, redact: redact_personal::<User> },
+    Endpoint {
+        entity: Entity::ListenHistory,
+        path: "listen_history",
+        validate: verdict::<ListenHistory>,
+        personal: false,
+        redact: redact_personal::<ListenHistory>,
+    },
 ];
 
 enum Verdict {
@@ -90,10 +103,8 @@ impl Classified for FetchError {
             FetchError::Trigger(_) => "Permanent.BadEvent",
             FetchError::Date(_) => "Permanent.BadDate",
             FetchError::TooManyRejected(_) => "Permanent.DataQuality",
-            FetchError::Source {
-                source: SourceError::Refused { .. } | SourceError::BadPage { .. },
-                ..
-            } => "Permanent.SourceRefused",
+            FetchError::Source { source: SourceError::Refused { .. } | SourceError::BadPage { .. }, .. } => "Permanent.SourceRefused",
+            FetchError::Source { source: SourceError::WrongShape { .. } | SourceError::TooLarge { .. }, .. } => "Permanent.SourceContract",
             FetchError::Source { .. } => "Retryable.SourceUnavailable",
             FetchError::Inconsistent { .. } => "Retryable.SourceInconsistent",
             FetchError::Store { .. } => "Retryable.Storage",
@@ -162,6 +173,8 @@ pub struct EntitySummary {
     pub pages: u64,
     pub retries: u64,
     pub restarts: u64,
+    /// Rows whose key the source served again (kept in raw; transform quarantines them).
+    pub duplicate_rows: u64,
     pub bytes_written: u64,
     pub warnings_by_check: BTreeMap<Check, u64>,
     pub rejections_by_check: BTreeMap<Check, u64>,
@@ -286,7 +299,8 @@ impl Fetcher {
         })
     }
 
-    /// Reads one endpoint completely, starting over once if its listing changes under us.
+    /// Reads one endpoint completely, starting over once if its listing changes under us, or to
+    /// tell a duplicate the source holds (the same on both passes) from a listing that shifted.
     async fn read_endpoint(
         &self,
         source: &SourceClient,
@@ -296,22 +310,46 @@ impl Fetcher {
     ) -> Result<(PartitionCommit, EntitySummary, Entity), FetchError> {
         let entity = endpoint.entity;
         let mut restarts = 0;
+        // The duplicates of the first pass, when it ended on them.
+        let mut first_duplicates: Option<Duplicates> = None;
         loop {
-            match self.read_once(source, endpoint, writer, date).await {
-                Ok((commit, mut summary)) => {
+            // Objects of an abandoned attempt are overwritten, or removed at the commit.
+            let detail = match self.read_once(source, endpoint, writer, date).await {
+                Ok((commit, mut summary, duplicates)) => {
+                    match (&first_duplicates, duplicates.keys.is_empty()) {
+                        (_, true) => {}
+                        (Some(first), false) if *first == duplicates => {
+                            tracing::warn!(%entity, keys = ?duplicates.keys, total = duplicates.total,
+                                "the source serves the same keys twice on two passes, with a stable total: committed as served for transform's duplicate_key rule");
+                        }
+                        (Some(first), false) => {
+                            let detail = format!("keys served twice: {:?} of {} rows, then {:?} of {}", first.keys, first.total, duplicates.keys, duplicates.total);
+                            return Err(FetchError::Inconsistent { entity, detail });
+                        }
+                        (None, false) if restarts == 0 => {
+                            tracing::warn!(%entity, keys = ?duplicates.keys, "keys served twice: reading the endpoint again to tell a shifted listing from a duplicate the source holds");
+                            first_duplicates = Some(duplicates);
+                            restarts += 1;
+                            continue;
+                        }
+                        (None, false) => {
+                            let detail = format!("keys served twice after a restart: {:?}", duplicates.keys);
+                            return Err(FetchError::Inconsistent { entity, detail });
+                        }
+                    }
                     summary.restarts = restarts;
                     tracing::info!(%entity, accepted = summary.accepted, warned = summary.warned, rejected = summary.rejected,
-                        pages = summary.pages, retries = summary.retries, restarts, "endpoint read");
+                        pages = summary.pages, retries = summary.retries, restarts, duplicate_rows = summary.duplicate_rows, "endpoint read");
                     return Ok((commit, summary, entity));
                 }
-                // Objects of the abandoned attempt are overwritten, or removed at the commit.
-                Err(Attempt::Changed(detail)) if restarts == 0 => {
-                    tracing::warn!(%entity, %detail, "the listing changed while it was read; starting the endpoint over");
-                    restarts += 1;
-                }
-                Err(Attempt::Changed(detail)) => return Err(FetchError::Inconsistent { entity, detail }),
+                Err(Attempt::Changed(detail)) => detail,
                 Err(Attempt::Failed(e)) => return Err(e),
+            };
+            if restarts > 0 {
+                return Err(FetchError::Inconsistent { entity, detail });
             }
+            tracing::warn!(%entity, %detail, "the listing changed while it was read; starting the endpoint over");
+            restarts += 1;
         }
     }
 
@@ -321,7 +359,7 @@ impl Fetcher {
         endpoint: &Endpoint,
         writer: &RunWriter,
         date: NaiveDate,
-    ) -> Result<(PartitionCommit, EntitySummary), Attempt> {
+    ) -> Result<(PartitionCommit, EntitySummary, Duplicates), Attempt> {
         let entity = endpoint.entity;
         let source_err = |source| match source {
             SourceError::Changed { detail, .. } => Attempt::Changed(detail),
@@ -334,11 +372,15 @@ impl Fetcher {
             data: PartSink::new(writer, raw.clone(), ObjectRole::Data, self.part_rows),
             rejected: PartSink::new(writer, quarantine.clone(), ObjectRole::Quarantine, self.part_rows),
             keys: HashSet::new(),
+            duplicates: BTreeSet::new(),
+            edges: BTreeMap::new(),
+            last_page: 1,
             rows_seen: 0,
             summary: EntitySummary::default(),
         };
         let first = source.first_page(endpoint.path).await.map_err(source_err)?;
         let (total, pages) = (first.page.total, first.page.pages);
+        reader.last_page = pages.max(1);
         let mut rest = std::pin::pin!(source.remaining_pages(endpoint.path, &first.page));
         reader.take(first).await?;
         while let Some(fetched) = rest.next().await {
@@ -346,6 +388,18 @@ impl Fetcher {
         }
         if reader.rows_seen != total {
             return Err(Attempt::Changed(format!("received {} rows in {pages} pages, but `total` says {total}", reader.rows_seen)));
+        }
+        // A row deleted from a page already read and another inserted leave `total` and the row
+        // count as they were, but move the keys of the first or the last page: read them again.
+        for (&number, keys) in &reader.edges {
+            let again = source.page(endpoint.path, number).await.map_err(source_err)?;
+            reader.summary.retries += again.retries as u64;
+            if (again.page.total, again.page.pages) != (total, pages) {
+                return Err(Attempt::Changed(format!("page {number} read again says {} rows in {} pages, not {total} in {pages}", again.page.total, again.page.pages)));
+            }
+            if &page_keys(&again.page.items, entity) != keys {
+                return Err(Attempt::Changed(format!("the keys of page {number} moved while the listing was read (a row removed and another added)")));
+            }
         }
         let mut objects: Vec<ObjectEntry> = reader.data.finish().await.map_err(|source| Attempt::Failed(FetchError::Store { entity, source }))?;
         objects.extend(reader.rejected.finish().await.map_err(|source| Attempt::Failed(FetchError::Store { entity, source }))?);
@@ -365,7 +419,7 @@ impl Fetcher {
             details,
             also_owns: vec![quarantine],
         };
-        Ok((commit, summary))
+        Ok((commit, summary, Duplicates { keys: reader.duplicates, total }))
     }
 }
 
@@ -376,22 +430,46 @@ enum Attempt {
     Failed(FetchError),
 }
 
+/// The keys one pass saw twice, and the `total` it read them under.
+#[derive(Debug, PartialEq, Eq)]
+struct Duplicates {
+    keys: BTreeSet<i64>,
+    total: u64,
+}
+
+/// The key field of each row of a page, as served (`null` when missing): what the end-of-pass
+/// check compares, so that a row that only changed its content does not count as moved.
+fn page_keys(items: &[Box<RawValue>], entity: Entity) -> Vec<String> {
+    items
+        .iter()
+        .map(|raw| match serde_json::from_str::<Value>(raw.get()) {
+            Ok(row) => row.get(entity.key_field()).map_or_else(|| "null".to_owned(), Value::to_string),
+            Err(_) => raw.get().to_owned(),
+        })
+        .collect()
+}
+
 /// The state of one pass over an endpoint's pages.
 struct EndpointReader<'a> {
     endpoint: &'a Endpoint,
     data: PartSink<'a>,
     rejected: PartSink<'a>,
     keys: HashSet<i64>,
+    /// Keys seen again in this pass.
+    duplicates: BTreeSet<i64>,
+    /// The keys of the first and the last page, by page number.
+    edges: BTreeMap<u64, Vec<String>>,
+    last_page: u64,
     rows_seen: u64,
     summary: EntitySummary,
 }
 
-/// A quarantined row: where it came from, why, and the row as served.
+/// A quarantined row: where it came from, why, and the row as served (personal fields nulled).
 #[derive(Serialize)]
-struct QuarantinedRow<'a> {
+struct QuarantinedRow<'a, R: Serialize + ?Sized> {
     page: u64,
     reasons: &'a [Issue],
-    row: &'a RawValue,
+    row: &'a R,
 }
 
 impl EndpointReader<'_> {
@@ -401,12 +479,16 @@ impl EndpointReader<'_> {
         self.summary.pages += 1;
         self.summary.retries += fetched.retries as u64;
         self.rows_seen += page.items.len() as u64;
+        if page.page == 1 || page.page == self.last_page {
+            self.edges.insert(page.page, page_keys(&page.items, entity));
+        }
         for raw in &page.items {
             let value: Value = serde_json::from_str(raw.get()).expect("a RawValue is valid JSON");
             match (self.endpoint.validate)(&value) {
                 Verdict::Accepted { key, warnings } => {
                     if !self.keys.insert(key) {
-                        return Err(Attempt::Changed(format!("{} {key} appears twice (page {})", entity.key_field(), page.page)));
+                        self.duplicates.insert(key);
+                        self.summary.duplicate_rows += 1;
                     }
                     self.summary.accepted += 1;
                     if !warnings.is_empty() {
@@ -422,7 +504,13 @@ impl EndpointReader<'_> {
                     for r in &reasons {
                         *self.summary.rejections_by_check.entry(r.check).or_default() += 1;
                     }
-                    let line = serde_json::to_vec(&QuarantinedRow { page: page.page, reasons: &reasons, row: raw }).expect("serialises");
+                    let line = if self.endpoint.personal {
+                        let row = (self.endpoint.redact)(&value);
+                        serde_json::to_vec(&QuarantinedRow { page: page.page, reasons: &reasons, row: &row })
+                    } else {
+                        serde_json::to_vec(&QuarantinedRow { page: page.page, reasons: &reasons, row: raw.as_ref() })
+                    }
+                    .expect("serialises");
                     self.rejected.push(&line);
                 }
             }

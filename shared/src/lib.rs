@@ -20,7 +20,7 @@
 //! | [`transform::listen_events`] | listen history flattened per item, and the day's new pairs |
 //! | [`transform::quality`] | blocking and warning checks, thresholds, the data-quality report |
 //! | [`transform::parquet_io`] | the curated tables' Parquet schemas, part files, reading back |
-//! | [`transform::pii`] | the salted e-mail hash, the names policy, the salt from SSM |
+//! | [`transform::pii`] | the keyed e-mail hash (HMAC-SHA256) and its key id, the names policy, the key from SSM |
 //! | [`transform::curated`], [`transform::raw`] | curated business rows and their hash; reading (and, for tests, writing) a committed raw date |
 //! | [`recommend`] | the recommend job: daily scoring with the champion ALS model, gated retraining, rollback |
 //! | [`recommend::als`] | implicit-feedback ALS solved by conjugate gradient, multi-threaded |
@@ -28,11 +28,15 @@
 //! | [`recommend::scoring`], [`recommend::cold_start`] | top-K per user with fold-in of changed users; genre popularity for cold start |
 //! | [`recommend::model_store`] | stored model versions and the champion pointer |
 //! | [`trigger`] | the events that start a run, and the logical date they carry |
+//! | [`erase`] | a user's personal data removed from every committed date of raw, quarantine and curated |
 //! | [`telemetry`] | logging set-up (JSON in Lambda, text locally) |
 
+#[cfg(test)]
+mod arbitrary_json;
 pub mod commit;
 pub mod job;
 pub mod config;
+pub mod erase;
 pub mod fetch;
 pub mod manifest;
 pub mod metrics;

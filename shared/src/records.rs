@@ -5,6 +5,10 @@
 //! field, an unparsable or missing datetime, a listen row without `user_id`); what the real source
 //! routinely serves (`updated_at` before `created_at`, a null name, an unknown genre, a field we
 //! do not know yet) is accepted and counted as a warning.
+//!
+//! Personal fields ([`Record::PERSONAL`]: a user's `email`, `first_name`, `last_name`) are never
+//! quoted in a warning's or rejection's detail, and [`redact_personal`] makes a row fit for
+//! quarantine.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -169,6 +173,8 @@ pub enum Validated<T> {
 pub trait Record: Sized {
     const ENTITY: Entity;
     const FIELDS: &'static [&'static str];
+    /// Fields holding personal data: never quoted in an issue's detail, redacted in quarantine.
+    const PERSONAL: &'static [&'static str] = &[];
     /// The row's identifier (`id`, or `user_id` for listen history).
     fn key(&self) -> i64;
     /// Builds the record from the checked fields; `None` when a rejection was recorded.
@@ -177,10 +183,12 @@ pub trait Record: Sized {
     /// Validates one JSON row as served.
     fn validate(row: &Value) -> Validated<Self> {
         let Some(map) = row.as_object() else {
-            let reason = Issue { field: String::new(), check: Check::NotAnObject, detail: describe(row) };
+            // A row that is not an object cannot be searched for personal fields: only its kind.
+            let detail = if Self::PERSONAL.is_empty() { describe(row) } else { kind(row).to_owned() };
+            let reason = Issue { field: String::new(), check: Check::NotAnObject, detail };
             return Validated::Rejected { reasons: vec![reason] };
         };
-        let mut fields = Fields { map, warnings: Vec::new(), rejections: Vec::new() };
+        let mut fields = Fields { map, personal: Self::PERSONAL, warnings: Vec::new(), rejections: Vec::new() };
         let record = Self::from_fields(&mut fields);
         for name in map.keys().filter(|k| !Self::FIELDS.contains(&k.as_str())) {
             fields.warn(name, Check::UnknownField, "not in the known schema (schema drift)".into());
@@ -220,6 +228,7 @@ impl Record for User {
     const ENTITY: Entity = Entity::Users;
     const FIELDS: &'static [&'static str] =
         &["id", "first_name", "last_name", "email", "gender", "favorite_genres", "created_at", "updated_at"];
+    const PERSONAL: &'static [&'static str] = &["email", "first_name", "last_name"];
 
     fn key(&self) -> i64 {
         self.id
@@ -320,14 +329,37 @@ fn split_zone(rest: &str) -> Option<(&str, Option<i64>)> {
     Some((time, Some(sign * (h * 3600 + m * 60))))
 }
 
+/// A row of `R` fit for quarantine: its personal fields set to null. A row that is not an object
+/// cannot be searched for them, so a row of an entity with personal fields is replaced by a note.
+pub fn redact_personal<R: Record>(row: &Value) -> Value {
+    if R::PERSONAL.is_empty() {
+        return row.clone();
+    }
+    let Some(map) = row.as_object() else { return Value::String(format!("({} withheld: it may hold personal data)", kind(row))) };
+    let mut map = map.clone();
+    for field in R::PERSONAL {
+        if let Some(v) = map.get_mut(*field) {
+            *v = Value::Null;
+        }
+    }
+    Value::Object(map)
+}
+
 /// The field-by-field reader that records warnings and rejections as it goes.
 pub struct Fields<'a> {
     map: &'a Map<String, Value>,
+    /// Fields whose values an issue never quotes.
+    personal: &'static [&'static str],
     warnings: Vec<Issue>,
     rejections: Vec<Issue>,
 }
 
 impl Fields<'_> {
+    /// A value for a message: its kind and a clipped rendering, or only its kind for a personal field.
+    fn describe(&self, field: &str, v: &Value) -> String {
+        if self.personal.contains(&field) { format!("{} (a personal field: value not shown)", kind(v)) } else { describe(v) }
+    }
+
     fn warn(&mut self, field: &str, check: Check, detail: String) {
         self.warnings.push(Issue { field: field.to_owned(), check, detail });
     }
@@ -367,7 +399,7 @@ impl Fields<'_> {
                 Some(s.clone())
             }
             Some(v) => {
-                self.reject(name, Check::WrongType, format!("expected text, got {}", describe(v)));
+                self.reject(name, Check::WrongType, format!("expected text, got {}", self.describe(name, v)));
                 None
             }
         }
@@ -456,16 +488,21 @@ impl Fields<'_> {
     }
 }
 
-/// A short description of a JSON value for messages: its type and a clipped rendering.
-fn describe(v: &Value) -> String {
-    let kind = match v {
+/// The JSON type of a value, for messages.
+fn kind(v: &Value) -> &'static str {
+    match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
         Value::Number(_) => "number",
         Value::String(_) => "string",
         Value::Array(_) => "list",
         Value::Object(_) => "object",
-    };
+    }
+}
+
+/// A short description of a JSON value for messages: its type and a clipped rendering.
+fn describe(v: &Value) -> String {
+    let kind = kind(v);
     let mut text = v.to_string();
     if text.len() > 60 {
         let cut = (0..=60).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
@@ -686,5 +723,71 @@ mod tests {
             panic!("accepted")
         };
         assert_eq!(checks(&reasons), [("updated_at", Check::BadDatetime)]);
+    }
+
+    const REJECTIONS: [Check; 5] = [Check::NotAnObject, Check::MissingKey, Check::WrongType, Check::BadDatetime, Check::MissingDatetime];
+
+    /// Every verdict is classified: accepted with warnings only, or rejected with at least one
+    /// rejection reason; an accepted record's key is the row's.
+    fn classified<R: Record>(row: &Value) -> Result<(), proptest::test_runner::TestCaseError> {
+        match R::validate(row) {
+            Validated::Accepted { record, warnings } => {
+                proptest::prop_assert!(warnings.iter().all(|w| !REJECTIONS.contains(&w.check)), "{warnings:?}");
+                proptest::prop_assert_eq!(Some(record.key()), row[R::ENTITY.key_field()].as_i64());
+            }
+            Validated::Rejected { reasons } => {
+                proptest::prop_assert!(!reasons.is_empty());
+                proptest::prop_assert!(reasons.iter().all(|r| REJECTIONS.contains(&r.check)), "{reasons:?}");
+            }
+        }
+        Ok(())
+    }
+
+    /// A personal value that says so: a marked text, alone or inside a list or an object.
+    fn personal_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        crate::arbitrary_json::text().prop_flat_map(|t| {
+            let marked = format!("§pii§{t}");
+            prop_oneof![Just(json!(marked.clone())), Just(json!([marked.clone()])), Just(json!({"v": marked}))]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 1024, ..Default::default() })]
+
+        #[test]
+        fn any_row_is_accepted_or_rejected_with_its_reasons(row in proptest::prop_oneof![
+            crate::arbitrary_json::json(),
+            crate::arbitrary_json::object_with(Track::FIELDS),
+            crate::arbitrary_json::object_with(User::FIELDS),
+            crate::arbitrary_json::object_with(ListenHistory::FIELDS),
+        ]) {
+            classified::<Track>(&row)?;
+            classified::<User>(&row)?;
+            classified::<ListenHistory>(&row)?;
+        }
+
+        #[test]
+        fn personal_values_are_never_quoted_and_redaction_removes_them(
+            row in crate::arbitrary_json::object_with(User::FIELDS),
+            email in personal_value(),
+            first in personal_value(),
+            last in personal_value(),
+            as_list in proptest::prelude::any::<bool>(),
+        ) {
+            let mut row = row;
+            for (field, value) in [("email", email), ("first_name", first), ("last_name", last)] {
+                row[field] = value;
+            }
+            let row = if as_list { json!([row]) } else { row };
+            let issues = match User::validate(&row) {
+                Validated::Accepted { warnings, .. } => warnings,
+                Validated::Rejected { reasons } => reasons,
+            };
+            for issue in &issues {
+                proptest::prop_assert!(!issue.detail.contains("§pii§"), "{issue}");
+            }
+            proptest::prop_assert!(!redact_personal::<User>(&row).to_string().contains("§pii§"));
+        }
     }
 }

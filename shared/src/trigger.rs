@@ -36,11 +36,7 @@ pub struct TriggerError {
 
 impl Trigger {
     pub fn parse(event: &Value) -> Result<Trigger, TriggerError> {
-        let fail = |why: &str| {
-            let mut excerpt = event.to_string();
-            excerpt.truncate(300);
-            TriggerError { why: why.to_owned(), excerpt }
-        };
+        let fail = |why: &str| TriggerError { why: why.to_owned(), excerpt: excerpt(event) };
         let Some(object) = event.as_object() else { return Err(fail("not a JSON object")) };
         if object.contains_key("detail-type") {
             let envelope: EventBridgeEvent<Value> =
@@ -161,6 +157,21 @@ pub fn latest_plausible_date(now: DateTime<Utc>) -> NaiveDate {
     let today = now.date_naive();
     today.succ_opt().unwrap_or(today)
 }
+
+/// The start of an event for messages: at most [`EXCERPT_BYTES`] bytes, cut on a character
+/// boundary (a cut inside a multi-byte character would panic).
+pub fn excerpt(event: &Value) -> String {
+    let mut text = event.to_string();
+    if text.len() > EXCERPT_BYTES {
+        let cut = (0..=EXCERPT_BYTES).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+/// How much of a refused event its error quotes.
+pub const EXCERPT_BYTES: usize = 300;
 
 /// `YYYY-MM-DD`, or an ISO-8601 timestamp (taken as UTC when it has no zone) reduced to its UTC date.
 pub fn parse_date(text: &str) -> Option<NaiveDate> {
@@ -302,5 +313,33 @@ mod tests {
             "no past limit (re-running a stage on committed data)"
         );
         assert_eq!(latest_plausible_date(now), day("2026-11-22"));
+    }
+
+    #[test]
+    fn a_refused_event_is_quoted_up_to_a_character_boundary() {
+        use crate::job::Classified;
+        // `{"x":"` is 6 bytes, then 2-byte characters: byte 300 falls inside one.
+        let event = json!({"x": "é".repeat(400)});
+        let err = Trigger::parse(&event).unwrap_err();
+        assert!(err.excerpt.ends_with("é…") && err.excerpt.len() <= EXCERPT_BYTES + '…'.len_utf8(), "{}", err.excerpt);
+        assert_eq!(crate::fetch::FetchError::from(err).error_type(), "Permanent.BadEvent");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 1024, ..Default::default() })]
+
+        /// Fetch and transform parse their events here: anything is a trigger or a bad event.
+        #[test]
+        fn any_event_is_a_trigger_or_a_bad_event(event in crate::arbitrary_json::event()) {
+            use crate::job::Classified;
+            match Trigger::parse(&event) {
+                Ok(trigger) => { trigger.logical_date(); }
+                Err(e) => {
+                    proptest::prop_assert!(e.excerpt.len() <= EXCERPT_BYTES + '…'.len_utf8());
+                    proptest::prop_assert_eq!(crate::transform::TransformError::from(e.clone()).error_type(), "Permanent.BadEvent");
+                    proptest::prop_assert_eq!(crate::fetch::FetchError::from(e).error_type(), "Permanent.BadEvent");
+                }
+            }
+        }
     }
 }

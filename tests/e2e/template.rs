@@ -525,7 +525,8 @@ struct Access {
 fn expected_access(function: &str) -> Access {
     match function {
         "fetch" => Access { read: &["raw", "quarantine"], write: &["raw", "quarantine"] },
-        "transform" => Access { read: &["raw", "curated", "quarantine"], write: &["curated", "quarantine"] },
+        // Writing raw/ is for the erasure path, which rewrites raw dates.
+        "transform" => Access { read: &["raw", "curated", "quarantine"], write: &["raw", "curated", "quarantine"] },
         "recommend" => Access { read: &["curated", "models", "recommendations"], write: &["models", "recommendations"] },
         other => panic!("unknown function {other}"),
     }
@@ -826,6 +827,10 @@ fn check_bucket(t: &Value) -> Vec<String> {
     let rule_for = |prefix: &str| rules.iter().find(|r| r["Prefix"] == prefix || r["Filter"]["Prefix"] == prefix).copied();
     expect(rule_for("raw/").is_some_and(|r| !r["Transitions"].is_null()), "raw/ never moves to a colder class");
     expect(rule_for("quarantine/").is_some_and(|r| !r["ExpirationInDays"].is_null()), "quarantine/ never expires");
+    expect(
+        rule_for("raw/users/").is_some_and(|r| r["Status"] == "Enabled" && refers_to(&r["ExpirationInDays"], "RawUsersExpirationDays")),
+        "raw/users/ (personal data as served) does not expire after RawUsersExpirationDays",
+    );
     expect(rules.iter().any(|r| !r["NoncurrentVersionExpiration"].is_null()), "noncurrent versions never expire");
     let denies_plain_http = of_type(t, "AWS::S3::BucketPolicy").into_iter().any(|(_, bp)| {
         refers_to(&bp["Properties"]["Bucket"], "DataBucket")
@@ -937,6 +942,7 @@ fn check_query_layer(t: &Value) -> Vec<String> {
         ("first_name", "string"),
         ("last_name", "string"),
         ("email_hash", "string"),
+        ("email_key_id", "string"),
         ("gender", "string"),
         ("favorite_genres", "string"),
         ("favorite_genres_normalized", "string"),
@@ -1149,6 +1155,15 @@ fn a_heartbeat_that_ignores_silence_is_caught() {
 }
 
 #[test]
+fn raw_users_kept_forever_is_caught() {
+    let t = mutated(|t| {
+        let rules = t["Resources"]["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"].as_array_mut().unwrap();
+        rules.retain(|r| r["Prefix"] != "raw/users/");
+    });
+    assert_caught(check_bucket(&t), "the raw users expiry", "raw/users/");
+}
+
+#[test]
 fn a_role_writing_the_whole_bucket_is_caught() {
     let t = mutated(|t| {
         let statements = t["Resources"]["FetchRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].as_array_mut().unwrap();
@@ -1162,10 +1177,10 @@ fn a_role_writing_the_whole_bucket_is_caught() {
 fn a_role_writing_another_stages_prefix_is_caught() {
     let t = mutated(|t| {
         let statements = t["Resources"]["TransformRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].as_array_mut().unwrap();
-        let read = statements.iter_mut().find(|s| s["Sid"] == "ReadRaw").unwrap();
-        read["Action"] = json!(["s3:GetObject", "s3:PutObject"]);
+        let erase = statements.iter_mut().find(|s| s["Sid"] == "EraseRaw").unwrap();
+        erase["Resource"]["Fn::Sub"][0] = json!("arn:${AWS::Partition}:s3:::${Bucket}/models/*");
     });
-    assert_caught(check_roles(&t), "transform writing raw/", "writes");
+    assert_caught(check_roles(&t), "transform writing models/", "writes");
 }
 
 #[test]

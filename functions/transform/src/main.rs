@@ -3,7 +3,9 @@
 //! Configuration, the PII salt (SSM, read once), clients and the metrics sink are built once per
 //! container; each invocation parses its event (`{"date": "YYYY-MM-DD"}` or the S3 "Object
 //! Created" event of fetch's run manifest), runs the transform job, and answers its summary, or
-//! fails with a stable error type so that Lambda's `Errors` alarms fire.
+//! fails with a stable error type so that Lambda's `Errors` alarms fire. `{"erase_user_id": N}`
+//! runs the erasure of that user's personal data instead (`moovitamix::erase`): this function's
+//! role is the one that reads and writes raw, quarantine and curated.
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use moovitamix::config::Config;
@@ -20,8 +22,20 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 }
 
 async fn handler(transformer: &Transformer, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
-    match transformer.handle(&event.payload, Invocation::lambda(event.context.deadline)).await {
-        Ok(summary) => Ok(serde_json::to_value(summary).expect("a summary serialises")),
-        Err(e) => Err(Diagnostic { error_type: e.error_type().to_owned(), error_message: e.to_string() }),
+    let invocation = Invocation::lambda(event.context.deadline);
+    if let Some(request) = moovitamix::erase::parse_event(&event.payload) {
+        let erased = match request {
+            Ok(user_id) => transformer.eraser().erase(&[user_id], invocation).await,
+            Err(e) => Err(e),
+        };
+        return erased.map(|summary| serde_json::to_value(summary).expect("a summary serialises")).map_err(diagnostic);
     }
+    match transformer.handle(&event.payload, invocation).await {
+        Ok(summary) => Ok(serde_json::to_value(summary).expect("a summary serialises")),
+        Err(e) => Err(diagnostic(e)),
+    }
+}
+
+fn diagnostic(e: impl Classified) -> Diagnostic {
+    Diagnostic { error_type: e.error_type().to_owned(), error_message: e.to_string() }
 }

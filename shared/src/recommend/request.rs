@@ -8,7 +8,7 @@
 //! - `{"mode": "rollback", "version": "<version id>"}`: make that stored version the champion.
 
 use crate::partition::Zone;
-use crate::trigger::{Trigger, TriggerError, parse_date};
+use crate::trigger::{Trigger, TriggerError, excerpt, parse_date};
 use chrono::NaiveDate;
 use serde_json::Value;
 
@@ -34,18 +34,14 @@ pub enum RequestError {
 
 impl Request {
     pub fn parse(event: &Value) -> Result<Request, RequestError> {
-        let fail = |why: String| {
-            let mut excerpt = event.to_string();
-            excerpt.truncate(300);
-            RequestError::Unrecognised { why, excerpt }
-        };
+        let fail = |why: String| RequestError::Unrecognised { why, excerpt: excerpt(event) };
         let Some(mode) = event.get("mode") else {
             return match Trigger::parse(event)? {
                 Trigger::Committed { zone, key, .. } if zone != Zone::Curated => Err(RequestError::WrongZone { zone, key }),
                 trigger => Ok(Request::Score { date: trigger.logical_date() }),
             };
         };
-        let object = event.as_object().expect("an event with a field is an object");
+        let Some(object) = event.as_object() else { return Err(fail("not a JSON object".into())) };
         let allowed: &[&str] = match mode.as_str() {
             Some("score") => &["mode", "date"],
             Some("train") => &["mode", "date"],
@@ -112,5 +108,23 @@ mod tests {
             assert!(err.contains(why), "{event}: {err}");
         }
         assert!(matches!(Request::parse(&json!({"foo": 1})), Err(RequestError::Trigger(_))));
+    }
+
+    #[test]
+    fn a_refused_event_with_multi_byte_text_does_not_panic() {
+        let err = Request::parse(&json!({"mode": "dance", "why": "日本語".repeat(200)})).unwrap_err();
+        assert!(err.to_string().contains("is not \"score\""), "{err}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 1024, ..Default::default() })]
+
+        #[test]
+        fn any_event_is_a_request_or_a_bad_event(event in crate::arbitrary_json::event()) {
+            use crate::job::Classified;
+            if let Err(e) = Request::parse(&event) {
+                proptest::prop_assert_eq!(crate::recommend::RecommendError::from(e).error_type(), "Permanent.BadEvent");
+            }
+        }
     }
 }

@@ -45,11 +45,17 @@ pub enum FaultKind {
     Latency,
     /// A row served with its datetimes in another form (counted per row, `"datetime_form"`).
     DatetimeForm,
+    /// A page served from the shifted listing (`"shift"`).
+    Shift,
+    /// A page served from a listing with rows served twice (`"duplicate"`).
+    Duplicate,
+    /// A page answered in the wrong shape (`"wrong_shape"`).
+    WrongShape,
 }
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 10] = [
+    pub const ALL: [FaultKind; 13] = [
         FaultKind::Error,
         FaultKind::RateLimit,
         FaultKind::Truncate,
@@ -60,6 +66,9 @@ impl FaultKind {
         FaultKind::FailEndpoint,
         FaultKind::Latency,
         FaultKind::DatetimeForm,
+        FaultKind::Shift,
+        FaultKind::Duplicate,
+        FaultKind::WrongShape,
     ];
 
     /// The key of this kind in the stats.
@@ -75,6 +84,9 @@ impl FaultKind {
             FaultKind::FailEndpoint => "fail_endpoint",
             FaultKind::Latency => "latency",
             FaultKind::DatetimeForm => "datetime_form",
+            FaultKind::Shift => "shift",
+            FaultKind::Duplicate => "duplicate",
+            FaultKind::WrongShape => "wrong_shape",
         }
     }
 }

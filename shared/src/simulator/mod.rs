@@ -4,7 +4,8 @@
 //! rows generated lazily from a seed and a simulated date (so millions of rows cost little
 //! memory), a day-by-day evolution (changes, additions, removals, growing histories), a taste
 //! structure for the recommender, and injectable faults (5xx, 429, latency, timeouts,
-//! truncated bodies, HTML pages, malformed rows, a `total` that changes mid-run).
+//! truncated bodies, HTML pages, malformed rows, a `total` that changes mid-run, rows served
+//! twice, a listing that shifts mid-run, pages of the wrong shape).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -156,6 +157,16 @@ pub struct Faults {
     pub total_change_after: Option<u64>,
     /// An endpoint (`"tracks"`, `"users"` or `"listen_history"`) that always answers 503.
     pub fail_endpoint: Option<String>,
+    /// The first this-many rows of every endpoint are served a second time at the end of the
+    /// listing, on every request, and `total` counts them: a duplicate the source really holds.
+    pub duplicate_rows: u64,
+    /// After this many requests to an endpoint (since the last `set_date`/`set_faults`), its
+    /// first row is gone and a new one is appended: `total` stays, every page shifts by one (a
+    /// listing that moved while it was read).
+    pub shift_after: Option<u64>,
+    /// An endpoint whose pages answer `200` with valid JSON of another shape
+    /// (`{"data": [...], "meta": {...}}`): a changed API.
+    pub wrong_shape_endpoint: Option<String>,
 }
 
 impl Default for Faults {
@@ -174,6 +185,9 @@ impl Default for Faults {
             datetime_form_rate: 0.0,
             total_change_after: None,
             fail_endpoint: None,
+            duplicate_rows: 0,
+            shift_after: None,
+            wrong_shape_endpoint: None,
         }
     }
 }

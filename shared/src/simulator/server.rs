@@ -290,33 +290,56 @@ async fn serve_page(s: Arc<Shared>, e: Endpoint, query: Vec<(String, String)>) -
         }
     };
 
-    // The served rows: the data set, possibly with its one-time `total` change.
+    // The served rows: the data set, possibly with its one-time `total` change, a one-time
+    // shift (the first row gone, one appended: same `total`), and rows served twice.
     let len = dataset.count(e);
     let change = faults
         .total_change_after
         .filter(|&after| n >= after)
         .map(|_| total_change(seed, e));
-    let (total, skip) = match change {
-        None => (len, 0),
-        Some(TotalChange::Grow(k)) => (len + k, 0),
-        Some(TotalChange::Shrink(k)) => (len - k.min(len), k.min(len)),
+    let shifted = faults.shift_after.is_some_and(|after| n >= after);
+    let (mut skip, mut appended) = match change {
+        None => (0, 0),
+        Some(TotalChange::Grow(k)) => (0, k),
+        Some(TotalChange::Shrink(k)) => (k.min(len), 0),
     };
+    if shifted && skip < len {
+        skip += 1;
+        appended += 1;
+    }
+    let live = len - skip;
+    let duplicated = faults.duplicate_rows.min(live);
+    let total = live + appended + duplicated;
     if change.is_some() {
         c.fault(FaultKind::TotalChange, 1);
     }
+    if shifted {
+        c.fault(FaultKind::Shift, 1);
+    }
+    if duplicated > 0 {
+        c.fault(FaultKind::Duplicate, 1);
+    }
+    // Listing index -> the row: live rows, then new ones, then the first rows again.
+    let row_at = |i: u64| {
+        if i < live {
+            dataset.gen_row(e, skip + i)
+        } else if i < live + appended {
+            dataset.phantom_row(e, i - live)
+        } else {
+            dataset.gen_row(e, skip + (i - live - appended))
+        }
+    };
     let start = (page - 1).saturating_mul(size).min(total);
     let end = start.saturating_add(size).min(total);
     let pages = total.div_ceil(size);
 
     let mut body = Vec::with_capacity(64 + (end - start) as usize * 256);
-    body.extend_from_slice(b"{\"items\":[");
+    let wrong_shape = faults.wrong_shape_endpoint.as_deref().and_then(Endpoint::from_name) == Some(e);
+    // A changed API: the rows under another name, the counts in a `meta` object.
+    body.extend_from_slice(if wrong_shape { b"{\"data\":[" } else { b"{\"items\":[" });
     let (mut malformed, mut reformed) = (0, 0);
     for i in start..end {
-        let mut row = if i + skip < len {
-            dataset.gen_row(e, i + skip)
-        } else {
-            dataset.phantom_row(e, i + skip - len)
-        };
+        let mut row = row_at(i);
         if malform(&mut row, e, seed, faults.malformed_rate) {
             malformed += 1;
         }
@@ -328,11 +351,16 @@ async fn serve_page(s: Arc<Shared>, e: Endpoint, query: Vec<(String, String)>) -
         }
         serde_json::to_writer(&mut body, &OrderedFields(&row.fields)).expect("rows serialise");
     }
-    write!(
-        body,
-        "],\"total\":{total},\"page\":{page},\"size\":{size},\"pages\":{pages}}}"
-    )
-    .expect("vec write");
+    if wrong_shape {
+        c.fault(FaultKind::WrongShape, 1);
+        write!(body, "],\"meta\":{{\"total\":{total},\"page\":{page},\"size\":{size}}}}}").expect("vec write");
+    } else {
+        write!(
+            body,
+            "],\"total\":{total},\"page\":{page},\"size\":{size},\"pages\":{pages}}}"
+        )
+        .expect("vec write");
+    }
     c.fault(FaultKind::Malformed, malformed);
     c.fault(FaultKind::DatetimeForm, reformed);
 

@@ -1096,3 +1096,71 @@ async fn a_failing_endpoint_always_answers_503() {
     assert_eq!(page(&c, &sim, "listen_history", 1, 100).await.status, 200);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn rows_served_twice_keep_a_stable_total() {
+    let c = client();
+    let faults = Faults {
+        duplicate_rows: 2,
+        ..Faults::default()
+    };
+    let sim = RunningSimulator::start(SimulatorConfig {
+        faults,
+        ..config(250, 10)
+    })
+    .await
+    .unwrap();
+    let clean: Vec<Value> = sim.control().dataset().rows("tracks").collect();
+    let first = fetch_all(&c, &sim, "tracks", 100).await;
+    assert_eq!(first.len(), 252);
+    assert_eq!(&first[..250], &clean[..]);
+    assert_eq!(&first[250..], &clean[..2], "the first rows come again at the end");
+    assert_eq!(fetch_all(&c, &sim, "tracks", 100).await, first, "on every pass");
+    assert!(sim.control().stats().faults["duplicate"] >= 6);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_shifted_listing_keeps_its_total_and_moves_every_page() {
+    let c = client();
+    let faults = Faults {
+        shift_after: Some(2),
+        ..Faults::default()
+    };
+    let sim = RunningSimulator::start(SimulatorConfig {
+        faults,
+        ..config(250, 10)
+    })
+    .await
+    .unwrap();
+    let clean: Vec<Value> = sim.control().dataset().rows("tracks").collect();
+    let before = page(&c, &sim, "tracks", 1, 100).await.json();
+    page(&c, &sim, "tracks", 2, 100).await;
+    let after = page(&c, &sim, "tracks", 1, 100).await.json();
+    assert_eq!((before["total"].clone(), after["total"].clone()), (250.into(), 250.into()));
+    assert_eq!(before["items"].as_array().unwrap()[..], clean[..100]);
+    assert_eq!(after["items"].as_array().unwrap()[..], clean[1..101], "every row moved up by one");
+    let all = fetch_all(&c, &sim, "tracks", 100).await;
+    assert_eq!(&all[..249], &clean[1..]);
+    assert!(!clean.contains(&all[249]), "a new row at the end");
+    assert!(sim.control().stats().faults["shift"] >= 4);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wrong_shape_endpoint_answers_valid_json_that_is_not_a_page() {
+    let c = client();
+    let faults = Faults {
+        wrong_shape_endpoint: Some("users".into()),
+        ..Faults::default()
+    };
+    let sim = RunningSimulator::start(with_faults(faults)).await.unwrap();
+    let got = page(&c, &sim, "users", 1, 100).await;
+    assert_eq!(got.status, 200);
+    let v = got.json();
+    assert!(v.get("items").is_none() && v["data"].as_array().unwrap().len() == 20, "{v}");
+    assert_eq!(v["meta"]["total"], 20);
+    assert!(page(&c, &sim, "tracks", 1, 100).await.json()["items"].is_array());
+    assert_eq!(sim.control().stats().faults["wrong_shape"], 1);
+    sim.shutdown().await;
+}

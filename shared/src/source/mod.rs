@@ -3,6 +3,10 @@
 //! Transient failures (connection errors, timeouts, 5xx, 429, 408, and bodies that are not the
 //! expected JSON: truncated, or an HTML error page) are retried with [`retry::Backoff`] within
 //! [`retry::RetryBudget`]; other 4xx answers fail at once, naming the URL and the answer.
+//! Two answers break the source's contract and fail the run as such: a `200` whose body is valid
+//! JSON of another shape than a page (retried once, in case a proxy served something else for a
+//! moment, then [`SourceError::WrongShape`]), and a body larger than `FETCH_MAX_BODY_BYTES`
+//! ([`SourceError::TooLarge`], read no further than the limit).
 
 pub mod retry;
 
@@ -42,6 +46,10 @@ pub enum SourceError {
     BudgetSpent { url: String, budget: u32, last: String },
     #[error("{url}: the page does not match its request: {detail}")]
     BadPage { url: String, detail: String },
+    #[error("{url}: answered 200 with JSON that is not a page (twice in a row), which retrying will not fix: {detail}")]
+    WrongShape { url: String, detail: String },
+    #[error("{url}: the response body exceeds FETCH_MAX_BODY_BYTES ({limit} bytes); raise it if the source's pages are really that large")]
+    TooLarge { url: String, limit: usize },
     #[error("{path}: the listing changed while it was read: {detail}")]
     Changed { path: String, detail: String },
     #[error("could not build the HTTP client: {0}")]
@@ -51,10 +59,24 @@ pub enum SourceError {
 /// Why one attempt failed, and whether another may succeed.
 struct Failure {
     retryable: bool,
+    kind: FailureKind,
     retry_after: Option<Duration>,
     status: u16,
     message: String,
 }
+
+/// The failures that are not the usual transient kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailureKind {
+    Transient,
+    /// Valid JSON, but not a page: retried once only.
+    WrongShape,
+    /// Over the body size limit: never retried.
+    TooLarge,
+}
+
+/// Wrong-shape answers in a row after which a page fails: the first is retried once.
+const WRONG_SHAPE_ATTEMPTS: u32 = 2;
 
 #[derive(Debug, Clone)]
 pub struct SourceClient {
@@ -100,7 +122,7 @@ impl SourceClient {
     pub async fn page(&self, path: &str, number: u64) -> Result<Fetched, SourceError> {
         let url = self.url(path, number);
         let backoff = Backoff { base: self.config.backoff_base, max: self.config.backoff_max };
-        let mut retries = 0;
+        let (mut retries, mut wrong_shapes) = (0, 0);
         loop {
             let failure = match self.attempt(&url).await {
                 Ok((page, bytes)) => {
@@ -109,6 +131,16 @@ impl SourceClient {
                 }
                 Err(f) => f,
             };
+            match failure.kind {
+                FailureKind::TooLarge => return Err(SourceError::TooLarge { url, limit: self.config.max_body_bytes }),
+                FailureKind::WrongShape => {
+                    wrong_shapes += 1;
+                    if wrong_shapes >= WRONG_SHAPE_ATTEMPTS {
+                        return Err(SourceError::WrongShape { url, detail: failure.message });
+                    }
+                }
+                FailureKind::Transient => wrong_shapes = 0,
+            }
             if !failure.retryable {
                 return Err(SourceError::Refused { url, status: failure.status, body: failure.message });
             }
@@ -128,6 +160,7 @@ impl SourceClient {
     async fn attempt(&self, url: &str) -> Result<(Page, usize), Failure> {
         let transport = |e: reqwest::Error| Failure {
             retryable: true,
+            kind: FailureKind::Transient,
             retry_after: None,
             status: 0,
             message: format!("{} ({e})", if e.is_timeout() { "timed out" } else { "transport error" }),
@@ -144,22 +177,27 @@ impl SourceClient {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("html"));
-        let body = response.bytes().await.map_err(transport)?;
+        let limit = self.config.max_body_bytes;
+        let too_large = Failure { retryable: false, kind: FailureKind::TooLarge, retry_after: None, status, message: format!("over {limit} bytes") };
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large);
+        }
+        let body = read_body(response, limit).await.map_err(transport)?.ok_or(too_large)?;
+        let transient = |message| Failure { retryable: true, kind: FailureKind::Transient, retry_after, status, message };
         if status != 200 {
             let retryable = matches!(status, 408 | 429) || status >= 500;
-            return Err(Failure { retryable, retry_after, status, message: format!("HTTP {status}: {}", excerpt(&body)) });
+            return Err(Failure { retryable, ..transient(format!("HTTP {status}: {}", excerpt(&body))) });
         }
         if is_html || body.trim_ascii_start().starts_with(b"<") {
-            return Err(Failure { retryable: true, retry_after, status, message: format!("an HTML page instead of JSON: {}", excerpt(&body)) });
+            return Err(transient(format!("an HTML page instead of JSON: {}", excerpt(&body))));
         }
         match serde_json::from_slice::<Page>(&body) {
             Ok(page) => Ok((page, body.len())),
-            Err(e) => Err(Failure {
-                retryable: true,
-                retry_after,
-                status,
-                message: format!("unparsable body ({e}; {} bytes{})", body.len(), if e.is_eof() { ", truncated" } else { "" }),
-            }),
+            // Valid JSON that is not a page: a changed API, not a glitch of the transport.
+            Err(e) if e.classify() == serde_json::error::Category::Data => {
+                Err(Failure { kind: FailureKind::WrongShape, ..transient(format!("{e}; the body starts {}", excerpt(&body))) })
+            }
+            Err(e) => Err(transient(format!("unparsable body ({e}; {} bytes{})", body.len(), if e.is_eof() { ", truncated" } else { "" }))),
         }
     }
 
@@ -189,6 +227,19 @@ impl SourceClient {
             Ok(fetched)
         })
     }
+}
+
+/// The body, chunk by chunk, or `None` as soon as it exceeds `limit` bytes: a source that
+/// answers without end (or with a wrong `content-length`) never makes us buffer it all.
+async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::with_capacity(response.content_length().map_or(64 * 1024, |n| n as usize).min(limit));
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// A page must be the one asked for, and hold no more rows than its size.

@@ -82,6 +82,7 @@ fn config(url: &str) -> SourceConfig {
         retry_budget: 50,
         backoff_base: Duration::from_millis(1),
         backoff_max: Duration::from_millis(20),
+        max_body_bytes: 1 << 20,
     }
 }
 
@@ -188,4 +189,59 @@ async fn a_page_that_is_not_the_one_asked_for_is_refused() {
     let client = SourceClient::new(config(&server.url)).unwrap();
     let err = client.first_page("tracks").await.unwrap_err();
     assert!(matches!(err, SourceError::BadPage { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn valid_json_of_the_wrong_shape_is_permanent_after_one_retry() {
+    let server = serve(|_, _| ok(r#"{"data": [{"id": 1}], "meta": {"total": 1}}"#.into())).await;
+    let client = SourceClient::new(SourceConfig { max_attempts: 6, ..config(&server.url) }).unwrap();
+    let err = client.first_page("tracks").await.unwrap_err();
+    assert!(matches!(err, SourceError::WrongShape { .. }), "{err}");
+    assert!(err.to_string().contains("missing field `items`"), "the error says what is wrong: {err}");
+    assert_eq!(server.hits.load(Ordering::SeqCst), 2, "one retry, not six attempts");
+
+    // A wrong shape once (a proxy's moment), then the page: the retry gets it.
+    let server = serve(|head, hit| if hit == 0 { ok("[1, 2, 3]".into()) } else { ok(page_body(page_of(head.lines().next().unwrap()), 100, 50)) }).await;
+    let client = SourceClient::new(config(&server.url)).unwrap();
+    let (rows, retries) = read_all(&client, "users").await.unwrap();
+    assert_eq!((rows.len(), retries), (50, 1));
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_fails_without_being_read_whole() {
+    // 250 rows of `{"id":n}` are about 2.5 kB: over a 1 kB limit, under the default.
+    let server = serve(|head, _| ok(page_body(page_of(head.lines().next().unwrap()), 100, 250))).await;
+    let client = SourceClient::new(SourceConfig { max_body_bytes: 1024, ..config(&server.url) }).unwrap();
+    let err = client.first_page("tracks").await.unwrap_err();
+    assert!(matches!(err, SourceError::TooLarge { limit: 1024, .. }), "{err}");
+    assert!(err.to_string().contains("FETCH_MAX_BODY_BYTES"), "{err}");
+    assert_eq!(server.hits.load(Ordering::SeqCst), 1, "not retried");
+    let roomy = SourceClient::new(config(&server.url)).unwrap();
+    assert_eq!(read_all(&roomy, "tracks").await.unwrap().0.len(), 250);
+}
+
+#[tokio::test]
+async fn a_body_without_length_is_cut_at_the_limit() {
+    // A chunked answer that never ends within the limit: the client stops reading at the limit.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 8192];
+        let _ = socket.read(&mut buf).await;
+        let _ = socket.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n").await;
+        let chunk = format!("{:x}\r\n{}\r\n", 4096, " ".repeat(4096));
+        for _ in 0..100_000 {
+            if socket.write_all(chunk.as_bytes()).await.is_err() {
+                return;
+            }
+            counter.fetch_add(4096, Ordering::SeqCst);
+        }
+    });
+    let client = SourceClient::new(SourceConfig { max_body_bytes: 64 * 1024, ..config(&url) }).unwrap();
+    let err = client.first_page("tracks").await.unwrap_err();
+    assert!(matches!(err, SourceError::TooLarge { .. }), "{err}");
+    assert!(sent.load(Ordering::SeqCst) < 100_000 * 4096, "the client hung up long before the end");
 }

@@ -176,8 +176,10 @@ pub struct UserRow {
     /// Null unless `KEEP_NAMES=true`.
     pub first_name: Option<Text>,
     pub last_name: Option<Text>,
-    /// Salted SHA-256 of the trimmed, lower-cased address ([`Pii::email_hash`]).
+    /// HMAC-SHA256 of the trimmed, lower-cased address ([`Pii::email_hash`]).
     pub email_hash: Option<Hash256>,
+    /// The id of the key that made `email_hash` ([`Pii::key_id`]); null with it.
+    pub email_key_id: Option<Text>,
     pub gender: Option<Text>,
     pub favorite_genres: Option<Text>,
     pub favorite_genres_normalized: Option<Text>,
@@ -189,11 +191,13 @@ pub struct UserRow {
 impl UserRow {
     pub fn from_record(u: User, pii: &Pii, interner: &mut Interner) -> Self {
         let favorite_genres_normalized = u.favorite_genres.as_deref().and_then(normalize_genre).map(|g| interner.get(&g));
+        let email_hash = u.email.as_deref().and_then(|e| pii.email_hash(e));
         let mut row = UserRow {
             id: u.id,
             first_name: pii.name(u.first_name),
             last_name: pii.name(u.last_name),
-            email_hash: u.email.as_deref().and_then(|e| pii.email_hash(e)),
+            email_hash,
+            email_key_id: email_hash.map(|_| pii.key_id().clone()),
             gender: interner.opt(u.gender.as_deref()),
             favorite_genres: interner.opt(u.favorite_genres.as_deref()),
             favorite_genres_normalized,
@@ -206,14 +210,15 @@ impl UserRow {
     }
 
     /// Over the columns as written: raw personal data never enters the hash, so changing the
-    /// salt or `KEEP_NAMES` re-versions every user once (visible as a `NewVersions` spike).
+    /// key or `KEEP_NAMES` re-versions every user once (visible as a `NewVersions` spike).
     pub fn compute_hash(&self) -> Hash256 {
         let email = self.email_hash.map(|h| h.to_hex());
-        RowHasher::new("moovitamix.curated.users.v1")
+        RowHasher::new("moovitamix.curated.users.v2")
             .int(Some(self.id))
             .text(self.first_name.as_deref())
             .text(self.last_name.as_deref())
             .text(email.as_deref())
+            .text(self.email_key_id.as_deref())
             .text(self.gender.as_deref())
             .text(self.favorite_genres.as_deref())
             .text(self.favorite_genres_normalized.as_deref())
@@ -311,6 +316,7 @@ mod tests {
         assert_eq!((a.first_name.clone(), a.last_name.clone()), (None, None));
         assert_eq!((b.first_name.as_deref(), b.last_name.as_deref()), (Some("Ada"), Some("L")));
         assert_eq!(a.email_hash, dropping.email_hash("ada@example.com"));
+        assert_eq!(a.email_key_id.as_ref(), Some(dropping.key_id()));
         assert_eq!(a.favorite_genres_normalized.as_deref(), Some("hip hop"));
         assert_ne!(a.row_hash, b.row_hash, "the hash is over the columns as written");
         assert!(Arc::ptr_eq(a.gender.as_ref().unwrap(), b.gender.as_ref().unwrap()), "interned");

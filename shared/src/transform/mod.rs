@@ -307,7 +307,7 @@ fn classify<R: Record>(
             quality.count_in(1);
             quality.quarantine(Rule::InvalidRow, 1);
             quality.uncarriable += 1;
-            let row = Value::String(String::from_utf8_lossy(text).into_owned());
+            let row = redact(&Value::String(String::from_utf8_lossy(text).into_owned()));
             quarantine.push(source, line, &[Reason::new(Rule::InvalidRow, "", format!("not JSON: {e}"))], &row);
             return None;
         }
@@ -362,6 +362,12 @@ impl Transformer {
             config: config.transform.clone(),
             commit: config.commit(),
         })
+    }
+
+    /// The erasure job over the same store, with this job's file layout and commit settings.
+    pub fn eraser(&self) -> crate::erase::Eraser {
+        let layout = Layout { row_group_rows: self.config.row_group_rows, file_rows: self.config.file_rows };
+        crate::erase::Eraser { store: self.store.clone(), layout, commit: self.commit.clone() }
     }
 
     /// Runs for the date an event names: `{"date": ...}`, or fetch's commit in `raw/_run/`.
@@ -485,7 +491,8 @@ impl Transformer {
     async fn build(&self, date: NaiveDate, writer: &RunWriter) -> Result<Built, TransformError> {
         let raw = RawDate::open(self.store.as_ref(), date).await?;
         let previous = self.previous(date).await?;
-        let at = MergeAt { as_of: as_of(date), ingested_at: raw.run.started_at };
+        let fetch_started_at = crate::erase::fetch_started_at(&raw.run);
+        let at = MergeAt { as_of: as_of(date), ingested_at: fetch_started_at };
         let layout = Layout { row_group_rows: self.config.row_group_rows, file_rows: self.config.file_rows };
         tracing::info!(store = %self.store.location(), previous = ?previous.as_ref().map(|p| p.date), raw_run = %raw.run.run_id, "transform started");
         let cx = Context { date, writer, raw, previous, at, layout };
@@ -546,7 +553,7 @@ impl Transformer {
             history: outputs.iter().filter_map(|o| o.stats.clone().map(|s| (o.table, s))).collect(),
             tables,
         };
-        Ok(Built { outputs, report, fetch_started_at: cx.raw.run.started_at })
+        Ok(Built { outputs, report, fetch_started_at })
     }
 
     /// Reads the rows fetch rejected for an entity (its quarantine): counts their units into

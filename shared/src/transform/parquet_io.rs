@@ -49,6 +49,9 @@ pub enum ParquetIoError {
 pub trait Table: Sized {
     /// The table's name, its folder under `curated/`.
     const NAME: &'static str;
+    /// Nullable columns added after the table's first version: a file without one still reads
+    /// (as nulls), so the first run after an upgrade reads the previous date's files.
+    const ADDED_COLUMNS: &'static [&'static str] = &[];
     fn schema() -> SchemaRef;
     fn to_batch(rows: &[Self]) -> Result<RecordBatch, ArrowError>;
     /// Reads rows back; low-cardinality text goes through `interner`.
@@ -94,6 +97,7 @@ static USERS: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("first_name", DataType::Utf8, true),
         Field::new("last_name", DataType::Utf8, true),
         Field::new("email_hash", DataType::Utf8, true),
+        Field::new("email_key_id", DataType::Utf8, true),
         Field::new("gender", DataType::Utf8, true),
         Field::new("favorite_genres", DataType::Utf8, true),
         Field::new("favorite_genres_normalized", DataType::Utf8, true),
@@ -306,6 +310,7 @@ impl Table for Version<TrackRow> {
 
 impl Table for Version<UserRow> {
     const NAME: &'static str = "users";
+    const ADDED_COLUMNS: &'static [&'static str] = &["email_key_id"];
 
     fn schema() -> SchemaRef {
         USERS.clone()
@@ -318,6 +323,7 @@ impl Table for Version<UserRow> {
             texts(r().map(|u| u.first_name.as_deref())),
             texts(r().map(|u| u.last_name.as_deref())),
             Arc::new(r().map(|u| u.email_hash.map(|h| h.to_hex())).collect::<StringArray>()),
+            texts(r().map(|u| u.email_key_id.as_deref())),
             texts(r().map(|u| u.gender.as_deref())),
             texts(r().map(|u| u.favorite_genres.as_deref())),
             texts(r().map(|u| u.favorite_genres_normalized.as_deref())),
@@ -331,6 +337,7 @@ impl Table for Version<UserRow> {
     fn from_batch(batch: &RecordBatch, interner: &mut Interner) -> Result<Vec<Self>, String> {
         let c = Columns(batch);
         let (id, first_name, last_name, email_hash) = (c.i64("id")?, c.text("first_name")?, c.text("last_name")?, c.text("email_hash")?);
+        let email_key_id = batch.column_by_name("email_key_id").map(|_| c.text("email_key_id")).transpose()?;
         let (gender, favorite_genres, normalized) = (c.text("gender")?, c.text("favorite_genres")?, c.text("favorite_genres_normalized")?);
         let (created_at, updated_at) = (c.time("created_at")?, c.time("updated_at")?);
         let scd2 = Scd2Columns::new(&c)?;
@@ -345,6 +352,7 @@ impl Table for Version<UserRow> {
                     first_name: text_at(first_name, i).map(Text::from),
                     last_name: text_at(last_name, i).map(Text::from),
                     email_hash,
+                    email_key_id: email_key_id.and_then(|a| text_at(a, i)).map(|t| interner.get(t)),
                     gender: text_at(gender, i).map(|t| interner.get(t)),
                     favorite_genres: text_at(favorite_genres, i).map(|t| interner.get(t)),
                     favorite_genres_normalized: text_at(normalized, i).map(|t| interner.get(t)),
@@ -533,6 +541,7 @@ pub fn decode<T: Table>(key: &str, data: Bytes) -> Result<ParquetRecordBatchRead
         match found.field_with_name(field.name()) {
             Ok(f) if f.data_type() == field.data_type() => {}
             Ok(f) => return Err(content(format!("column `{}` is {}, expected {}", field.name(), f.data_type(), field.data_type()))),
+            Err(_) if T::ADDED_COLUMNS.contains(&field.name().as_str()) => {}
             Err(_) => return Err(content(format!("no column `{}` (not a {} file of this version)", field.name(), T::NAME))),
         }
     }

@@ -1,18 +1,27 @@
-//! Personal data in the curated zone: the salted e-mail hash, the names policy, and the salt's source.
+//! Personal data in the curated zone: the keyed e-mail hash, the names policy, and the key's source.
 //!
-//! `curated/users` never holds an e-mail address: `email_hash = hex(SHA-256(salt || lower(trim(email))))`,
-//! so the same address gives the same hash across days (joins and SCD2 still work) while the
-//! address cannot be recovered without the salt. First and last names are written as null unless
-//! `KEEP_NAMES=true`. The salt comes from an SSM SecureString in Lambda (`PII_SALT_PARAMETER`,
-//! read once per container), from `PII_SALT` locally, or, for local runs with neither, a fixed
-//! development salt (logged as a warning; a Lambda refuses to start without a salt).
+//! `curated/users` never holds an e-mail address: `email_hash = hex(HMAC-SHA256(key,
+//! lower(trim(email))))`, so the same address gives the same hash across days (joins and SCD2
+//! still work) while neither the address nor a guess at it can be checked without the key.
+//! Beside each hash, `email_key_id` names the key that made it: the first 16 hex digits of
+//! HMAC-SHA256(key, "moovitamix/pii-key-id"), which identifies the key without revealing it. A new
+//! key (rotation) gives new hashes under a new id, so readers can tell which hashes belong
+//! together. First and last names are written as null unless `KEEP_NAMES=true`. The key comes
+//! from an SSM SecureString in Lambda (`PII_SALT_PARAMETER`, read once per container), from
+//! `PII_SALT` locally, or, for local runs with neither, a fixed development key (logged as a
+//! warning; a Lambda refuses to start without a key).
 
 use super::curated::{Hash256, Text};
 use crate::config::{ConfigError, SaltSource, Secret, TransformConfig};
-use sha2::{Digest, Sha256};
+use crate::records::{Record, User, redact_personal};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
-/// The salt of local runs that set none. Public, so only for simulated data.
-pub const DEVELOPMENT_SALT: &str = "moovitamix-development-salt-not-for-real-data";
+/// The key of local runs that set none. Public, so only for simulated data.
+pub const DEVELOPMENT_KEY: &str = "moovitamix-development-salt-not-for-real-data";
+
+/// What the key id is the keyed hash of.
+const KEY_ID_MESSAGE: &[u8] = b"moovitamix/pii-key-id";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PiiError {
@@ -27,13 +36,20 @@ pub enum PiiError {
 /// The personal-data policy of one container.
 #[derive(Debug, Clone)]
 pub struct Pii {
-    salt: Secret,
+    key: Secret,
+    key_id: Text,
     pub keep_names: bool,
 }
 
 impl Pii {
-    pub fn new(salt: Secret, keep_names: bool) -> Self {
-        Self { salt, keep_names }
+    pub fn new(key: Secret, keep_names: bool) -> Self {
+        let id = hmac(&key, KEY_ID_MESSAGE).to_hex();
+        Self { key_id: Text::from(&id[..16]), key, keep_names }
+    }
+
+    /// The id of the key, stored beside every hash it made (`email_key_id`).
+    pub fn key_id(&self) -> &Text {
+        &self.key_id
     }
 
     /// Resolves the configured salt source (one SSM call in Lambda).
@@ -42,24 +58,18 @@ impl Pii {
             SaltSource::Value(s) => s.clone(),
             SaltSource::SsmParameter(name) => read_ssm(name).await?,
             SaltSource::Development => {
-                tracing::warn!("no PII_SALT or PII_SALT_PARAMETER: hashing e-mails with the public development salt (local data only)");
-                Secret::new(DEVELOPMENT_SALT)
+                tracing::warn!("no PII_SALT or PII_SALT_PARAMETER: hashing e-mails with the public development key (local data only)");
+                Secret::new(DEVELOPMENT_KEY)
             }
             SaltSource::Missing => return Err(SaltSource::missing_error().into()),
         };
         Ok(Self::new(salt, config.keep_names))
     }
 
-    /// The salted hash of an address, after trimming and lower-casing; `None` for a blank one.
+    /// The keyed hash of an address, after trimming and lower-casing; `None` for a blank one.
     pub fn email_hash(&self, email: &str) -> Option<Hash256> {
         let normalized = email.trim().to_lowercase();
-        if normalized.is_empty() {
-            return None;
-        }
-        let mut h = Sha256::new();
-        h.update(self.salt.expose().as_bytes());
-        h.update(normalized.as_bytes());
-        Some(Hash256(h.finalize().into()))
+        (!normalized.is_empty()).then(|| hmac(&self.key, normalized.as_bytes()))
     }
 
     /// A name as written to curated: the name when names are kept, otherwise null.
@@ -67,25 +77,35 @@ impl Pii {
         if self.keep_names { name.map(Text::from) } else { None }
     }
 
-    /// A raw user row made fit for `quarantine/`: the address replaced by its hash, the names
-    /// dropped unless kept. Quarantine is for diagnosis; it needs neither.
+    /// A raw user row made fit for `quarantine/`: the address replaced by its hash (and key id),
+    /// the names dropped unless kept; a row that is not an object, withheld. Quarantine is for
+    /// diagnosis; it needs neither.
     pub fn redact_user_row(&self, row: &serde_json::Value) -> serde_json::Value {
-        let mut row = row.clone();
-        if let Some(map) = row.as_object_mut() {
-            if let Some(email) = map.remove("email") {
-                let hash = email.as_str().and_then(|e| self.email_hash(e)).map(|h| h.to_hex());
-                map.insert("email_hash".into(), hash.map_or(serde_json::Value::Null, serde_json::Value::String));
-            }
-            if !self.keep_names {
-                for field in ["first_name", "last_name"] {
-                    if map.contains_key(field) {
-                        map.insert(field.into(), serde_json::Value::Null);
-                    }
-                }
+        use serde_json::Value;
+        let Some(map) = row.as_object() else { return redact_personal::<User>(row) };
+        let mut map = map.clone();
+        if let Some(email) = map.remove("email") {
+            let hash = email.as_str().and_then(|e| self.email_hash(e)).map(|h| h.to_hex());
+            let key_id = hash.as_ref().map(|_| Value::String(self.key_id.to_string()));
+            map.insert("email_hash".into(), hash.map_or(Value::Null, Value::String));
+            map.insert("email_key_id".into(), key_id.unwrap_or(Value::Null));
+        }
+        for field in User::PERSONAL.iter().filter(|f| **f != "email") {
+            if let Some(v) = map.get_mut(*field)
+                && !(self.keep_names && v.is_string())
+            {
+                *v = Value::Null;
             }
         }
-        row
+        Value::Object(map)
     }
+}
+
+/// HMAC-SHA256 of `message` under `key`.
+fn hmac(key: &Secret, message: &[u8]) -> Hash256 {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.expose().as_bytes()).expect("HMAC takes a key of any length");
+    mac.update(message);
+    Hash256(mac.finalize().into_bytes().into())
 }
 
 /// Reads a SecureString (decrypted) with the ambient AWS configuration.
@@ -108,13 +128,23 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn the_email_hash_is_salted_sha256_of_the_normalized_address() {
+    fn the_email_hash_is_hmac_sha256_of_the_normalized_address() {
         let pii = Pii::new(Secret::new("pepper"), false);
-        let expected = hex::encode(Sha256::digest(b"pepperada@example.com"));
-        assert_eq!(pii.email_hash("ada@example.com").unwrap().to_hex(), expected);
+        // RFC 2104 HMAC by hand, with SHA-256's 64-byte block: an independent check of the crate.
+        let hmac_by_hand = |key: &[u8], message: &[u8]| {
+            use sha2::Digest;
+            let mut block = [0u8; 64];
+            block[..key.len()].copy_from_slice(key);
+            let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+            let inner = Sha256::digest([pad(0x36), message.to_vec()].concat());
+            hex::encode(Sha256::digest([pad(0x5c), inner.to_vec()].concat()))
+        };
+        assert_eq!(pii.email_hash("ada@example.com").unwrap().to_hex(), hmac_by_hand(b"pepper", b"ada@example.com"));
+        assert_eq!(pii.key_id().as_ref(), &hmac_by_hand(b"pepper", b"moovitamix/pii-key-id")[..16]);
         assert_eq!(pii.email_hash("  ADA@Example.COM\t"), pii.email_hash("ada@example.com"), "trimmed and lower-cased");
         assert_ne!(Pii::new(Secret::new("salt2"), false).email_hash("ada@example.com"), pii.email_hash("ada@example.com"));
         assert_eq!(pii.email_hash("   "), None);
+        assert_ne!(Pii::new(Secret::new("salt2"), false).key_id(), pii.key_id(), "a rotated key has another id");
     }
 
     #[test]
@@ -129,10 +159,16 @@ mod tests {
         let row = json!({"id": 1, "first_name": "Ada", "last_name": "L", "email": "a@b.c", "gender": "Female"});
         let redacted = pii.redact_user_row(&row);
         assert_eq!(redacted["email_hash"], json!(pii.email_hash("a@b.c").unwrap().to_hex()));
+        assert_eq!(redacted["email_key_id"], json!(pii.key_id().to_string()));
         assert!(redacted.get("email").is_none());
         assert_eq!((redacted["first_name"].clone(), redacted["last_name"].clone()), (json!(null), json!(null)));
         assert_eq!(redacted["gender"], "Female");
         assert!(!redacted.to_string().contains("a@b.c"));
+        // A name of the wrong type, or a row that is not an object, is withheld even when names are kept.
+        let keeping = Pii::new(Secret::new("s"), true);
+        assert_eq!(keeping.redact_user_row(&json!({"id": 1, "first_name": ["Ada"], "last_name": "L"}))["first_name"], json!(null));
+        assert_eq!(keeping.redact_user_row(&json!({"id": 1, "last_name": "L"}))["last_name"], "L");
+        assert!(!pii.redact_user_row(&json!(["a@b.c", "Ada"])).to_string().contains("a@b.c"));
     }
 
     #[tokio::test]

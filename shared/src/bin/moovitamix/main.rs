@@ -86,6 +86,13 @@ enum Command {
         /// A version id, as `moovitamix models` lists them.
         version: String,
     },
+    /// Erase users' personal data (e-mail, names and their hash) from every committed date of
+    /// raw, quarantine and curated under DATA_URL, each date rewritten through the commit protocol.
+    Erase {
+        /// A user id to erase (repeat the flag for several users).
+        #[arg(long = "user-id", required = true)]
+        user_ids: Vec<i64>,
+    },
     /// Serve the source simulator over HTTP until interrupted.
     Simulate {
         #[arg(long, default_value = "127.0.0.1:8000")]
@@ -120,6 +127,7 @@ async fn main() -> ExitCode {
         Command::Train { date } => recommend(Request::Train { date }).await,
         Command::Models => models().await,
         Command::Rollback { version } => recommend(Request::Rollback { version }).await,
+        Command::Erase { user_ids } => erase(user_ids).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -268,6 +276,19 @@ async fn models() -> Result<(), AnyError> {
         let mark = if champion.as_deref() == Some(version.as_str()) { "  <- champion" } else { "" };
         let champ = e.champion.map_or("-".to_owned(), |s| format!("{:.4}", s.ndcg_at_10));
         println!("{version:<28} {:<10} {:>9.4} {champ:>9} {:>9.4}  {}{mark}", card.data_date, e.candidate.ndcg_at_10, e.baseline.ndcg_at_10, card.decision.reason());
+    }
+    Ok(())
+}
+
+async fn erase(user_ids: Vec<i64>) -> Result<(), AnyError> {
+    if let Some(bad) = user_ids.iter().find(|id| **id <= 0) {
+        return Err(format!("--user-id {bad}: user ids are positive integers").into());
+    }
+    let transformer = Transformer::from_config(&Config::from_env()?).await?;
+    let summary = transformer.eraser().erase(&user_ids, moovitamix::job::Invocation::new()).await?;
+    println!("erased users {:?} (run {}): {} date(s) rewritten, {} held nothing of them", summary.user_ids, summary.run_id, summary.rewritten.len(), summary.untouched);
+    for d in &summary.rewritten {
+        println!("  {:<8} {}  {} row(s)  replaced run {}  -> {}", d.zone, d.date, d.rows, d.replaced_run, d.run_manifest);
     }
     Ok(())
 }
