@@ -531,6 +531,10 @@ pub fn to_parquet<T: Table>(rows: &[T], layout: Layout) -> Result<Bytes, Parquet
     Ok(Bytes::from(writer.into_inner()?))
 }
 
+/// Columns added to every table after tables were first written; older files lack them, and
+/// readers take their default (`carried_forward`: false). Per-table ones: [`Table::ADDED_COLUMNS`].
+const ADDED_LATER: &[&str] = &["carried_forward"];
+
 /// Decodes a Parquet file of `T` (checking its columns) into batches of rows.
 pub fn decode<T: Table>(key: &str, data: Bytes) -> Result<ParquetRecordBatchReader, ParquetIoError> {
     let content = |detail: String| ParquetIoError::Content { key: key.to_owned(), detail };
@@ -541,7 +545,8 @@ pub fn decode<T: Table>(key: &str, data: Bytes) -> Result<ParquetRecordBatchRead
         match found.field_with_name(field.name()) {
             Ok(f) if f.data_type() == field.data_type() => {}
             Ok(f) => return Err(content(format!("column `{}` is {}, expected {}", field.name(), f.data_type(), field.data_type()))),
-            Err(_) if T::ADDED_COLUMNS.contains(&field.name().as_str()) => {}
+            // Files written before the column existed: read as its default.
+            Err(_) if T::ADDED_COLUMNS.contains(&field.name().as_str()) || ADDED_LATER.contains(&field.name().as_str()) => {}
             Err(_) => return Err(content(format!("no column `{}` (not a {} file of this version)", field.name(), T::NAME))),
         }
     }
@@ -646,6 +651,23 @@ mod tests {
                 carried_forward: true,
             },
         ]
+    }
+
+    #[test]
+    fn files_written_before_carried_forward_existed_read_as_not_carried() {
+        let event = ListenEvent { user_id: 1, track_id: 2, position: 0, created_at: t("2026-11-01T00:00:00"), updated_at: t("2026-11-01T00:00:00"), is_new: true, carried_forward: true };
+        let batch = ListenEvent::to_batch(&[event.clone()]).unwrap();
+        let old = batch.project(&[0, 1, 2, 3, 4, 5]).unwrap();
+        assert!(old.column_by_name("carried_forward").is_none());
+        let mut data = Vec::new();
+        let mut w = parquet::arrow::ArrowWriter::try_new(&mut data, old.schema(), None).unwrap();
+        w.write(&old).unwrap();
+        w.close().unwrap();
+        let mut read = Vec::new();
+        for b in decode::<ListenEvent>("old.parquet", Bytes::from(data)).unwrap() {
+            read.extend(ListenEvent::from_batch(&b.unwrap(), &mut Interner::default()).unwrap());
+        }
+        assert_eq!(read, [ListenEvent { carried_forward: false, ..event }]);
     }
 
     #[test]

@@ -155,7 +155,14 @@ async fn run(
     };
     let mut config = Config::from_env()?;
     // The built-in simulator stands in for the source unless SOURCE_API_URL names one.
-    let simulator = match std::env::var("SOURCE_API_URL").ok().filter(|v| !v.trim().is_empty()) {
+    let real_source = std::env::var("SOURCE_API_URL").ok().filter(|v| !v.trim().is_empty());
+    // Every date is checked before anything runs. The simulator serves each date's own data
+    // set, so an old date is honest there; a real source serves only the present.
+    for date in &dates {
+        let allowed = allow_past || real_source.is_none();
+        moovitamix::trigger::check_logical_date(*date, now, Some(config.fetch.max_past_days), allowed)?;
+    }
+    let simulator = match real_source {
         Some(_) => None,
         None => {
             let s = RunningSimulator::start(sim.config(dates[0])).await?;
@@ -166,11 +173,6 @@ async fn run(
     };
     println!("data:   {}", config.data_url);
     let fetcher = Fetcher::from_config(&config).await?;
-    // Every date is checked before any runs. The simulator serves each date's own data set, so
-    // an old date is honest there; a real source serves only the present.
-    for date in &dates {
-        fetcher.check_date(*date, now, allow_past || simulator.is_some())?;
-    }
     let transformer = Transformer::from_config(&config).await?;
     let recommender = Recommender::from_config(&config).await;
     for date in dates {
