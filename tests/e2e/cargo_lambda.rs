@@ -122,6 +122,41 @@ async fn transform_runs_under_cargo_lambda_on_fetched_dates() {
         Err(LambdaError::Invoke { stderr, .. }) => assert!(stderr.contains("Permanent.BadEvent"), "{stderr}"),
         other => panic!("fetch-invalid.json must be refused by transform, got {other:?}"),
     }
+
+    // The erasure event: the sample's user is not in the data; a served user is erased everywhere.
+    let nobody = emulator.invoke("transform", &event_path("transform-erase.json")).await.unwrap_or_else(|e| panic!("erase: {e}"));
+    assert_eq!((&nobody["user_ids"], nobody["rewritten"].as_array().map(Vec::len)), (&serde_json::json!([4242]), Some(0)), "{nobody:#}");
+    let raw_users = |date: &str| -> Vec<Value> {
+        let folder = std::fs::read_dir(data.path().join(format!("raw/users/dt={date}"))).unwrap();
+        let mut rows = Vec::new();
+        for entry in folder.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("run=")) {
+            for part in std::fs::read_dir(entry.path()).unwrap().flatten().filter(|p| p.file_name().to_string_lossy().ends_with(".jsonl.gz")) {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(std::fs::File::open(part.path()).unwrap()), &mut text).unwrap();
+                rows.extend(text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()));
+            }
+        }
+        rows
+    };
+    let user = raw_users("2026-11-21")[0].clone();
+    let erase = data.path().join("erase.json");
+    std::fs::write(&erase, serde_json::json!({"erase_user_id": user["id"]}).to_string()).unwrap();
+    let erased = emulator.invoke("transform", &erase).await.unwrap_or_else(|e| panic!("erase: {e}\n{}", emulator.log()));
+    let zones: Vec<&str> = erased["rewritten"].as_array().unwrap().iter().filter_map(|d| d["zone"].as_str()).collect();
+    assert!(zones.contains(&"curated") && zones.contains(&"raw"), "curated and raw dates rewritten: {erased:#}");
+    for date in ["2026-11-20", "2026-11-21"] {
+        let rows = raw_users(date);
+        // By id: the simulator's addresses are not unique (another user may share this one).
+        for row in rows.iter().filter(|r| r["id"] == user["id"]) {
+            assert!(["email", "first_name", "last_name"].iter().all(|f| row[*f].is_null()), "{date}: personal data left in raw: {row}");
+        }
+    }
+    let bad = data.path().join("erase-bad.json");
+    std::fs::write(&bad, r#"{"erase_user_id": "everyone"}"#).unwrap();
+    match emulator.invoke("transform", &bad).await {
+        Err(LambdaError::Invoke { stderr, .. }) => assert!(stderr.contains("Permanent.BadEvent"), "{stderr}"),
+        other => panic!("a malformed erasure must be refused, got {other:?}"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
