@@ -52,6 +52,11 @@ pub enum Metric {
     Promoted,
     /// How many trained models in a row the gate refused (0 after a promotion).
     GateRefusedStreak,
+    /// Users with held-out listens the gate decided on.
+    GateEvaluatedUsers,
+    /// Lower bound of the gate's interval of the candidate's mean per-user NDCG@10 difference
+    /// (dimension `Versus`: baseline, champion); above zero = a significant win.
+    GateDifferenceLower,
     /// Users given recommendations by a score run.
     UsersScored,
     /// Users served by cold start (no usable listens).
@@ -82,7 +87,7 @@ pub enum Unit {
 
 impl Metric {
     /// Every metric, for checks that the alarms and the dashboard name real ones.
-    pub const ALL: [Metric; 28] = [
+    pub const ALL: [Metric; 30] = [
         Metric::RowsFetched,
         Metric::RowsRejected,
         Metric::RowsWarned,
@@ -102,6 +107,8 @@ impl Metric {
         Metric::Recall10,
         Metric::Promoted,
         Metric::GateRefusedStreak,
+        Metric::GateEvaluatedUsers,
+        Metric::GateDifferenceLower,
         Metric::UsersScored,
         Metric::ColdStartUsers,
         Metric::CatalogCoverage,
@@ -134,6 +141,8 @@ impl Metric {
             Metric::Recall10 => "Recall10",
             Metric::Promoted => "Promoted",
             Metric::GateRefusedStreak => "GateRefusedStreak",
+            Metric::GateEvaluatedUsers => "GateEvaluatedUsers",
+            Metric::GateDifferenceLower => "GateDifferenceLower",
             Metric::UsersScored => "UsersScored",
             Metric::ColdStartUsers => "ColdStartUsers",
             Metric::CatalogCoverage => "CatalogCoverage",
@@ -151,7 +160,12 @@ impl Metric {
             Metric::BytesWritten => Unit::Bytes,
             Metric::DurationMs | Metric::TrainDurationMs | Metric::ScoreDurationMs => Unit::Milliseconds,
             Metric::FreshnessSeconds => Unit::Seconds,
-            Metric::QuarantineShare | Metric::Ndcg10 | Metric::Precision10 | Metric::Recall10 | Metric::CatalogCoverage => Unit::None,
+            Metric::QuarantineShare
+            | Metric::Ndcg10
+            | Metric::Precision10
+            | Metric::Recall10
+            | Metric::CatalogCoverage
+            | Metric::GateDifferenceLower => Unit::None,
             _ => Unit::Count,
         }
     }
