@@ -284,7 +284,9 @@ fn evaluate_served(
     let to_champion: Vec<Option<u32>> = data.tracks.ids().iter().map(|t| m.ids.tracks.binary_search(t).ok().map(|j| j as u32)).collect();
     let weighted = data.matrix(train_pairs, &m.hyper);
     let yty = m.als.item_gramian();
-    let folded: Vec<Option<(Vec<f32>, Vec<u32>)>> = users
+    // Per held-out user: the folded-in factors and the champion's indices of their known listens.
+    type Folded = (Vec<f32>, Vec<u32>);
+    let folded: Vec<Option<Folded>> = users
         .par_iter()
         .map(|&u| {
             let (items, weights) = weighted.by_user.row(u as usize);
@@ -292,7 +294,7 @@ fn evaluate_served(
             (!idx.is_empty()).then(|| (m.als.fold_in(&yty, &idx, &w), idx))
         })
         .collect();
-    let cf: Vec<(u32, &(Vec<f32>, Vec<u32>))> = users.iter().zip(&folded).filter_map(|(&u, f)| f.as_ref().map(|f| (u, f))).collect();
+    let cf: Vec<(u32, &Folded)> = users.iter().zip(&folded).filter_map(|(&u, f)| f.as_ref().map(|f| (u, f))).collect();
     let factors: Vec<f32> = cf.iter().flat_map(|(_, (f, _))| f.iter().copied()).collect();
     let triples: Vec<(u32, u32, f32)> = cf.iter().enumerate().flat_map(|(row, (_, (_, idx)))| idx.iter().map(move |&i| (row as u32, i, 1.0))).collect();
     let exclude = Csr::from_triples(cf.len(), m.ids.tracks.len(), &triples);
