@@ -48,7 +48,7 @@ pub enum Metric {
     Precision10,
     /// Recall@10 on held-out listens, per model (dimension `Model`).
     Recall10,
-    /// 1 when the gate promoted the trained model, else 0.
+    /// 1 when the trained model became the champion (the gate promoted it and no pin held it), else 0.
     Promoted,
     /// How many trained models in a row the gate refused (0 after a promotion).
     GateRefusedStreak,

@@ -142,7 +142,8 @@ pub async fn read_inputs(store: &Arc<dyn Store>, date: NaiveDate) -> Result<Inpu
 }
 
 /// The listens that were new (`listen_events_delta`) on each committed curated date of the
-/// `days` days ending at `date`, with their age in days. A date not committed is skipped.
+/// `days` days ending at `date`, with their age in days. A date not committed, or committed
+/// without the delta table, is skipped.
 pub async fn read_recent(store: &Arc<dyn Store>, date: NaiveDate, days: u32) -> Result<Vec<RecentListen>, InputError> {
     let runs = store.list(&Partition::dataset_prefix(Zone::Curated, RUN_DATASET)).await?;
     let mut out = Vec::new();
@@ -152,6 +153,10 @@ pub async fn read_recent(store: &Arc<dyn Store>, date: NaiveDate, days: u32) -> 
             continue;
         }
         let committed = read_committed(store.as_ref(), Zone::Curated, p.date).await.map_err(|source| InputError::NotReadable { date: p.date, source })?;
+        let delta = Partition::new(Zone::Curated, LISTEN_EVENTS_DELTA, p.date).prefix();
+        if !committed.partitions.iter().any(|m| m.partition == delta) {
+            continue; // a commit without the table (as `listens_added` counts it: nothing new)
+        }
         for_each_batch::<ListenEvent>(store, p.date, &committed, LISTEN_EVENTS_DELTA, |batch| {
             out.extend(batch.into_iter().map(|e| RecentListen { user_id: e.user_id, track_id: e.track_id, age_days: age_days as u32 }))
         })

@@ -149,6 +149,14 @@ async fn days_of_scoring_training_gating_and_rollback() {
     assert_eq!(s1.cf_folded_in + (s1.cold_start - cold_day1), changed, "{s1:?}");
     let rows1 = read_recommendations(store.clone(), day(1)).await.unwrap();
     check_lists(&rows1, 1, 10, &before);
+    // Recent listens: the pairs new on each date of the window, by age.
+    let recent = inputs::read_recent(&store, day(1), 7).await.unwrap();
+    assert_eq!(recent.iter().map(|r| r.age_days).collect::<HashSet<_>>(), HashSet::from([0, 1]));
+    let new_on_day1: HashSet<(i64, i64)> = recent.iter().filter(|r| r.age_days == 0).map(|r| (r.user_id, r.track_id)).collect();
+    let expected: HashSet<(i64, i64)> =
+        after.iter().flat_map(|(u, tracks)| tracks.iter().filter(|t| !before.get(u).is_some_and(|b| b.contains(*t))).map(|t| (*u, *t))).collect();
+    assert_eq!(new_on_day1, expected);
+    assert!(inputs::read_recent(&store, day(1), 1).await.unwrap().iter().all(|r| r.age_days == 0), "a one-day window");
     // A re-run of the date gives the same lists.
     score(&r, 1, "20261102T080000Z-cccc0000").await;
     assert_eq!(read_recommendations(store.clone(), day(1)).await.unwrap(), rows1);
