@@ -302,6 +302,7 @@ fn the_gate_refuses_random_taste_data_and_promotes_structured_data() {
             assert!(t.decision.reason().contains("not significantly better than the popularity baseline"), "seed {seed}: {:?}", t.decision);
         }
     }
+    println!("random taste: promoted on {} of 20 seeds {promoted:?}", promoted.len());
     assert!(promoted.len() <= 1, "random taste promoted on {} of 20 seeds: {promoted:?}", promoted.len());
     for seed in [1, 2, 3] {
         let t = gate_on(0.8, seed);
