@@ -53,7 +53,12 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "ALS_CG_STEPS", default: "2", meaning: "recommend: conjugate-gradient steps per vector per half-iteration." },
     Variable { name: "ALS_SEED", default: "42", meaning: "recommend: seed of the initial factors (training is reproducible)." },
     Variable { name: "EVAL_HOLDOUT_SHARE", default: "0.2", meaning: "recommend: share of each user's most recent listens held out to evaluate a trained model." },
-    Variable { name: "GATE_NDCG_TOLERANCE", default: "0.01", meaning: "recommend: a candidate may trail the champion's NDCG@10 by at most this and still be promoted." },
+    Variable { name: "GATE_NDCG_TOLERANCE", default: "0.01", meaning: "recommend: a candidate whose mean per-user NDCG@10 trails the champion's by more than this is refused." },
+    Variable { name: "GATE_CONFIDENCE", default: "0.95", meaning: "recommend: confidence level of the gate's paired bootstrap intervals (0.5..=0.999): the candidate must beat popularity with the whole interval above zero." },
+    Variable { name: "GATE_MIN_USERS", default: "100", meaning: "recommend: the gate refuses, for lack of evidence, when fewer users have held-out listens." },
+    Variable { name: "GATE_MIN_LISTENS", default: "200", meaning: "recommend: the gate refuses, for lack of evidence, when fewer listens are held out." },
+    Variable { name: "COLD_START_SAMPLE_SHARE", default: "0.1", meaning: "recommend: share of users a training run hides entirely (from the candidate and from popularity) to choose the cold-start policy and the fold-in threshold on (0..=0.5; 0: no choice, the genre policy)." },
+    Variable { name: "COLD_START_RECENT_DAYS", default: "7", meaning: "recommend: the recent-popularity policy counts the listens new on the last this many dates, weighted 1 - age / days (1..=365)." },
     Variable { name: "RETRAIN_NEW_LISTENS_SHARE", default: "0.2", meaning: "recommend: a score run trains first when the listen events added since the champion's data date (the days' listen_events_delta) exceed this share of the listens it was trained on, or when there is no champion." },
     Variable { name: "MODEL_KEEP_VERSIONS", default: "10", meaning: "recommend: newest model versions kept (the champion is always kept)." },
 ];
@@ -181,7 +186,9 @@ pub struct RecommendConfig {
     /// The hyper-parameters new models are trained with (`ALS_*`).
     pub hyper: crate::recommend::model_store::Hyper,
     pub holdout_share: f64,
-    pub gate_tolerance: f64,
+    pub gate: crate::recommend::gate::GateSettings,
+    pub cold_start_sample_share: f64,
+    pub cold_start_recent_days: u32,
     pub retrain_share: f64,
     pub keep_versions: usize,
 }
@@ -254,7 +261,14 @@ impl Config {
                     recency_power: env.real("ALS_RECENCY_POWER", 0.0, 100.0)? as f32,
                 },
                 holdout_share: env.real("EVAL_HOLDOUT_SHARE", 0.01, 0.9)?,
-                gate_tolerance: env.share("GATE_NDCG_TOLERANCE")?,
+                gate: crate::recommend::gate::GateSettings {
+                    confidence: env.real("GATE_CONFIDENCE", 0.5, 0.999)?,
+                    min_users: env.number("GATE_MIN_USERS", 1, 1_000_000_000)?,
+                    min_listens: env.number("GATE_MIN_LISTENS", 1, 1_000_000_000)?,
+                    tolerance: env.share("GATE_NDCG_TOLERANCE")?,
+                },
+                cold_start_sample_share: env.real("COLD_START_SAMPLE_SHARE", 0.0, 0.5)?,
+                cold_start_recent_days: env.number("COLD_START_RECENT_DAYS", 1, 365)?,
                 retrain_share: env.real("RETRAIN_NEW_LISTENS_SHARE", 0.0, 1e6)?,
                 keep_versions: env.number("MODEL_KEEP_VERSIONS", 1, 10_000)?,
             },
@@ -427,6 +441,8 @@ mod tests {
             ("ALS_FACTORS", "0"),
             ("ALS_ALPHA", "-1"),
             ("EVAL_HOLDOUT_SHARE", "1"),
+            ("GATE_CONFIDENCE", "1"),
+            ("GATE_MIN_USERS", "0"),
         ] {
             let err = load(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name);

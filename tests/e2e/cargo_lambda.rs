@@ -2,7 +2,7 @@
 //! against the in-process simulator of the source API (every accepted trigger shape gives the
 //! right logical date and commits the raw partitions; an unknown event is refused), and
 //! `transform` on what fetch committed (a manual date, the S3 event of fetch's commit), and
-//! `recommend` in each of its modes (score, train, rollback).
+//! `recommend` in each of its modes (score, train, rollback, unpin).
 //!
 //! Needs `cargo lambda` (installed by `tests/run.sh`); skips without it on a developer's machine.
 //! With the loopback AWS server up, the function's metrics go to its CloudWatch and are checked
@@ -198,6 +198,10 @@ async fn recommend_runs_under_cargo_lambda_in_every_mode() {
     std::fs::write(&rollback, serde_json::json!({"mode": "rollback", "version": first}).to_string()).unwrap();
     let rolled = emulator.invoke("recommend", &rollback).await.unwrap_or_else(|e| panic!("rollback: {e}"));
     assert_eq!(rolled["champion"]["version"], first.as_str(), "{rolled:#}");
+    assert_eq!(rolled["champion"]["pinned"], true, "a rollback pins: {rolled:#}");
+    // Unpin: the sample event lets automatic retraining replace the champion again.
+    let unpinned = invoke("recommend-unpin.json").await;
+    assert_eq!((&unpinned["mode"], &unpinned["was_pinned"], &unpinned["champion"]["pinned"]), (&Value::from("unpin"), &Value::from(true), &Value::from(false)), "{unpinned:#}");
 }
 
 /// Fetches (from a simulator) and transforms `dates` into `data_url` through the library.

@@ -49,6 +49,7 @@ mod tests {
             "recommend-rollback.json",
             "recommend-score.json",
             "recommend-train.json",
+            "recommend-unpin.json",
             "transform-manual.json",
             "transform-s3-object-created.json",
         ] {
@@ -69,5 +70,6 @@ mod tests {
         assert_eq!(created["detail"]["bucket"]["name"], "moovitamix-data");
         assert_eq!(created["detail"]["object"]["key"], "raw/_run/dt=2026-11-21/_manifest.json");
         assert_eq!(event("recommend-train.json"), serde_json::json!({"mode": "train"}));
+        assert_eq!(event("recommend-unpin.json"), serde_json::json!({"mode": "unpin"}));
     }
 }

@@ -1,7 +1,7 @@
 //! The recommend Lambda: a thin adapter over `moovitamix::recommend`.
 //!
 //! Configuration, clients and the metrics sink are built once per container; each invocation
-//! parses its event (score a date, train, or roll the champion back; see
+//! parses its event (score a date, train, roll the champion back or unpin it; see
 //! `moovitamix::recommend::request`), runs the job, and answers its summary, or fails with a
 //! stable error type so that Lambda's `Errors` alarms fire.
 

@@ -56,10 +56,15 @@ pub enum Metric {
     Precision10,
     /// Recall@10 on held-out listens, per model (dimension `Model`).
     Recall10,
-    /// 1 when the gate promoted the trained model, else 0.
+    /// 1 when the trained model became the champion (the gate promoted it and no pin held it), else 0.
     Promoted,
     /// How many trained models in a row the gate refused (0 after a promotion).
     GateRefusedStreak,
+    /// Users with held-out listens the gate decided on.
+    GateEvaluatedUsers,
+    /// Lower bound of the gate's interval of the candidate's mean per-user NDCG@10 difference
+    /// (dimension `Versus`: baseline, champion); above zero = a significant win.
+    GateDifferenceLower,
     /// Users given recommendations by a score run.
     UsersScored,
     /// Users served by cold start (no usable listens).
@@ -90,7 +95,7 @@ pub enum Unit {
 
 impl Metric {
     /// Every metric, for checks that the alarms and the dashboard name real ones.
-    pub const ALL: [Metric; 31] = [
+    pub const ALL: [Metric; 33] = [
         Metric::RowsFetched,
         Metric::RowsRejected,
         Metric::RowsWarned,
@@ -113,6 +118,8 @@ impl Metric {
         Metric::Recall10,
         Metric::Promoted,
         Metric::GateRefusedStreak,
+        Metric::GateEvaluatedUsers,
+        Metric::GateDifferenceLower,
         Metric::UsersScored,
         Metric::ColdStartUsers,
         Metric::CatalogCoverage,
@@ -148,6 +155,8 @@ impl Metric {
             Metric::Recall10 => "Recall10",
             Metric::Promoted => "Promoted",
             Metric::GateRefusedStreak => "GateRefusedStreak",
+            Metric::GateEvaluatedUsers => "GateEvaluatedUsers",
+            Metric::GateDifferenceLower => "GateDifferenceLower",
             Metric::UsersScored => "UsersScored",
             Metric::ColdStartUsers => "ColdStartUsers",
             Metric::CatalogCoverage => "CatalogCoverage",
@@ -171,7 +180,8 @@ impl Metric {
             | Metric::Ndcg10
             | Metric::Precision10
             | Metric::Recall10
-            | Metric::CatalogCoverage => Unit::None,
+            | Metric::CatalogCoverage
+            | Metric::GateDifferenceLower => Unit::None,
             _ => Unit::Count,
         }
     }

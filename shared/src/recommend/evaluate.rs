@@ -68,6 +68,23 @@ pub fn evaluate(recs: &[Ranked], test: &Csr, k: usize, catalogue: usize) -> Metr
     m
 }
 
+/// Each evaluated user's NDCG@`k` (users with at least one held-out item, in user order), as
+/// averaged by [`evaluate`]: the paired values the gate compares.
+pub fn per_user_ndcg(recs: &[Ranked], test: &Csr, k: usize) -> Vec<f64> {
+    (0..test.n_rows())
+        .filter_map(|u| {
+            let relevant = test.row(u).0;
+            if relevant.is_empty() {
+                return None;
+            }
+            let rec: &[(u32, f32)] = recs.get(u).map_or(&[], |r| r);
+            let idcg: f64 = (0..k.min(relevant.len())).map(gain).sum();
+            let dcg: f64 = rec.iter().take(k).enumerate().filter(|(_, (item, _))| relevant.binary_search(item).is_ok()).map(|(rank, _)| gain(rank)).sum();
+            Some(dcg / idcg)
+        })
+        .collect()
+}
+
 fn gain(rank: usize) -> f64 {
     1.0 / ((rank + 2) as f64).log2()
 }
@@ -120,6 +137,9 @@ mod tests {
         assert!(close(m.map, (0.833333 + 0.166667) / 2.0), "{}", m.map);
         // Distinct recommended (first 3, users 0 and 1): {1, 2, 5, 9, 4, 8} = 6 of 10.
         assert!(close(m.coverage, 0.6));
+        let per_user = per_user_ndcg(&recs, &test, 3);
+        assert_eq!(per_user.len(), 2);
+        assert!(close(per_user[0], 0.919721) && close(per_user[1], 0.296082), "{per_user:?}");
     }
 
     #[test]

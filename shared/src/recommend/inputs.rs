@@ -1,4 +1,5 @@
-//! What recommend reads from curated: a date's listens, and its current users and tracks.
+//! What recommend reads from curated: a date's listens, and its current users and tracks; the
+//! listens new on the last days (for recent popularity).
 
 use crate::commit::{ReadError, read_committed};
 use crate::manifest::ObjectRole;
@@ -8,7 +9,8 @@ use crate::transform::curated::{Interner, TrackRow, UserRow};
 use crate::transform::listen_events::ListenEvent;
 use crate::transform::parquet_io::{ParquetIoError, Table, TableReader};
 use crate::transform::scd2::Version;
-use crate::transform::{LISTEN_EVENTS, TRACKS, USERS};
+use crate::transform::{LISTEN_EVENTS, LISTEN_EVENTS_DELTA, TRACKS, USERS};
+use super::cold_start::RecentListen;
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -61,6 +63,8 @@ pub struct Inputs {
     pub fetch_started_at: Option<DateTime<Utc>>,
     pub listens: Vec<Listen>,
     pub catalog: Catalog,
+    /// Listens new on the last days ([`read_recent`]); empty unless read.
+    pub recent: Vec<RecentListen>,
 }
 
 /// The latest date transform committed, on or before `until` when given.
@@ -135,4 +139,28 @@ pub async fn read_inputs(store: &Arc<dyn Store>, date: NaiveDate) -> Result<Inpu
     inputs.catalog.users.sort_unstable_by_key(|u| u.0);
     inputs.catalog.tracks.sort_unstable_by_key(|t| t.0);
     Ok(inputs)
+}
+
+/// The listens that were new (`listen_events_delta`) on each committed curated date of the
+/// `days` days ending at `date`, with their age in days. A date not committed, or committed
+/// without the delta table, is skipped.
+pub async fn read_recent(store: &Arc<dyn Store>, date: NaiveDate, days: u32) -> Result<Vec<RecentListen>, InputError> {
+    let runs = store.list(&Partition::dataset_prefix(Zone::Curated, RUN_DATASET)).await?;
+    let mut out = Vec::new();
+    for (p, _) in runs.iter().filter_map(|o| Partition::parse_key(&o.key).ok()).filter(|(p, f)| f == MANIFEST_FILE && p.date <= date) {
+        let age_days = (date - p.date).num_days();
+        if age_days >= i64::from(days) {
+            continue;
+        }
+        let committed = read_committed(store.as_ref(), Zone::Curated, p.date).await.map_err(|source| InputError::NotReadable { date: p.date, source })?;
+        let delta = Partition::new(Zone::Curated, LISTEN_EVENTS_DELTA, p.date).prefix();
+        if !committed.partitions.iter().any(|m| m.partition == delta) {
+            continue; // a commit without the table (as `listens_added` counts it: nothing new)
+        }
+        for_each_batch::<ListenEvent>(store, p.date, &committed, LISTEN_EVENTS_DELTA, |batch| {
+            out.extend(batch.into_iter().map(|e| RecentListen { user_id: e.user_id, track_id: e.track_id, age_days: age_days as u32 }))
+        })
+        .await?;
+    }
+    Ok(out)
 }

@@ -4,7 +4,8 @@
 //! | --- | --- |
 //! | score (daily, on transform's commit) | trains first when there is no champion or the listens grew by more than `RETRAIN_NEW_LISTENS_SHARE` since it was trained; scores every current user ([`scoring`]); commits `recommendations/dt=D/` (Parquet, and JSON lines under `_jsonl/`), manifest last |
 //! | train (weekly, or on demand) | temporal split, candidate, baseline and champion evaluated on the same held-out listens, the gate ([`gate`]), a final fit on all listens when promoted ([`training`]); stores the version ([`model_store`]) and moves the champion pointer by a conditional write |
-//! | rollback | points the champion at a stored version |
+//! | rollback | points the champion at a stored version and pins it: a score run's automatic training stores candidates but does not replace it |
+//! | unpin | lets automatic training replace the champion again |
 //!
 //! The pieces: [`als`] (the factorisation), [`interactions`] (the sparse matrix), [`split`],
 //! [`evaluate`], [`topk`], [`cold_start`], [`inputs`] (what is read from curated), [`output`]
@@ -35,7 +36,6 @@ use crate::transform::parquet_io::{Layout, ParquetIoError, PartsWriter};
 use crate::trigger::{DateError, check_logical_date, latest_plausible_date};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
-use gate::Decision;
 use inputs::{InputError, Inputs, latest_curated_date, read_inputs};
 use model_store::{Champion, Evaluation, Hyper, ModelCard, ModelStore, ModelStoreError};
 use output::Recommendation;
@@ -155,6 +155,13 @@ pub struct RollbackSummary {
     pub champion: Champion,
 }
 
+/// An unpin's result: the champion after it (none when there is no champion).
+#[derive(Debug, Clone, Serialize)]
+pub struct UnpinSummary {
+    pub champion: Option<Champion>,
+    pub was_pinned: bool,
+}
+
 /// The function's response, by mode.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
@@ -162,6 +169,7 @@ pub enum Outcome {
     Score(ScoreSummary),
     Train(TrainSummary),
     Rollback(RollbackSummary),
+    Unpin(UnpinSummary),
 }
 
 /// The recommend job and what it needs, built once per container.
@@ -214,48 +222,80 @@ impl Recommender {
         let work = async {
             match request {
                 Request::Score { date } => self.score(date, &invocation).await.map(Outcome::Score),
-                Request::Train { date } => self
-                    .train(date, run_id.as_str(), invocation.started_at)
-                    .await
-                    .map(Outcome::Train),
-                Request::Rollback { version } => {
-                    self.rollback(&version).await.map(Outcome::Rollback)
-                }
+                Request::Train { date } => self.train(date, run_id.as_str(), invocation.started_at).await.map(Outcome::Train),
+                Request::Rollback { version } => self.rollback(&version).await.map(Outcome::Rollback),
+                Request::Unpin => self.unpin().await.map(Outcome::Unpin),
             }
         };
         observed(FUNCTION, &self.metrics, &run_id, date, work).await
     }
 
     /// Trains on a curated date (default: the latest one transform committed, up to tomorrow by
-    /// `now`: a date after it cannot be real, and must not steer training).
-    pub async fn train(
-        &self,
-        date: Option<NaiveDate>,
-        run_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<TrainSummary, RecommendError> {
+    /// `now`: a date after it cannot be real, and must not steer training). An explicit train: a
+    /// promoted model replaces the champion even when it is pinned.
+    pub async fn train(&self, date: Option<NaiveDate>, run_id: &str, now: DateTime<Utc>) -> Result<TrainSummary, RecommendError> {
         let date = match date {
             Some(d) => d,
             None => {
                 latest_curated_date(self.store.as_ref(), Some(latest_plausible_date(now))).await?
             }
         };
-        let inputs = Arc::new(read_inputs(&self.store, date).await?);
-        self.train_on(&inputs, run_id).await
+        let inputs = Arc::new(self.read_with_recent(date).await?);
+        self.train_on(&inputs, run_id, true).await
     }
 
-    async fn train_on(&self, inputs: &Arc<Inputs>, run_id: &str) -> Result<TrainSummary, RecommendError> {
+    /// A date's inputs with the listens new on the last `COLD_START_RECENT_DAYS` dates.
+    async fn read_with_recent(&self, date: NaiveDate) -> Result<Inputs, RecommendError> {
+        let mut inputs = read_inputs(&self.store, date).await?;
+        inputs.recent = inputs::read_recent(&self.store, date, self.config.cold_start_recent_days).await?;
+        Ok(inputs)
+    }
+
+    /// The champion as the candidate is compared with it: its recipe, and the stored model with
+    /// the listens it was trained on (their curated date re-read), or why they cannot be read.
+    async fn champion_input(&self, version: &str, inputs: &Arc<Inputs>) -> Result<Option<training::ChampionInput>, RecommendError> {
+        let Some(card) = self.models().card(version).await? else { return Ok(None) };
+        let served = async {
+            let model = self.load_serving(version).await.map_err(|e| format!("the stored champion is not readable: {e}"))?;
+            let seen_inputs = match card.data_date == inputs.date {
+                true => inputs.clone(),
+                false => Arc::new(read_inputs(&self.store, card.data_date).await.map_err(|e| format!("the champion's training listens are not readable: {e}"))?),
+            };
+            let mut seen: Vec<(i64, i64)> = seen_inputs.listens.iter().map(|l| (l.user_id, l.track_id)).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            Ok(training::ServedChampion { model, seen })
+        }
+        .await;
+        if let Err(why) = &served {
+            tracing::warn!(champion = version, why, "the champion is compared as its recipe only");
+        }
+        Ok(Some(training::ChampionInput { version: version.to_owned(), hyper: card.hyper, served }))
+    }
+
+    /// Trains, gates and stores a model; `explicit` (a train request, not a score run's
+    /// automatic training) may replace a pinned champion.
+    async fn train_on(&self, inputs: &Arc<Inputs>, run_id: &str, explicit: bool) -> Result<TrainSummary, RecommendError> {
         let models = self.models();
         let champion = models.champion().await?;
-        let champion_recipe = match &champion {
-            Some((c, _)) => models.card(&c.version).await?.map(|card| (c.version.clone(), card.hyper)),
+        let champion_input = match &champion {
+            Some((c, _)) => self.champion_input(&c.version, inputs).await?,
             None => None,
         };
-        let (hyper, config) = (self.config.hyper, self.config.clone());
-        let listens = inputs.clone();
+        let hyper = self.config.hyper;
+        let settings = training::TrainSettings { holdout_share: self.config.holdout_share, gate: self.config.gate };
+        let (listens, config) = (inputs.clone(), self.config.clone());
         let (data, trained) = tokio::task::spawn_blocking(move || {
             let data = TrainingData::new(&listens.listens);
-            let trained = (!data.pairs.is_empty()).then(|| training::train(&data, hyper, champion_recipe, config.holdout_share, config.gate_tolerance));
+            let cold = training::ColdStartInputs {
+                listens: &listens.listens,
+                catalog: &listens.catalog,
+                recent: &listens.recent,
+                recent_days: config.cold_start_recent_days,
+                sample_share: config.cold_start_sample_share,
+            };
+            let cold = (config.cold_start_sample_share > 0.0).then_some(&cold);
+            let trained = (!data.pairs.is_empty()).then(|| training::train(&data, hyper, champion_input.as_ref(), &settings, cold));
             (data, trained)
         })
         .await
@@ -266,6 +306,13 @@ impl Recommender {
             champion_ndcg10 = e.champion.map(|s| s.ndcg_at_10), promoted = trained.decision.promoted(), reason = trained.decision.reason(),
             train_ms = trained.train_ms, "model trained and gated");
 
+        // A pinned champion (set by rollback) stays until an explicit train or an unpin.
+        let held_by_pin = champion.as_ref().filter(|(c, _)| c.pinned && !explicit && trained.decision.promoted()).map(|(c, _)| c.version.clone());
+        let promoted = trained.decision.promoted() && held_by_pin.is_none();
+        let reason = match &held_by_pin {
+            Some(v) => format!("{}; kept as a candidate: the champion {v} is pinned by a rollback (an explicit train or unpin replaces it)", trained.decision.reason()),
+            None => trained.decision.reason().to_owned(),
+        };
         let now = Utc::now();
         let micros = |m: Option<i64>| m.and_then(DateTime::from_timestamp_micros);
         let card = ModelCard {
@@ -280,31 +327,40 @@ impl Recommender {
             last_listen: micros(data.last_listen_micros),
             evaluation: trained.evaluation.clone(),
             decision: trained.decision.clone(),
+            held_by_pin: held_by_pin.clone(),
             train_ms: trained.train_ms,
             code_version: crate::manifest::code_version(),
         };
         models.save(&card, trained.model.to_bytes(), &trained.ids).await?;
-        let champion_now = match &trained.decision {
-            Decision::Promote { .. } => Some(models.set_champion(run_id, "promoted", champion, now).await?.version),
-            Decision::Refuse { .. } => champion.map(|(c, _)| c.version),
+        let champion_now = match promoted {
+            true => Some(models.set_champion(run_id, "promoted", champion, now).await?.version),
+            false => champion.map(|(c, _)| c.version),
         };
         let refused_streak = models.refused_streak().await?;
         let pruned_versions = models.prune(self.config.keep_versions, champion_now.as_deref()).await?;
 
         self.metrics.record(Metric::TrainDurationMs, trained.train_ms as f64);
-        for (name, scores) in [("candidate", Some(e.candidate)), ("baseline", Some(e.baseline)), ("champion", e.champion)] {
+        let served = e.served.as_ref().map(|s| s.champion).filter(|_| e.served.as_ref().is_some_and(|s| s.users > 0));
+        for (name, scores) in [("candidate", Some(e.candidate)), ("baseline", Some(e.baseline)), ("champion", e.champion), ("champion_served", served)] {
             let Some(s) = scores else { continue };
             self.metrics.record_with(Metric::Ndcg10, &[("Model", name)], s.ndcg_at_10);
             self.metrics.record_with(Metric::Precision10, &[("Model", name)], s.precision_at_10);
             self.metrics.record_with(Metric::Recall10, &[("Model", name)], s.recall_at_10);
         }
-        self.metrics.record(Metric::Promoted, trained.decision.promoted() as u8 as f64);
+        if let Some(gate) = &e.gate {
+            self.metrics.record(Metric::GateEvaluatedUsers, gate.test_users as f64);
+            self.metrics.record_with(Metric::GateDifferenceLower, &[("Versus", "baseline")], gate.versus_baseline.lower);
+            if let Some((_, c)) = &gate.versus_champion {
+                self.metrics.record_with(Metric::GateDifferenceLower, &[("Versus", "champion")], c.lower);
+            }
+        }
+        self.metrics.record(Metric::Promoted, promoted as u8 as f64);
         self.metrics.record(Metric::GateRefusedStreak, f64::from(refused_streak));
         Ok(TrainSummary {
             date: inputs.date,
             version: run_id.to_owned(),
-            promoted: trained.decision.promoted(),
-            reason: trained.decision.reason().to_owned(),
+            promoted,
+            reason,
             evaluation: trained.evaluation,
             hyper,
             users: card.users,
@@ -317,33 +373,43 @@ impl Recommender {
         })
     }
 
-    /// Makes a stored version the champion.
+    /// Makes a stored version the champion, pinned.
     pub async fn rollback(&self, version: &str) -> Result<RollbackSummary, RecommendError> {
         let models = self.models();
         let read = models.champion().await?;
         let champion = models.set_champion(version, "rollback", read, Utc::now()).await?;
-        tracing::info!(version, previous = ?champion.previous, "champion rolled back");
+        tracing::info!(version, previous = ?champion.previous, "champion rolled back and pinned");
         Ok(RollbackSummary { champion })
+    }
+
+    /// Clears the champion's pin, so that automatic training may replace it again.
+    pub async fn unpin(&self) -> Result<UnpinSummary, RecommendError> {
+        let models = self.models();
+        let Some(read) = models.champion().await? else { return Ok(UnpinSummary { champion: None, was_pinned: false }) };
+        let was_pinned = read.0.pinned;
+        let champion = match was_pinned {
+            true => models.unpin(read).await?,
+            false => read.0,
+        };
+        tracing::info!(version = %champion.version, was_pinned, "champion unpinned");
+        Ok(UnpinSummary { champion: Some(champion), was_pinned })
     }
 
     /// Whether a score run of `date` must train first: no champion, or more listen events added
     /// since the champion's data date (the days' `listen_events_delta`) than `retrain_share` of
-    /// the listens it was trained on.
-    /// A champion trained on a date after tomorrow (by `now`) cannot be judged by dates: it trains.
-    async fn needs_training(
-        &self,
-        date: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> Result<bool, RecommendError> {
+    /// the listens it was trained on. With a pinned champion, since the newest stored version's
+    /// (the candidates it keeps are not retrained every day). A reference model trained on a date
+    /// after tomorrow (by `now`) cannot be judged by dates: it trains.
+    async fn needs_training(&self, date: NaiveDate, now: DateTime<Utc>) -> Result<bool, RecommendError> {
         let models = self.models();
-        let Some((champion, _)) = models.champion().await? else {
-            return Ok(true);
+        let Some((champion, _)) = models.champion().await? else { return Ok(true) };
+        let reference = match champion.pinned {
+            true => models.versions().await?.pop().unwrap_or_else(|| champion.version.clone()),
+            false => champion.version.clone(),
         };
-        let Some(card) = models.card(&champion.version).await? else {
-            return Ok(true);
-        };
+        let Some(card) = models.card(&reference).await? else { return Ok(true) };
         if card.data_date > latest_plausible_date(now) {
-            tracing::warn!(champion = %champion.version, trained_on = %card.data_date, "the champion's data date is in the future: training");
+            tracing::warn!(champion = %champion.version, trained_on = %card.data_date, "the reference model's data date is in the future: training");
             return Ok(true);
         }
         let added = inputs::listens_added(self.store.as_ref(), card.data_date, date).await?;
@@ -353,22 +419,25 @@ impl Recommender {
     }
 
     async fn serving_model(&self) -> Result<Option<ServingModel>, RecommendError> {
-        let models = self.models();
-        let Some((champion, _)) = models.champion().await? else { return Ok(None) };
-        let stored = models.load(&champion.version).await?;
-        let als = als::AlsModel::from_bytes(&stored.factors)
-            .map_err(|e| RecommendError::Model { version: champion.version.clone(), detail: e.to_string() })?;
+        let Some((champion, _)) = self.models().champion().await? else { return Ok(None) };
+        Ok(Some(self.load_serving(&champion.version).await?))
+    }
+
+    async fn load_serving(&self, version: &str) -> Result<ServingModel, RecommendError> {
+        let stored = self.models().load(version).await?;
+        let als = als::AlsModel::from_bytes(&stored.factors).map_err(|e| RecommendError::Model { version: version.to_owned(), detail: e.to_string() })?;
         if als.n_users() != stored.ids.users.len() || als.n_items() != stored.ids.tracks.len() {
             let detail = format!("{} x {} factors but {} users and {} tracks in ids.bin", als.n_users(), als.n_items(), stored.ids.users.len(), stored.ids.tracks.len());
-            return Err(RecommendError::Model { version: champion.version, detail });
+            return Err(RecommendError::Model { version: version.to_owned(), detail });
         }
-        Ok(Some(ServingModel { version: champion.version, als, ids: stored.ids, hyper: stored.card.hyper }))
+        let cold_start = stored.card.evaluation.cold_start.as_ref().map_or_else(Default::default, Into::into);
+        Ok(ServingModel { version: version.to_owned(), als, ids: stored.ids, hyper: stored.card.hyper, cold_start })
     }
 
     /// Scores every current user of `date` and commits `recommendations/dt=D/`.
     pub async fn score(&self, date: NaiveDate, invocation: &Invocation) -> Result<ScoreSummary, RecommendError> {
         let clock = Instant::now();
-        let inputs = Arc::new(read_inputs(&self.store, date).await?);
+        let inputs = Arc::new(self.read_with_recent(date).await?);
         let run_id = invocation.run_id.as_str();
         let spec = RunSpec { store: self.store.clone(), stage: FUNCTION, zone: Zone::Recommendations, date, run_id: invocation.run_id.clone(), deadline: invocation.deadline };
         let (committed, mut summary) = with_run(spec, &self.commit, |writer| {
@@ -404,7 +473,7 @@ impl Recommender {
         let trained = match self.needs_training(inputs.date, now).await? {
             true => {
                 tracing::info!("no champion yet, or the listens grew past RETRAIN_NEW_LISTENS_SHARE: training first");
-                Some(self.train_on(inputs, run_id).await?)
+                Some(self.train_on(inputs, run_id, false).await?)
             }
             false => None,
         };

@@ -54,16 +54,46 @@ pub struct Scores {
     pub coverage: f64,
 }
 
-/// The evaluation the gate decided on.
+/// The evaluation the gate decided on. Two comparisons with the champion:
+/// - `champion` (the "recipe" comparison): the champion's hyper-parameters trained on the same
+///   split as the candidate, scored on the same held-out listens;
+/// - `served`: the stored champion model itself, as scoring serves it (each user folded in from
+///   their training-side listens), on the held-out listens it never saw in training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     pub candidate: Scores,
     pub baseline: Scores,
-    /// The champion's recipe (its hyper-parameters) trained on the same split; none on the first training.
+    /// The champion's recipe trained on the same split; none on the first training.
     pub champion: Option<Scores>,
     pub champion_version: Option<String>,
     pub test_users: u64,
     pub test_listens: u64,
+    /// The stored champion as served, beside the candidate on the same listens.
+    #[serde(default)]
+    pub served: Option<ServedEvaluation>,
+    /// Why there is no served evaluation although there is a champion.
+    #[serde(default)]
+    pub served_unavailable: Option<String>,
+    /// The paired statistics the gate decided on (cards written before the gate had them: none).
+    #[serde(default)]
+    pub gate: Option<super::gate::GateEvidence>,
+    /// The cold-start policies compared on hidden users, and the model for users with few listens.
+    #[serde(default)]
+    pub cold_start: Option<super::cold_start::ColdStartChoice>,
+}
+
+/// The stored champion evaluated as it is served, on the held-out listens of the new split
+/// that were not among the listens it was trained on, with the candidate on the same listens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServedEvaluation {
+    /// Users with at least one such listen, and those listens.
+    pub users: u64,
+    pub listens: u64,
+    pub champion: Scores,
+    pub candidate: Scores,
+    /// Users the champion knew none of the training-side listens of (served by cold start).
+    pub cold_start_users: u64,
+    pub versus_champion: super::gate::Comparison,
 }
 
 /// What a stored version records about itself.
@@ -81,6 +111,10 @@ pub struct ModelCard {
     pub last_listen: Option<DateTime<Utc>>,
     pub evaluation: Evaluation,
     pub decision: Decision,
+    /// When the gate promoted this model but an automatic run left the pinned champion (this
+    /// version) in place.
+    #[serde(default)]
+    pub held_by_pin: Option<String>,
     pub train_ms: u64,
     pub code_version: String,
 }
@@ -93,6 +127,10 @@ pub struct Champion {
     /// `promoted` (by the gate) or `rollback`.
     pub how: String,
     pub previous: Option<String>,
+    /// Set by a rollback: automatic retraining (a score run's) stores candidates but does not
+    /// replace this champion; an explicit train or an unpin does.
+    #[serde(default)]
+    pub pinned: bool,
 }
 
 /// The id maps of a model: row `i` of the user factors is `users[i]`, and so on.
@@ -232,7 +270,17 @@ impl ModelStore {
             Some((c, etag)) => (Some(c.version), PutMode::Replace(etag)),
             None => (None, PutMode::Create),
         };
-        let champion = Champion { version: version.to_owned(), since: at, how: how.to_owned(), previous };
+        let champion = Champion { version: version.to_owned(), since: at, how: how.to_owned(), previous, pinned: how == "rollback" };
+        self.write_champion(champion, mode).await
+    }
+
+    /// Clears the pin of the champion this run read (`read`), by a conditional write.
+    pub async fn unpin(&self, read: (Champion, ETag)) -> Result<Champion, ModelStoreError> {
+        let (champion, etag) = read;
+        self.write_champion(Champion { pinned: false, ..champion }, PutMode::Replace(etag)).await
+    }
+
+    async fn write_champion(&self, champion: Champion, mode: PutMode) -> Result<Champion, ModelStoreError> {
         let json = Bytes::from(serde_json::to_vec_pretty(&champion).expect("a pointer serialises"));
         match self.store.put(CHAMPION_KEY, json, mode).await {
             Ok(_) => Ok(champion),
@@ -299,8 +347,20 @@ mod tests {
             listens: 4,
             first_listen: None,
             last_listen: None,
-            evaluation: Evaluation { candidate: Scores::default(), baseline: Scores::default(), champion: None, champion_version: None, test_users: 0, test_listens: 0 },
+            evaluation: Evaluation {
+                candidate: Scores::default(),
+                baseline: Scores::default(),
+                champion: None,
+                champion_version: None,
+                test_users: 0,
+                test_listens: 0,
+                served: None,
+                served_unavailable: None,
+                gate: None,
+                cold_start: None,
+            },
             decision,
+            held_by_pin: None,
             train_ms: 1,
             code_version: "test".into(),
         }
@@ -344,7 +404,17 @@ mod tests {
         // A stale read loses too; a rollback with a fresh one wins.
         assert!(matches!(models.set_champion("v1", "rollback", read, at).await, Err(ModelStoreError::ChampionMoved)));
         let fresh = models.champion().await.unwrap();
-        assert_eq!(models.set_champion("v1", "rollback", fresh, at).await.unwrap().how, "rollback");
+        assert!(!fresh.as_ref().unwrap().0.pinned, "a promotion does not pin");
+        let rolled = models.set_champion("v1", "rollback", fresh, at).await.unwrap();
+        assert!(rolled.how == "rollback" && rolled.pinned, "a rollback pins: {rolled:?}");
+        // Unpinning keeps the champion, by a conditional write too.
+        let pinned = models.champion().await.unwrap().unwrap();
+        let unpinned = models.unpin(pinned.clone()).await.unwrap();
+        assert_eq!(unpinned, Champion { pinned: false, ..pinned.0.clone() });
+        assert_eq!(models.champion().await.unwrap().unwrap().0, unpinned);
+        assert!(matches!(models.unpin(pinned).await, Err(ModelStoreError::ChampionMoved)), "a stale read loses");
+        let old_pointer = br#"{"version": "v1", "since": "2026-11-21T06:00:00Z", "how": "rollback", "previous": null}"#;
+        assert!(!serde_json::from_slice::<Champion>(old_pointer).unwrap().pinned, "pointers written before pins: unpinned");
         let err = models.set_champion("v9", "rollback", models.champion().await.unwrap(), at).await.unwrap_err();
         assert!(err.to_string().contains("v9") && err.to_string().contains("v1, v2, v3, v4"), "{err}");
 

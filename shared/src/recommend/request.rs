@@ -5,7 +5,9 @@
 //!   Created" event of transform's commit (`curated/_run/dt=D/_manifest.json`): score D;
 //! - `{"mode": "train"}` (the weekly schedule; the latest curated date) or `{"mode": "train",
 //!   "date": ...}` (train on that date's curated tables);
-//! - `{"mode": "rollback", "version": "<version id>"}`: make that stored version the champion.
+//! - `{"mode": "rollback", "version": "<version id>"}`: make that stored version the champion
+//!   (pinned: automatic retraining no longer replaces it);
+//! - `{"mode": "unpin"}`: let automatic retraining replace the champion again.
 
 use crate::partition::Zone;
 use crate::trigger::{Trigger, TriggerError, excerpt, parse_date};
@@ -18,6 +20,7 @@ pub enum Request {
     /// `None`: the latest date transform committed.
     Train { date: Option<NaiveDate> },
     Rollback { version: String },
+    Unpin,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,7 +30,7 @@ pub enum RequestError {
     #[error("recommend runs on transform's commits (curated/_run/dt=.../_manifest.json), but this event is for {zone}: `{key}`")]
     WrongZone { zone: Zone, key: String },
     #[error(
-        "unrecognised recommend event ({why}); expected {{\"mode\": \"score\", \"date\": \"YYYY-MM-DD\"}}, {{\"mode\": \"train\"}} (optionally with \"date\"), {{\"mode\": \"rollback\", \"version\": \"<version>\"}}, or transform's S3 Object Created event; got {excerpt}"
+        "unrecognised recommend event ({why}); expected {{\"mode\": \"score\", \"date\": \"YYYY-MM-DD\"}}, {{\"mode\": \"train\"}} (optionally with \"date\"), {{\"mode\": \"rollback\", \"version\": \"<version>\"}}, {{\"mode\": \"unpin\"}}, or transform's S3 Object Created event; got {excerpt}"
     )]
     Unrecognised { why: String, excerpt: String },
 }
@@ -46,7 +49,8 @@ impl Request {
             Some("score") => &["mode", "date"],
             Some("train") => &["mode", "date"],
             Some("rollback") => &["mode", "version"],
-            _ => return Err(fail(format!("`mode` {mode} is not \"score\", \"train\" or \"rollback\""))),
+            Some("unpin") => &["mode"],
+            _ => return Err(fail(format!("`mode` {mode} is not \"score\", \"train\", \"rollback\" or \"unpin\""))),
         };
         if let Some(extra) = object.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(fail(format!("unexpected field `{extra}` for mode {mode}")));
@@ -59,6 +63,7 @@ impl Request {
         match mode.as_str() {
             Some("score") => date.map(|date| Request::Score { date }).ok_or_else(|| fail("score needs a `date`".into())),
             Some("train") => Ok(Request::Train { date }),
+            Some("unpin") => Ok(Request::Unpin),
             _ => match object.get("version").and_then(Value::as_str).map(str::trim) {
                 Some(v) if !v.is_empty() => Ok(Request::Rollback { version: v.to_owned() }),
                 _ => Err(fail("rollback needs a `version` (a string; `moovitamix models` lists them)".into())),
@@ -86,6 +91,7 @@ mod tests {
             Request::parse(&json!({"mode": "rollback", "version": "20261101T060000Z"})).unwrap(),
             Request::Rollback { version: "20261101T060000Z".into() }
         );
+        assert_eq!(Request::parse(&json!({"mode": "unpin"})).unwrap(), Request::Unpin);
         let created = json!({"detail-type": "Object Created", "source": "aws.s3", "time": "2026-11-21T06:09:00Z",
             "detail": {"bucket": {"name": "data"}, "object": {"key": "curated/_run/dt=2026-11-21/_manifest.json"}}});
         assert_eq!(Request::parse(&created).unwrap(), Request::Score { date: day("2026-11-21") });
@@ -102,6 +108,7 @@ mod tests {
             (json!({"mode": "rollback"}), "rollback needs a `version`"),
             (json!({"mode": "rollback", "version": "  "}), "rollback needs a `version`"),
             (json!({"mode": "train", "force": true}), "unexpected field `force`"),
+            (json!({"mode": "unpin", "version": "v1"}), "unexpected field `version`"),
             (json!({"mode": "score", "date": "soon"}), "is not YYYY-MM-DD"),
         ] {
             let err = Request::parse(&event).unwrap_err().to_string();

@@ -4,11 +4,12 @@
 //! whose listens changed since (or who is new) is folded in: their factors are solved from their
 //! listens with the tracks' factors fixed, no retraining. Only current tracks the model knows
 //! (listened to in training) are scored, never one the user already listened to. A user with no
-//! listen the model knows gets cold start ([`Popularity`]), as does everyone when there is no
-//! model yet; a model list shorter than `k` (a tiny catalogue) is completed the same way.
+//! listen the model knows, or to be folded in from fewer than the card's `fold_in_min_listens`
+//! (1 by default), gets cold start ([`Popularity`], by the card's policy), as does everyone when
+//! there is no model yet; a model list shorter than `k` (a tiny catalogue) is completed the same way.
 
 use super::als::AlsModel;
-use super::cold_start::Popularity;
+use super::cold_start::{self, Popularity};
 use super::inputs::Inputs;
 use super::interactions::Csr;
 use super::model_store::{Hyper, IdTable, listens_hash};
@@ -26,6 +27,8 @@ pub struct ServingModel {
     pub ids: IdTable,
     /// The recipe it was trained with: fold-in weighs listens the same way.
     pub hyper: Hyper,
+    /// The cold-start policy and fold-in threshold its training chose.
+    pub cold_start: cold_start::Serving,
 }
 
 /// What scoring a date gave.
@@ -56,7 +59,8 @@ pub fn score_all(inputs: &Inputs, model: Option<&ServingModel>, k: usize) -> Sco
     for l in &inputs.listens {
         listened.entry(l.user_id).or_default().push(l.track_id);
     }
-    let popularity = Popularity::new(&inputs.listens, &inputs.catalog);
+    let cold = model.map_or_else(cold_start::Serving::default, |m| m.cold_start);
+    let popularity = Popularity::new(&inputs.listens, &inputs.catalog, &inputs.recent, cold.recent_days);
     let version = model.map_or("none".to_owned(), |m| m.version.clone());
     let yty = model.map(|m| m.als.item_gramian());
     // Today's listens weighted as in training, per user, in today's dense indices.
@@ -82,6 +86,10 @@ pub fn score_all(inputs: &Inputs, model: Option<&ServingModel>, k: usize) -> Sco
                 return None;
             }
             let trained = m.ids.users.binary_search(user_id).ok().filter(|&u| m.ids.user_hashes[u] == listens_hash(tracks));
+            // Folding in from too few listens does worse than cold start (the card's evidence).
+            if trained.is_none() && idx.len() < cold.fold_in_min_listens as usize {
+                return None;
+            }
             let factors = match trained {
                 Some(u) => m.als.user(u).to_vec(),
                 None => m.als.fold_in(yty, &idx, &weights),
@@ -118,7 +126,7 @@ pub fn score_all(inputs: &Inputs, model: Option<&ServingModel>, k: usize) -> Sco
             if rows.is_empty() {
                 scored.cold_start += 1;
             }
-            let fill = popularity.recommend(genre.as_deref(), &skip, k - rows.len());
+            let fill = popularity.recommend(cold.policy, genre.as_deref(), &skip, k - rows.len());
             rows.extend(fill.into_iter().map(|(t, s)| (t, s, Reason::ColdStart)));
         }
         scored.rows.extend(rows.into_iter().enumerate().map(|(rank, (track_id, score, reason))| Recommendation {
@@ -179,7 +187,7 @@ mod tests {
         let als = crate::recommend::als::AlsParams { factors: 2, regularization: 0.1, alpha: 10.0, iterations: 30, cg_steps: 3, seed: 3 };
         let hyper = Hyper { als, recency_beta: 0.0, recency_power: 1.0 };
         let matrix = data.matrix(&data.pairs, &hyper);
-        ServingModel { version: "v1".into(), als: AlsModel::train(&hyper.als, &matrix), ids: data.id_table(&matrix), hyper }
+        ServingModel { version: "v1".into(), als: AlsModel::train(&hyper.als, &matrix), ids: data.id_table(&matrix), hyper, cold_start: Default::default() }
     }
 
     fn of(s: &Scored, user: i64) -> Vec<(i64, Reason)> {

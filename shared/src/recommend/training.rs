@@ -2,19 +2,25 @@
 //!
 //! The candidate is trained on each user's older listens and evaluated on their most recent
 //! `holdout_share` (a temporal split). The popularity baseline and the champion are evaluated on
-//! the same held-out listens; the champion as its recipe (its hyper-parameters trained on the
-//! same training split), so that no model is scored on listens it was trained on. A promoted
-//! candidate is then retrained on every listen, which is the model stored and served.
+//! the same held-out users, and no model is scored on listens it was trained on: the champion
+//! both as its recipe (its hyper-parameters trained on the same training split) and as the
+//! stored model that is serving, on the held-out listens it never saw ([`evaluate_served`]).
+//! The gate ([`gate`]) compares per-user NDCG@10, paired. A promoted candidate is then retrained
+//! on every listen, which is the model stored and served.
 
 use super::als::AlsModel;
 use super::evaluate::{self, Metrics};
-use super::gate::{self, Decision};
-use super::inputs::Listen;
+use super::gate::{self, Decision, GateEvidence, GateSettings};
+use super::cold_start::{self, ColdStartChoice, FewListens, RecentListen};
+use super::inputs::{Catalog, Listen};
 use super::interactions::{Csr, IdMap, Interactions};
-use super::model_store::{Evaluation, Hyper, IdTable, Scores, listens_hash};
+use super::model_store::{Evaluation, Hyper, IdTable, Scores, ServedEvaluation, listens_hash};
+use super::scoring::ServingModel;
+use super::topk::Ranked;
+use rayon::prelude::*;
 use super::split;
 use super::topk;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 /// Metrics are taken at this cut-off, whatever the number of tracks served.
@@ -91,28 +97,87 @@ pub struct Trained {
     pub train_ms: u64,
 }
 
-fn evaluate_model(model: &AlsModel, train: &Interactions, test: &Csr) -> Scores {
-    evaluate::evaluate(&topk::recommend_all(model, train, EVAL_K), test, EVAL_K, train.n_items()).into()
+/// How a training run splits and gates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainSettings {
+    pub holdout_share: f64,
+    pub gate: GateSettings,
 }
 
-/// Splits, trains the candidate with `hyper`, evaluates it, the baseline and the champion's
-/// recipe, applies the gate, and fits the final model when the gate promotes.
-pub fn train(data: &TrainingData, hyper: Hyper, champion: Option<(String, Hyper)>, holdout_share: f64, tolerance: f64) -> Trained {
+/// The champion a candidate is compared with.
+#[derive(Debug, Clone)]
+pub struct ChampionInput {
+    pub version: String,
+    /// Its recipe, for the recipe comparison.
+    pub hyper: Hyper,
+    /// The stored model with the listens it was trained on, for the served comparison; or why
+    /// it could not be read.
+    pub served: Result<ServedChampion, String>,
+}
+
+/// What the cold-start evaluation reads: the date's listens (by id), catalogue and recent listens.
+#[derive(Debug, Clone, Copy)]
+pub struct ColdStartInputs<'a> {
+    pub listens: &'a [Listen],
+    pub catalog: &'a Catalog,
+    pub recent: &'a [RecentListen],
+    pub recent_days: u32,
+    /// Share of users hidden from the candidate and from popularity, to evaluate cold start on.
+    pub sample_share: f64,
+}
+
+/// The stored champion and the `(user id, track id)` pairs it was trained on (sorted, distinct).
+#[derive(Debug, Clone)]
+pub struct ServedChampion {
+    pub model: ServingModel,
+    pub seen: Vec<(i64, i64)>,
+}
+
+fn scores(recs: &[Ranked], test: &Csr, catalogue: usize) -> Scores {
+    evaluate::evaluate(recs, test, EVAL_K, catalogue).into()
+}
+
+/// Splits, trains the candidate with `hyper`, evaluates it beside the popularity baseline and the
+/// champion (its recipe, and the stored model as served), applies the gate, and fits the final
+/// model when the gate promotes. With `cold`, a sample of users is hidden from the candidate to
+/// choose the cold-start policy and the fold-in threshold on ([`choose_cold_start`]).
+pub fn train(data: &TrainingData, hyper: Hyper, champion: Option<&ChampionInput>, settings: &TrainSettings, cold: Option<&ColdStartInputs>) -> Trained {
     let clock = Instant::now();
-    let (train_pairs, test_pairs) = split::temporal_split(&data.pairs, holdout_share, 2);
+    let hidden = |user: u32| cold.is_some_and(|c| cold_start::is_sampled(data.users.id(user), c.sample_share));
+    let visible: Vec<split::Listen> = data.pairs.iter().filter(|p| !hidden(p.user)).copied().collect();
+    let (train_pairs, test_pairs) = split::temporal_split(&visible, settings.holdout_share, 2);
     let train = data.matrix(&train_pairs, &hyper);
-    let test = Csr::from_triples(data.users.len(), data.tracks.len(), &split::triples(&test_pairs));
+    let n_items = data.tracks.len();
+    let test = Csr::from_triples(data.users.len(), n_items, &split::triples(&test_pairs));
     let candidate = AlsModel::train(&hyper.als, &train);
-    let candidate_scores = evaluate_model(&candidate, &train, &test);
-    let baseline: Scores = evaluate::evaluate(&evaluate::popularity(&train, EVAL_K), &test, EVAL_K, train.n_items()).into();
-    let champion_scores = champion.as_ref().map(|(_, h)| match *h == hyper {
-        true => candidate_scores, // same recipe, same data, deterministic training: the same model
+    let candidate_recs = topk::recommend_all(&candidate, &train, EVAL_K);
+    let baseline_recs = evaluate::popularity(&train, EVAL_K);
+    let candidate_ndcg = evaluate::per_user_ndcg(&candidate_recs, &test, EVAL_K);
+    let (candidate_scores, baseline) = (scores(&candidate_recs, &test, n_items), scores(&baseline_recs, &test, n_items));
+    let confidence = settings.gate.confidence;
+    let versus_baseline = gate::Comparison::paired(&candidate_ndcg, &evaluate::per_user_ndcg(&baseline_recs, &test, EVAL_K), confidence);
+
+    // The recipe comparison: the champion's hyper-parameters on the same split.
+    let recipe = champion.map(|c| match c.hyper == hyper {
+        true => (candidate_scores, candidate_ndcg.clone()), // same recipe, same data, deterministic training: the same model
         false => {
-            let weighted = data.matrix(&train_pairs, h);
-            evaluate_model(&AlsModel::train(&h.als, &weighted), &weighted, &test)
+            let weighted = data.matrix(&train_pairs, &c.hyper);
+            let recs = topk::recommend_all(&AlsModel::train(&c.hyper.als, &weighted), &weighted, EVAL_K);
+            (scores(&recs, &test, n_items), evaluate::per_user_ndcg(&recs, &test, EVAL_K))
         }
     });
-    let decision = gate::decide(candidate_scores.ndcg_at_10, baseline.ndcg_at_10, champion_scores.map(|s| s.ndcg_at_10), tolerance);
+    let served = champion.and_then(|c| c.served.as_ref().ok()).map(|s| evaluate_served(data, &train_pairs, &test_pairs, s, &candidate_recs, &baseline_recs, confidence));
+    // The served comparison decides when it has the evidence the gate asks for; else the recipe.
+    let enough = |s: &&ServedEvaluation| s.users >= settings.gate.min_users && s.listens >= settings.gate.min_listens;
+    let versus_champion = match (served.as_ref().filter(enough), &recipe) {
+        (Some(s), _) => Some(("served".to_owned(), s.versus_champion)),
+        (None, Some((_, ndcg))) => Some(("recipe".to_owned(), gate::Comparison::paired(&candidate_ndcg, ndcg, confidence))),
+        (None, None) => None,
+    };
+    let test_users = candidate_ndcg.len() as u64;
+    let evidence = GateEvidence { settings: settings.gate, test_users, test_listens: test.nnz() as u64, versus_baseline, versus_champion };
+    let decision = gate::decide(&evidence);
+    let cold_start = cold.map(|c| choose_cold_start(data, c, &candidate, &hyper, &train));
     let (model, matrix) = match decision.promoted() {
         true => {
             let all = data.matrix(&data.pairs, &hyper);
@@ -123,12 +188,138 @@ pub fn train(data: &TrainingData, hyper: Hyper, champion: Option<(String, Hyper)
     let evaluation = Evaluation {
         candidate: candidate_scores,
         baseline,
-        champion: champion_scores,
-        champion_version: champion.map(|(v, _)| v),
-        test_users: (0..test.n_rows()).filter(|&u| test.row_len(u) > 0).count() as u64,
+        champion: recipe.map(|r| r.0),
+        champion_version: champion.map(|c| c.version.clone()),
+        test_users,
         test_listens: test.nnz() as u64,
+        served_unavailable: champion.and_then(|c| c.served.as_ref().err().cloned()),
+        served,
+        gate: Some(evidence),
+        cold_start,
     };
     Trained { evaluation, decision, ids: data.id_table(&matrix), model, train_ms: clock.elapsed().as_millis() as u64 }
+}
+
+/// Compares the cold-start policies on the hidden users, then the candidate against the winner
+/// for hidden users of whom only their first few listens are known (folded in, as scoring
+/// would), on their later listens; the threshold between fold-in and cold start follows.
+fn choose_cold_start(data: &TrainingData, c: &ColdStartInputs, candidate: &AlsModel, hyper: &Hyper, train: &Interactions) -> ColdStartChoice {
+    let hidden = |user_id: i64| cold_start::is_sampled(user_id, c.sample_share);
+    let (policies, popularity) = cold_start::evaluate_policies(c.listens, c.catalog, c.recent, c.recent_days, hidden, EVAL_K);
+    let genres: HashMap<i64, Option<&str>> = c.catalog.users.iter().map(|(u, g)| (*u, g.as_deref())).collect();
+    let mut histories: BTreeMap<u32, Vec<split::Listen>> = BTreeMap::new();
+    for p in data.pairs.iter().filter(|p| hidden(data.users.id(p.user))) {
+        histories.entry(p.user).or_default().push(*p);
+    }
+    histories.values_mut().for_each(|h| h.sort_by_key(|l| (l.timestamp, l.item)));
+    let eligible: Vec<bool> = (0..train.n_items()).map(|i| train.by_item.row_len(i) > 0).collect();
+    let yty = candidate.item_gramian();
+    let few_listens: Vec<FewListens> = cold_start::FEW_LISTENS
+        .iter()
+        .map(|&known| {
+            let users: Vec<(i64, &[split::Listen], &[split::Listen])> = histories
+                .iter()
+                .filter(|(_, h)| h.len() > known as usize)
+                .map(|(&u, h)| (data.users.id(u), &h[..known as usize], &h[known as usize..]))
+                .collect();
+            let folded: Vec<(Vec<f32>, Vec<u32>)> = users
+                .par_iter()
+                .map(|(_, seen, _)| {
+                    let (idx, w): (Vec<u32>, Vec<f32>) = split::recency_weighted(seen, hyper.recency_beta, hyper.recency_power).into_iter().map(|(_, i, w)| (i, w)).unzip();
+                    (candidate.fold_in(&yty, &idx, &w), idx)
+                })
+                .collect();
+            let factors: Vec<f32> = folded.iter().flat_map(|f| f.0.iter().copied()).collect();
+            let triples: Vec<(u32, u32, f32)> = folded.iter().enumerate().flat_map(|(row, f)| f.1.iter().map(move |&i| (row as u32, i, 1.0))).collect();
+            let exclude = Csr::from_triples(users.len(), train.n_items(), &triples);
+            let rows: Vec<u32> = (0..users.len() as u32).collect();
+            let ranked = topk::top_k(&factors, &candidate.item_factors, candidate.factors(), &rows, &exclude, &eligible, EVAL_K);
+            let (mut cf, mut cold) = (0.0, 0.0);
+            for ((user_id, seen, later), list) in users.iter().zip(ranked) {
+                let relevant: HashSet<i64> = later.iter().map(|l| data.tracks.id(l.item)).collect();
+                let listened: HashSet<i64> = seen.iter().map(|l| data.tracks.id(l.item)).collect();
+                let cf_list: Vec<i64> = list.iter().map(|&(i, _)| data.tracks.id(i)).collect();
+                let genre = genres.get(user_id).copied().flatten();
+                let cold_list: Vec<i64> = popularity.recommend(policies.winner, genre, &listened, EVAL_K).into_iter().map(|t| t.0).collect();
+                cf += cold_start::ndcg(&cf_list, &relevant, EVAL_K);
+                cold += cold_start::ndcg(&cold_list, &relevant, EVAL_K);
+            }
+            let n = users.len().max(1) as f64;
+            FewListens { known, users: users.len() as u64, cf_ndcg_at_10: cf / n, cold_start_ndcg_at_10: cold / n }
+        })
+        .collect();
+    ColdStartChoice {
+        policy: policies.winner,
+        recent_days: c.recent_days,
+        sample_share: c.sample_share,
+        fold_in_min_listens: cold_start::fold_in_threshold(&few_listens),
+        policies,
+        few_listens,
+    }
+}
+
+/// The stored champion as served, on the held-out listens it was not trained on: each such
+/// user folded in from their training-side listens (weighted with the champion's recipe, as
+/// scoring folds in a user whose listens changed), their known listens excluded; a user with no
+/// listen the champion knows gets the popularity list, as cold start would serve them.
+fn evaluate_served(
+    data: &TrainingData,
+    train_pairs: &[split::Listen],
+    test_pairs: &[split::Listen],
+    champion: &ServedChampion,
+    candidate_recs: &[Ranked],
+    baseline_recs: &[Ranked],
+    confidence: f64,
+) -> ServedEvaluation {
+    let (n_users, n_items) = (data.users.len(), data.tracks.len());
+    let unseen: Vec<(u32, u32, f32)> = test_pairs
+        .iter()
+        .filter(|p| champion.seen.binary_search(&(data.users.id(p.user), data.tracks.id(p.item))).is_err())
+        .map(|p| (p.user, p.item, 1.0))
+        .collect();
+    let test = Csr::from_triples(n_users, n_items, &unseen);
+    let users: Vec<u32> = (0..n_users as u32).filter(|&u| test.row_len(u as usize) > 0).collect();
+    let m = &champion.model;
+    // Both id lists are sorted, so the index maps are monotone.
+    let to_champion: Vec<Option<u32>> = data.tracks.ids().iter().map(|t| m.ids.tracks.binary_search(t).ok().map(|j| j as u32)).collect();
+    let weighted = data.matrix(train_pairs, &m.hyper);
+    let yty = m.als.item_gramian();
+    // Per held-out user: the folded-in factors and the champion's indices of their known listens.
+    type Folded = (Vec<f32>, Vec<u32>);
+    let folded: Vec<Option<Folded>> = users
+        .par_iter()
+        .map(|&u| {
+            let (items, weights) = weighted.by_user.row(u as usize);
+            let (idx, w): (Vec<u32>, Vec<f32>) = items.iter().zip(weights).filter_map(|(&i, &w)| to_champion[i as usize].map(|j| (j, w))).unzip();
+            (!idx.is_empty()).then(|| (m.als.fold_in(&yty, &idx, &w), idx))
+        })
+        .collect();
+    let cf: Vec<(u32, &Folded)> = users.iter().zip(&folded).filter_map(|(&u, f)| f.as_ref().map(|f| (u, f))).collect();
+    let factors: Vec<f32> = cf.iter().flat_map(|(_, (f, _))| f.iter().copied()).collect();
+    let triples: Vec<(u32, u32, f32)> = cf.iter().enumerate().flat_map(|(row, (_, (_, idx)))| idx.iter().map(move |&i| (row as u32, i, 1.0))).collect();
+    let exclude = Csr::from_triples(cf.len(), m.ids.tracks.len(), &triples);
+    let current: Vec<bool> = m.ids.tracks.iter().map(|t| data.tracks.index(*t).is_some()).collect();
+    let rows: Vec<u32> = (0..cf.len() as u32).collect();
+    let ranked = topk::top_k(&factors, &m.als.item_factors, m.als.factors(), &rows, &exclude, &current, EVAL_K);
+    let mut recs: Vec<Ranked> = vec![Vec::new(); n_users];
+    for &u in &users {
+        recs[u as usize] = baseline_recs[u as usize].clone();
+    }
+    for ((u, _), list) in cf.iter().zip(ranked) {
+        recs[*u as usize] = list.into_iter().map(|(j, s)| (data.tracks.index(m.ids.tracks[j as usize]).expect("a current track"), s)).collect();
+    }
+    ServedEvaluation {
+        users: users.len() as u64,
+        listens: test.nnz() as u64,
+        champion: scores(&recs, &test, n_items),
+        candidate: scores(candidate_recs, &test, n_items),
+        cold_start_users: (users.len() - cf.len()) as u64,
+        versus_champion: gate::Comparison::paired(
+            &evaluate::per_user_ndcg(candidate_recs, &test, EVAL_K),
+            &evaluate::per_user_ndcg(&recs, &test, EVAL_K),
+            confidence,
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -172,29 +363,90 @@ mod tests {
         Hyper { als, recency_beta: 0.0, recency_power: 1.0 }
     }
 
-    #[test]
-    fn a_model_that_learns_the_tastes_beats_popularity_and_is_promoted() {
-        let data = TrainingData::new(&clustered());
-        let t = train(&data, hyper(), None, 0.2, 0.01);
-        assert!(t.evaluation.candidate.ndcg_at_10 > t.evaluation.baseline.ndcg_at_10 + 0.05, "{:?}", t.evaluation);
-        assert!(t.decision.promoted(), "{:?}", t.decision);
-        assert_eq!(t.evaluation.test_users, 80);
-        // The promoted model was refitted on every listen: its users' hashes cover all of them.
-        assert_eq!(t.ids, data.id_table(&data.matrix(&data.pairs, &hyper())));
-        assert_eq!(t.model.n_users(), 80);
+    fn settings(tolerance: f64) -> TrainSettings {
+        TrainSettings { holdout_share: 0.2, gate: GateSettings { confidence: 0.95, min_users: 20, min_listens: 20, tolerance } }
+    }
+
+    /// A champion trained on `listens` with `hyper`, stored as it would be served.
+    fn stored(listens: &[Listen], hyper: Hyper) -> ChampionInput {
+        let data = TrainingData::new(listens);
+        let matrix = data.matrix(&data.pairs, &hyper);
+        let model = ServingModel { version: "v1".into(), als: AlsModel::train(&hyper.als, &matrix), ids: data.id_table(&matrix), hyper, cold_start: Default::default() };
+        let mut seen: Vec<(i64, i64)> = listens.iter().map(|l| (l.user_id, l.track_id)).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        ChampionInput { version: "v1".into(), hyper, served: Ok(ServedChampion { model, seen }) }
+    }
+
+    fn weak() -> Hyper {
+        Hyper { als: AlsParams { factors: 1, iterations: 1, ..hyper().als }, ..hyper() }
     }
 
     #[test]
-    fn the_champion_is_evaluated_as_its_recipe_and_can_block_a_worse_candidate() {
+    fn a_model_that_learns_the_tastes_beats_popularity_and_is_promoted() {
         let data = TrainingData::new(&clustered());
-        let same = train(&data, hyper(), Some(("v1".into(), hyper())), 0.2, 0.0);
+        let t = train(&data, hyper(), None, &settings(0.01), None);
+        assert!(t.evaluation.candidate.ndcg_at_10 > t.evaluation.baseline.ndcg_at_10 + 0.05, "{:?}", t.evaluation);
+        assert!(t.decision.promoted(), "{:?}", t.decision);
+        assert_eq!(t.evaluation.test_users, 80);
+        let gate = t.evaluation.gate.as_ref().unwrap();
+        assert!(gate.versus_baseline.lower > 0.0 && gate.versus_baseline.users == 80 && gate.versus_champion.is_none(), "{gate:?}");
+        // The promoted model was refitted on every listen: its users' hashes cover all of them.
+        assert_eq!(t.ids, data.id_table(&data.matrix(&data.pairs, &hyper())));
+        assert_eq!(t.model.n_users(), 80);
+        // Too few held-out users for the gate: refused for that reason, whatever the scores.
+        let strict = TrainSettings { gate: GateSettings { min_users: 81, ..settings(0.01).gate }, ..settings(0.01) };
+        let t = train(&data, hyper(), None, &strict, None);
+        assert!(!t.decision.promoted() && t.decision.reason().starts_with("too little evidence"), "{:?}", t.decision);
+    }
+
+    #[test]
+    fn the_champion_is_evaluated_as_its_recipe_when_it_cannot_be_served() {
+        let data = TrainingData::new(&clustered());
+        let recipe_only = |hyper: Hyper| ChampionInput { version: "v1".into(), hyper, served: Err("not readable".into()) };
+        let same = train(&data, hyper(), Some(&recipe_only(hyper())), &settings(0.0), None);
         assert_eq!(same.evaluation.champion, Some(same.evaluation.candidate), "same recipe, same scores");
+        assert_eq!(same.evaluation.served_unavailable.as_deref(), Some("not readable"));
         assert!(same.decision.promoted());
         // A one-factor, one-iteration candidate against a good champion recipe.
-        let weak = Hyper { als: AlsParams { factors: 1, iterations: 1, ..hyper().als }, ..hyper() };
-        let t = train(&data, weak, Some(("v1".into(), hyper())), 0.2, 0.01);
+        let t = train(&data, weak(), Some(&recipe_only(hyper())), &settings(0.01), None);
         assert!(t.evaluation.champion.unwrap().ndcg_at_10 > t.evaluation.candidate.ndcg_at_10 + 0.01, "{:?}", t.evaluation);
+        let (which, c) = t.evaluation.gate.as_ref().unwrap().versus_champion.clone().unwrap();
+        assert!(which == "recipe" && c.upper < 0.0, "significantly worse than the champion's recipe: {c:?}");
         assert!(!t.decision.promoted(), "{:?}", t.decision);
         assert_eq!(t.evaluation.champion_version.as_deref(), Some("v1"));
+    }
+
+    #[test]
+    fn the_stored_champion_is_evaluated_as_served_on_listens_it_never_saw() {
+        let all = clustered();
+        // The champion was trained on each user's first five taste listens (and the popular
+        // track); since then each user listened to three more. The split holds out the latest.
+        let older: Vec<Listen> = all.iter().filter(|l| l.created_at_micros <= 5).copied().collect();
+        let data = TrainingData::new(&all);
+
+        // A good stored champion blocks a weak candidate, on the served comparison.
+        let t = train(&data, weak(), Some(&stored(&older, hyper())), &settings(0.01), None);
+        let served = t.evaluation.served.as_ref().expect("a served evaluation");
+        assert_eq!((served.users, served.listens, served.cold_start_users), (80, 80, 0), "every user's latest listen is new to the champion");
+        assert!(served.champion.ndcg_at_10 > served.candidate.ndcg_at_10 + 0.05, "{served:?}");
+        let (which, c) = t.evaluation.gate.as_ref().unwrap().versus_champion.clone().unwrap();
+        assert!(which == "served" && c == served.versus_champion && c.upper < 0.0, "significantly worse than the served champion: {c:?}");
+        assert!(!t.decision.promoted(), "{:?}", t.decision);
+
+        // A weak stored champion does not block a good candidate; the recipe comparison is
+        // still reported beside it.
+        let t = train(&data, hyper(), Some(&stored(&older, weak())), &settings(0.01), None);
+        let served = t.evaluation.served.as_ref().unwrap();
+        assert!(served.candidate.ndcg_at_10 > served.champion.ndcg_at_10 && served.versus_champion.lower > 0.0, "{served:?}");
+        assert!(t.decision.promoted() && t.decision.reason().contains("the champion (served"), "{:?}", t.decision);
+        assert!(t.evaluation.champion.is_some());
+
+        // A champion that saw every held-out listen is not scored on them: no served users,
+        // and the gate falls back to the recipe comparison.
+        let t = train(&data, hyper(), Some(&stored(&all, hyper())), &settings(0.01), None);
+        assert_eq!(t.evaluation.served.as_ref().unwrap().users, 0);
+        assert_eq!(t.evaluation.gate.as_ref().unwrap().versus_champion.as_ref().unwrap().0, "recipe");
+        assert!(t.decision.promoted(), "{:?}", t.decision);
     }
 }

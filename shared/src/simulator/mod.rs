@@ -55,6 +55,8 @@ pub struct SimulatorConfig {
     /// Share of users without a listen-history row (cold start).
     pub cold_start_share: f64,
     /// Share of listen items drawn from the user's favourite genre (the rest: any track).
+    /// 0 is the random-taste mode: listens carry no taste signal beyond the tracks' popularity,
+    /// so no model can honestly beat the popularity baseline (the recommender's gate must refuse).
     pub taste_strength: f64,
     /// Day 0 of the evolution: the data set as first generated.
     pub start_date: NaiveDate,

@@ -39,6 +39,10 @@ struct SimulatorArgs {
     /// dates serve the first day's). Fixed, so that re-running a date gives the same data.
     #[arg(long, default_value = "2026-11-01")]
     sim_start: NaiveDate,
+    /// Share of listens drawn from the user's favourite genre; 0 is the random-taste mode (no
+    /// taste signal beyond the tracks' popularity).
+    #[arg(long, default_value_t = 0.8)]
+    sim_taste_strength: f64,
 }
 
 impl SimulatorArgs {
@@ -47,6 +51,7 @@ impl SimulatorArgs {
             seed: self.sim_seed,
             tracks: self.sim_tracks,
             users: self.sim_users,
+            taste_strength: self.sim_taste_strength,
             start_date: self.sim_start,
             date,
             ..SimulatorConfig::default()
@@ -81,7 +86,7 @@ enum Command {
     },
     /// List the stored model versions, their evaluation and the champion.
     Models,
-    /// Make a stored model version the champion.
+    /// Make a stored model version the champion, pinned: automatic retraining keeps it.
     Rollback {
         /// A version id, as `moovitamix models` lists them.
         version: String,
@@ -93,6 +98,8 @@ enum Command {
         #[arg(long = "user-id", required = true)]
         user_ids: Vec<i64>,
     },
+    /// Let automatic retraining replace the pinned champion again.
+    Unpin,
     /// Serve the source simulator over HTTP until interrupted.
     Simulate {
         #[arg(long, default_value = "127.0.0.1:8000")]
@@ -128,6 +135,7 @@ async fn main() -> ExitCode {
         Command::Models => models().await,
         Command::Rollback { version } => recommend(Request::Rollback { version }).await,
         Command::Erase { user_ids } => erase(user_ids).await,
+        Command::Unpin => recommend(Request::Unpin).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -239,6 +247,13 @@ fn print_train(t: &TrainSummary) {
             println!("  {name:<10} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>9.3}", s.ndcg_at_10, s.precision_at_10, s.recall_at_10, s.map_at_10, s.coverage);
         }
     }
+    println!("  (champion = its recipe trained on the same split)");
+    if let Some(s) = e.served.as_ref().filter(|s| s.users > 0) {
+        println!(
+            "  served champion on the {} held-out listens of {} users it never saw: NDCG@10 {:.4}, candidate {:.4}",
+            s.listens, s.users, s.champion.ndcg_at_10, s.candidate.ndcg_at_10
+        );
+    }
 }
 
 fn print_score(s: &ScoreSummary) {
@@ -262,7 +277,14 @@ async fn recommend(request: Request) -> Result<(), AnyError> {
     match recommender.run(request, moovitamix::job::Invocation::new()).await? {
         Outcome::Score(s) => print_score(&s),
         Outcome::Train(t) => print_train(&t),
-        Outcome::Rollback(r) => println!("champion: {} (was {})", r.champion.version, r.champion.previous.as_deref().unwrap_or("none")),
+        Outcome::Rollback(r) => {
+            println!("champion: {} (was {}), pinned until `unpin` or an explicit `train`", r.champion.version, r.champion.previous.as_deref().unwrap_or("none"))
+        }
+        Outcome::Unpin(u) => match (&u.champion, u.was_pinned) {
+            (None, _) => println!("there is no champion yet: nothing to unpin"),
+            (Some(c), true) => println!("champion {} unpinned: automatic retraining may replace it", c.version),
+            (Some(c), false) => println!("champion {} was not pinned: nothing changed", c.version),
+        },
     }
     Ok(())
 }
@@ -270,12 +292,16 @@ async fn recommend(request: Request) -> Result<(), AnyError> {
 async fn models() -> Result<(), AnyError> {
     let config = Config::from_env()?;
     let models = ModelStore::new(moovitamix::storage::open(&config.data_url).await);
-    let champion = models.champion().await?.map(|(c, _)| c.version);
+    let champion = models.champion().await?.map(|(c, _)| c);
     println!("{:<28} {:<10} {:>9} {:>9} {:>9}  decision", "version", "data date", "ndcg@10", "champion", "baseline");
     for version in models.versions().await? {
         let Some(card) = models.card(&version).await? else { continue };
         let e = &card.evaluation;
-        let mark = if champion.as_deref() == Some(version.as_str()) { "  <- champion" } else { "" };
+        let mark = match &champion {
+            Some(c) if c.version == version && c.pinned => "  <- champion (pinned by rollback: `unpin` or an explicit `train` replaces it)",
+            Some(c) if c.version == version => "  <- champion",
+            _ => "",
+        };
         let champ = e.champion.map_or("-".to_owned(), |s| format!("{:.4}", s.ndcg_at_10));
         println!("{version:<28} {:<10} {:>9.4} {champ:>9} {:>9.4}  {}{mark}", card.data_date, e.candidate.ndcg_at_10, e.baseline.ndcg_at_10, card.decision.reason());
     }

@@ -14,7 +14,9 @@ use moovitamix::recommend::interactions::{Csr, IdMap, Interactions};
 use moovitamix::recommend::model_store::Hyper;
 use moovitamix::recommend::split::{Listen, recency_weighted, temporal_split, triples, validation_split};
 use moovitamix::recommend::topk::{Ranked, recommend_all};
-use moovitamix::recommend::training::EVAL_K;
+use moovitamix::recommend::cold_start::RecentListen;
+use moovitamix::recommend::inputs::{Catalog, Listen as InputListen};
+use moovitamix::recommend::training::{ColdStartInputs, EVAL_K, TrainSettings, TrainingData, train};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -41,6 +43,11 @@ pub struct Args {
     skip_synthetic: bool,
     #[arg(long)]
     skip_ml100k: bool,
+    /// Seeds of the gate check on the simulator (random taste: must refuse; structured: must promote); 0 skips it.
+    #[arg(long, default_value_t = 20)]
+    gate_seeds: u64,
+    #[arg(long, default_value_t = 5_000)]
+    gate_users: usize,
     /// Re-run the hyper-parameter grid on ml-100k's validation slice and print the best.
     #[arg(long)]
     tune: bool,
@@ -61,16 +68,55 @@ pub fn run(a: &Args) -> Result<(), AnyError> {
             ),
         }
     }
+    if a.gate_seeds > 0 {
+        gate_on_the_simulator(a.gate_seeds, a.gate_users, &config);
+    }
     if !a.skip_synthetic {
         synthetic(a.synthetic_users, a.synthetic_items, a.synthetic_listens, &hyper)?;
     }
     Ok(())
 }
 
+/// The gate on simulated days, one per seed: random taste (listens drawn by popularity alone)
+/// must be refused on at least 95% of the seeds, the simulator's taste structure promoted.
+fn gate_on_the_simulator(seeds: u64, users: usize, config: &RecommendConfig) {
+    use moovitamix::simulator::{Dataset, SimulatorConfig};
+    println!("\ngate on the simulator: {seeds} seeds, {users} users, {} tracks, 10 listens per user, default gate settings", users / 2);
+    let settings = TrainSettings { holdout_share: config.holdout_share, gate: config.gate };
+    for (name, taste_strength) in [("random taste (0)", 0.0), ("structured (0.8)", 0.8)] {
+        let (mut promoted, clock) = (0, Instant::now());
+        let mut lowers = Vec::new();
+        for seed in 0..seeds {
+            let sim = SimulatorConfig { seed, users, tracks: users / 2, listens_per_user: 10, taste_strength, ..SimulatorConfig::default() };
+            let mut listens = Vec::new();
+            for row in Dataset::new(&sim).rows("listen_history") {
+                let user_id = row["user_id"].as_i64().unwrap_or_default();
+                let created: chrono::NaiveDateTime = row["created_at"].as_str().and_then(|t| t.parse().ok()).unwrap_or_default();
+                for (position, track) in row["items"].as_array().into_iter().flatten().enumerate() {
+                    let created_at_micros = created.and_utc().timestamp_micros();
+                    listens.push(InputListen { user_id, track_id: track.as_i64().unwrap_or_default(), created_at_micros, position: position as i32 });
+                }
+            }
+            let t = train(&TrainingData::new(&listens), config.hyper, None, &settings, None);
+            promoted += u32::from(t.decision.promoted());
+            lowers.extend(t.evaluation.gate.map(|g| g.versus_baseline.lower));
+        }
+        lowers.sort_by(f64::total_cmp);
+        println!(
+            "  {name:<17} promoted {promoted} of {seeds}, refused {:.0}%; lower bound of the NDCG@10 gain over popularity: min {:+.4}, median {:+.4}, max {:+.4} ({:.1} s)",
+            100.0 * (seeds - u64::from(promoted)) as f64 / seeds as f64,
+            lowers.first().unwrap_or(&f64::NAN),
+            lowers.get(lowers.len() / 2).unwrap_or(&f64::NAN),
+            lowers.last().unwrap_or(&f64::NAN),
+            clock.elapsed().as_secs_f64()
+        );
+    }
+}
+
 /// The command line that reproduces this run, settings that change the recipe included.
 fn command(a: &Args) -> String {
     let mut env: Vec<String> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("ALS_") || k == "EVAL_HOLDOUT_SHARE" || k == "RAYON_NUM_THREADS")
+        .filter(|(k, _)| k.starts_with("ALS_") || k.starts_with("GATE_") || k.starts_with("COLD_START_") || k == "EVAL_HOLDOUT_SHARE" || k == "RAYON_NUM_THREADS")
         .map(|(k, v)| format!("{k}={v} "))
         .collect();
     env.sort();
@@ -83,6 +129,7 @@ fn command(a: &Args) -> String {
     if a.tune && !a.skip_ml100k {
         c += " --tune";
     }
+    c += &format!(" --gate-seeds {} --gate-users {}", a.gate_seeds, a.gate_users);
     match a.skip_synthetic {
         true => c += " --skip-synthetic",
         false => c += &format!(" --synthetic-users {} --synthetic-items {} --synthetic-listens {}", a.synthetic_users, a.synthetic_items, a.synthetic_listens),
@@ -191,8 +238,60 @@ fn ml100k(path: &Path, config: &RecommendConfig, tune: bool) -> Result<(), AnyEr
     let (train_s, score_s, recs) = fit_and_score(&h.als, &train);
     row("als", &evaluate(&recs, &test, EVAL_K, ni), Some(train_s), score_s, peak_memory_mib());
     println!("(coverage over all {ni} items; scoring = top-{EVAL_K} for all {nu} users; peak = process RSS)");
+    as_a_train_run(path, config)?;
     if tune {
         tune_on_validation(&train_listens, nu, ni, &h, config.holdout_share);
+    }
+    Ok(())
+}
+
+/// ml-100k through the job's own training path (`training::train`, as a train run does): the
+/// gate's paired statistics, the cold-start policies on hidden users, and the model for users
+/// with few listens. ml-100k's users declare no favourite genre, so the genre policy falls back
+/// to overall popularity there.
+fn as_a_train_run(path: &Path, config: &RecommendConfig) -> Result<(), AnyError> {
+    let text = std::fs::read_to_string(path)?;
+    let mut listens = Vec::with_capacity(100_000);
+    for line in text.lines().skip(1).filter(|l| !l.is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (user_id, track_id, seconds) = (f[0].parse::<i64>()?, f[1].parse::<i64>()?, f[3].parse::<f64>()? as i64);
+        listens.push(InputListen { user_id, track_id, created_at_micros: seconds * 1_000_000, position: 0 });
+    }
+    let last = listens.iter().map(|l| l.created_at_micros).max().unwrap_or(0);
+    let day_micros = 86_400 * 1_000_000;
+    let recent: Vec<RecentListen> = listens
+        .iter()
+        .map(|l| RecentListen { user_id: l.user_id, track_id: l.track_id, age_days: ((last - l.created_at_micros) / day_micros) as u32 })
+        .filter(|r| r.age_days < config.cold_start_recent_days)
+        .collect();
+    let mut tracks: Vec<i64> = listens.iter().map(|l| l.track_id).collect();
+    tracks.sort_unstable();
+    tracks.dedup();
+    let mut users: Vec<i64> = listens.iter().map(|l| l.user_id).collect();
+    users.sort_unstable();
+    users.dedup();
+    let catalog = Catalog { users: users.into_iter().map(|u| (u, None)).collect(), tracks: tracks.into_iter().map(|t| (t, None)).collect() };
+    let cold = ColdStartInputs { listens: &listens, catalog: &catalog, recent: &recent, recent_days: config.cold_start_recent_days, sample_share: config.cold_start_sample_share };
+    let settings = TrainSettings { holdout_share: config.holdout_share, gate: config.gate };
+    let data = TrainingData::new(&listens);
+    let clock = Instant::now();
+    let t = train(&data, config.hyper, None, &settings, (config.cold_start_sample_share > 0.0).then_some(&cold));
+    let e = &t.evaluation;
+    println!(
+        "\nas a train run (training::train; {:.0}% of users hidden for cold start, so the candidate trains on the others), {:.1} s:",
+        config.cold_start_sample_share * 100.0,
+        clock.elapsed().as_secs_f64()
+    );
+    println!("  candidate NDCG@10 {:.4}, popularity {:.4}, on {} held-out users and {} listens", e.candidate.ndcg_at_10, e.baseline.ndcg_at_10, e.test_users, e.test_listens);
+    println!("  gate: {}: {}", if t.decision.promoted() { "promoted" } else { "refused" }, t.decision.reason());
+    if let Some(c) = &e.cold_start {
+        let policies: Vec<String> = c.policies.ndcg_at_10.iter().map(|(p, v)| format!("{p} {v:.4}")).collect();
+        println!("  cold start on {} hidden users (NDCG@10 of their listens): {}; chosen: {}", c.policies.users, policies.join(", "), c.policy.name());
+        println!("  (recent = the last {} days of the data set, weighted 1 - age/days; genre = overall here: ml-100k users declare no genre)", c.recent_days);
+        for f in &c.few_listens {
+            println!("  hidden users with {} known listens ({} users): model folded in {:.4}, cold start {:.4}", f.known, f.users, f.cf_ndcg_at_10, f.cold_start_ndcg_at_10);
+        }
+        println!("  fold-in threshold chosen: users with fewer than {} known listens get cold start", c.fold_in_min_listens);
     }
     Ok(())
 }
