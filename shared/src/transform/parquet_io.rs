@@ -49,8 +49,8 @@ pub enum ParquetIoError {
 pub trait Table: Sized {
     /// The table's name, its folder under `curated/`.
     const NAME: &'static str;
-    /// Nullable columns added after the table's first version: a file without one still reads
-    /// (as nulls), so the first run after an upgrade reads the previous date's files.
+    /// Columns added after the table's first version: a file without one still reads (as nulls,
+    /// or `false` for a flag), so the first run after an upgrade reads the previous date's files.
     const ADDED_COLUMNS: &'static [&'static str] = &[];
     fn schema() -> SchemaRef;
     fn to_batch(rows: &[Self]) -> Result<RecordBatch, ArrowError>;
@@ -254,6 +254,7 @@ impl<'a> Scd2Columns<'a> {
 
 impl Table for Version<TrackRow> {
     const NAME: &'static str = "tracks";
+    const ADDED_COLUMNS: &'static [&'static str] = &["carried_forward"];
 
     fn schema() -> SchemaRef {
         TRACKS.clone()
@@ -310,7 +311,7 @@ impl Table for Version<TrackRow> {
 
 impl Table for Version<UserRow> {
     const NAME: &'static str = "users";
-    const ADDED_COLUMNS: &'static [&'static str] = &["email_key_id"];
+    const ADDED_COLUMNS: &'static [&'static str] = &["email_key_id", "carried_forward"];
 
     fn schema() -> SchemaRef {
         USERS.clone()
@@ -368,6 +369,7 @@ impl Table for Version<UserRow> {
 
 impl Table for ListenEvent {
     const NAME: &'static str = "listen_events";
+    const ADDED_COLUMNS: &'static [&'static str] = &["carried_forward"];
 
     fn schema() -> SchemaRef {
         LISTEN_EVENTS.clone()
@@ -531,10 +533,6 @@ pub fn to_parquet<T: Table>(rows: &[T], layout: Layout) -> Result<Bytes, Parquet
     Ok(Bytes::from(writer.into_inner()?))
 }
 
-/// Columns added to every table after tables were first written; older files lack them, and
-/// readers take their default (`carried_forward`: false). Per-table ones: [`Table::ADDED_COLUMNS`].
-const ADDED_LATER: &[&str] = &["carried_forward"];
-
 /// Decodes a Parquet file of `T` (checking its columns) into batches of rows.
 pub fn decode<T: Table>(key: &str, data: Bytes) -> Result<ParquetRecordBatchReader, ParquetIoError> {
     let content = |detail: String| ParquetIoError::Content { key: key.to_owned(), detail };
@@ -546,7 +544,7 @@ pub fn decode<T: Table>(key: &str, data: Bytes) -> Result<ParquetRecordBatchRead
             Ok(f) if f.data_type() == field.data_type() => {}
             Ok(f) => return Err(content(format!("column `{}` is {}, expected {}", field.name(), f.data_type(), field.data_type()))),
             // Files written before the column existed: read as its default.
-            Err(_) if T::ADDED_COLUMNS.contains(&field.name().as_str()) || ADDED_LATER.contains(&field.name().as_str()) => {}
+            Err(_) if T::ADDED_COLUMNS.contains(&field.name().as_str()) => {}
             Err(_) => return Err(content(format!("no column `{}` (not a {} file of this version)", field.name(), T::NAME))),
         }
     }
