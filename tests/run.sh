@@ -181,12 +181,12 @@ echo "functions: ${FUNCTION_PACKAGES[*]}"
 section "2 build: test binaries, functions' debug binaries"
 # ------------------------------------------------------------------------------------------------
 cargo test --workspace --all-features --no-run || fail "building the tests"
-# The build `cargo lambda watch` runs on a first invoke (`cargo run --manifest-path
-# functions/<fn>/Cargo.toml --bin <fn>`, see tests/src/lambda.rs), so that the cargo-lambda test
-# finds it done instead of starting a cold build under its timeout.
-for package in "${FUNCTION_PACKAGES[@]}"; do
-    cargo build -p "$package" || fail "building $package (debug)"
-done
+# The build `cargo lambda watch` runs on a first invoke (`cargo run --bin <fn>` at the root, see
+# tests/src/lambda.rs), so that the cargo-lambda tests find it done instead of starting a cold
+# build under their timeout.
+bin_args=()
+for package in "${FUNCTION_PACKAGES[@]}"; do bin_args+=(--bin "$package"); done
+cargo build "${bin_args[@]}" || fail "building the functions (debug)"
 
 # ------------------------------------------------------------------------------------------------
 section "3 localstack: loopback S3 + CloudWatch on 127.0.0.1:4566"
