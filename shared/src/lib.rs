@@ -28,7 +28,9 @@
 //! | [`recommend::scoring`], [`recommend::cold_start`] | top-K per user with fold-in of changed users; genre popularity for cold start |
 //! | [`recommend::model_store`] | stored model versions and the champion pointer |
 //! | [`trigger`] | the events that start a run, and the logical date they carry |
-//! | [`telemetry`] | logging set-up (JSON in Lambda, text locally) |
+//! | [`telemetry`] | logging set-up (JSON in Lambda; locally warnings on the terminal, the full log to a file) |
+//! | [`progress`] | progress of long work (a handle the jobs call; the local command draws it on a terminal) |
+//! | [`report`] | the HTML report of a data folder: runs, data quality, models and the gate, top tracks |
 
 pub mod commit;
 pub mod job;
@@ -37,8 +39,10 @@ pub mod fetch;
 pub mod manifest;
 pub mod metrics;
 pub mod partition;
+pub mod progress;
 pub mod recommend;
 pub mod records;
+pub mod report;
 pub mod source;
 pub mod storage;
 pub mod telemetry;
