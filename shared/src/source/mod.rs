@@ -232,7 +232,8 @@ impl SourceClient {
 /// The body, chunk by chunk, or `None` as soon as it exceeds `limit` bytes: a source that
 /// answers without end (or with a wrong `content-length`) never makes us buffer it all.
 async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Option<Vec<u8>>, reqwest::Error> {
-    let mut body = Vec::with_capacity(response.content_length().map_or(64 * 1024, |n| n as usize).min(limit));
+    // A declared length is a hint, never a reason to allocate much before the bytes arrive.
+    let mut body = Vec::with_capacity(response.content_length().map_or(64 * 1024, |n| n as usize).min(limit).min(1 << 20));
     while let Some(chunk) = response.chunk().await? {
         if body.len() + chunk.len() > limit {
             return Ok(None);
