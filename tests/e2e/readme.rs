@@ -32,8 +32,10 @@ const EXEMPT: &[(&str, &str)] = &[
 /// What a block marked as not run may hold: commands that need an AWS account.
 const AWS_ACCOUNT_COMMANDS: &[&str] = &["aws ", "sam "];
 
-/// A foreground command's time limit (a cold release build of the local command fits in it).
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(1500);
+/// A foreground command's time limit: the first `cargo run --release` builds the local command
+/// in release from cold (no other CI step builds x86-64 release), 25 minutes on a busy 2-core
+/// machine.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// What running one README command must show.
 #[derive(Debug, Clone, PartialEq)]
@@ -180,7 +182,9 @@ fn every_readme_command_works_as_written() {
     for (command, plan) in &planned {
         let t0 = Instant::now();
         session.step(command, plan);
-        println!("ok  {:>6.1}s  {}", t0.elapsed().as_secs_f64(), command.text);
+        if !matches!(plan, Plan::Exempt(_)) {
+            println!("ok  {:>6.1}s  {}", t0.elapsed().as_secs_f64(), command.text);
+        }
     }
     println!("every README command: {:.1}s", started.elapsed().as_secs_f64());
 }
@@ -365,7 +369,7 @@ impl Session {
             Plan::Simulator { listen } => {
                 self.start(text, *listen, Duration::from_secs(900));
                 let page = http_get(*listen, "/tracks?page=1&size=1");
-                assert!(page.starts_with("HTTP/1.1 200") && page.contains("\"total\""), "`{text}`: GET /tracks answered:\n{page}");
+                assert!(page.lines().next().is_some_and(|l| l.ends_with(" 200 OK")) && page.contains("\"total\""), "`{text}`: GET /tracks answered:\n{page}");
             }
             Plan::Emulator { port } => self.start(text, SocketAddr::from(([127, 0, 0, 1], *port)), Duration::from_secs(120)),
             Plan::Invoke { function, event } => {

@@ -10,10 +10,10 @@ pub struct Series<'a> {
     pub values: Vec<Option<f64>>,
 }
 
-const WIDTH: f64 = 720.0;
+const WIDTH: f64 = 780.0;
 const HEIGHT: f64 = 260.0;
 const LEFT: f64 = 56.0;
-const RIGHT: f64 = 150.0;
+const RIGHT: f64 = 210.0;
 const TOP: f64 = 16.0;
 const BOTTOM: f64 = 40.0;
 
@@ -24,7 +24,8 @@ pub fn line_chart(id: &str, title: &str, x_labels: &[String], series: &[Series<'
     let (lo, hi) = match (lo.is_finite(), hi > lo) {
         (false, _) => (0.0, 1.0),
         (true, true) => (lo.min(0.0), hi + (hi - lo.min(0.0)) * 0.1),
-        (true, false) => (lo.min(0.0), lo.abs().max(1e-9) * 1.1),
+        // One value only (all zeros, say): a unit range above it.
+        (true, false) => (lo.min(0.0), lo.max(0.0) + lo.abs().max(1.0)),
     };
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
