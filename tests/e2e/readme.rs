@@ -48,6 +48,10 @@ enum Plan {
     Models,
     /// `cargo run --release -- rollback <version>`: `<version>` is one that `models` listed.
     Rollback,
+    /// `cargo run --release -- unpin`: the champion set by the rollback is no longer pinned.
+    Unpin,
+    /// `cargo run --release -- erase --user-id N`: the erasure runs and says what it rewrote.
+    Erase { user_id: i64 },
     /// `cargo run --release -- report [--out PATH]`: the page, where it says.
     Report { out: Option<String> },
     /// `cargo run --release -- --help`: the commands.
@@ -86,6 +90,8 @@ fn plan(command: &readme::Command) -> Result<Plan, String> {
             ["train"] => Plan::Train,
             ["models"] => Plan::Models,
             ["rollback", "<version>"] => Plan::Rollback,
+            ["unpin"] => Plan::Unpin,
+            ["erase", "--user-id", id] => Plan::Erase { user_id: id.parse().map_err(|e| format!("`{id}` is not a user id: {e}"))? },
             ["report"] => Plan::Report { out: None },
             ["report", "--out", path] => Plan::Report { out: Some(path.to_string()) },
             ["--help"] => Plan::Help,
@@ -343,6 +349,18 @@ impl Session {
                 let pointer: Value = serde_json::from_slice(&std::fs::read(self.data().join("models/als/champion.json")).unwrap()).unwrap();
                 assert_eq!(pointer["version"], version.as_str());
                 self.champion = Some(version);
+            }
+            Plan::Unpin => {
+                let champion = self.champion.clone().expect("`rollback <version>` runs before `unpin` in the README");
+                let out = self.succeed(text);
+                assert!(out.stdout.contains(&format!("champion {champion} unpinned")), "`{text}`:\n{}", out.stdout);
+                let pointer: Value = serde_json::from_slice(&std::fs::read(self.data().join("models/als/champion.json")).unwrap()).unwrap();
+                assert_eq!((&pointer["version"], &pointer["pinned"]), (&Value::from(champion.as_str()), &Value::Bool(false)), "{pointer}");
+            }
+            Plan::Erase { user_id } => {
+                let out = self.succeed(text);
+                assert!(out.stdout.contains(&format!("erased users [{user_id}]")) && out.stdout.contains("date(s) rewritten"), "`{text}`:\n{}", out.stdout);
+                check_console(&self.root, text, &out, false);
             }
             Plan::Report { out: path } => {
                 let out = self.succeed(text);
