@@ -284,9 +284,46 @@ fn print_transform(s: &TransformSummary) {
     }
 }
 
+/// `text` in lines of at most `width` characters, broken between words.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_owned()),
+        }
+    }
+    lines
+}
+
+/// A gate reason without its parenthesised statistics (the model card and the report keep them):
+/// one listing line per version.
+fn without_parentheses(text: &str) -> String {
+    let mut depth = 0usize;
+    let kept: String = text
+        .chars()
+        .filter(|c| {
+            match c {
+                '(' => depth += 1,
+                ')' => depth = depth.saturating_sub(1),
+                _ => return depth == 0,
+            }
+            false
+        })
+        .collect();
+    kept.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn print_train(t: &TrainSummary) {
     let verdict = if t.promoted { "promoted" } else { "refused" };
-    say!("\n  trained {} on curated {}: {} users, {} tracks, {} listens, {} ms; {verdict}: {}", t.version, t.date, t.users, t.tracks, t.listens, t.train_ms, t.reason);
+    say!("\n  trained {} on curated {}: {} users, {} tracks, {} listens, {} ms; {verdict}:", t.version, t.date, t.users, t.tracks, t.listens, t.train_ms);
+    // The gate's reason carries its statistics: wrapped, so the console stays readable.
+    for line in wrap(&t.reason, 100) {
+        say!("    {line}");
+    }
     say!("  {:<10} {:>8} {:>8} {:>8} {:>8} {:>9}", "model", "ndcg@10", "prec@10", "rec@10", "map@10", "coverage");
     let e = &t.evaluation;
     for (name, s) in [("candidate", Some(e.candidate)), ("champion", e.champion), ("baseline", Some(e.baseline))] {
@@ -350,7 +387,7 @@ async fn models() -> Result<(), AnyError> {
             _ => "",
         };
         let champ = e.champion.map_or("-".to_owned(), |s| format!("{:.4}", s.ndcg_at_10));
-        say!("{version:<28} {:<10} {:>9.4} {champ:>9} {:>9.4}  {}{mark}", card.data_date, e.candidate.ndcg_at_10, e.baseline.ndcg_at_10, card.decision.reason());
+        say!("{version:<28} {:<10} {:>9.4} {champ:>9} {:>9.4}  {}{mark}", card.data_date, e.candidate.ndcg_at_10, e.baseline.ndcg_at_10, without_parentheses(card.decision.reason()));
     }
     Ok(())
 }
