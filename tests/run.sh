@@ -7,7 +7,7 @@
 # A second run reuses .tools/ and target/ and is fast. Any failure exits non-zero.
 #
 # Sections (each printed with its elapsed time):
-#   1 tools     pip venvs started in the background (cargo-lambda+zig, LocalStack, SAM+cfn-lint, checkov, DuckDB); rustup target
+#   1 tools     pip venvs and Debian's chromium started in the background (cargo-lambda+zig, LocalStack, SAM+cfn-lint, checkov, DuckDB); rustup target
 #   2 build     test binaries and the functions' debug binaries (what `cargo lambda watch` runs)
 #   3 localstack
 #   4 tests     cargo test --workspace --all-features
@@ -144,6 +144,18 @@ ensure_python_venv() {
     fi
 }
 
+# Headless Chromium renders the HTML report in tests/e2e/report.rs: Debian's package, installed
+# only when missing.
+install_chromium() {
+    if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
+        echo "chromium: $(chromium --version 2>/dev/null || chromium-browser --version)"
+        return 0
+    fi
+    command -v apt-get >/dev/null || { echo "chromium is missing and apt-get is not available" >&2; return 1; }
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null &&
+        echo "installed: $(chromium --version)"
+}
+
 # ------------------------------------------------------------------------------------------------
 section "1 tools: Python venvs (background), rustup target"
 # ------------------------------------------------------------------------------------------------
@@ -157,7 +169,8 @@ start_background venv-localstack bash "$ROOT/tests/localstack.sh" install
 start_background venv-sam install_venv "$TOOLS/venv-sam" python3 "${SAM_REQUIREMENTS[@]}"
 start_background venv-checkov install_venv "$TOOLS/venv-checkov" python3 "${CHECKOV_REQUIREMENTS[@]}"
 start_background venv-readers install_venv "$TOOLS/venv-readers" python3 "${READER_REQUIREMENTS[@]}"
-echo "pip installs running in the background (logs in $LOGS/venv-*.log)"
+start_background chromium install_chromium
+echo "pip installs and chromium running in the background (logs in $LOGS/venv-*.log, $LOGS/chromium.log)"
 if rustup target list --installed | grep -qx "$ARM_TARGET"; then
     echo "rustup target $ARM_TARGET: installed"
 else
@@ -181,12 +194,12 @@ echo "functions: ${FUNCTION_PACKAGES[*]}"
 section "2 build: test binaries, functions' debug binaries"
 # ------------------------------------------------------------------------------------------------
 cargo test --workspace --all-features --no-run || fail "building the tests"
-# The build `cargo lambda watch` runs on a first invoke (`cargo run --manifest-path
-# functions/<fn>/Cargo.toml --bin <fn>`, see tests/src/lambda.rs), so that the cargo-lambda test
-# finds it done instead of starting a cold build under its timeout.
-for package in "${FUNCTION_PACKAGES[@]}"; do
-    cargo build -p "$package" || fail "building $package (debug)"
-done
+# The build `cargo lambda watch` runs on a first invoke (`cargo run --bin <fn>` at the root, see
+# tests/src/lambda.rs), so that the cargo-lambda tests find it done instead of starting a cold
+# build under their timeout.
+bin_args=()
+for package in "${FUNCTION_PACKAGES[@]}"; do bin_args+=(--bin "$package"); done
+cargo build "${bin_args[@]}" || fail "building the functions (debug)"
 
 # ------------------------------------------------------------------------------------------------
 section "3 localstack: loopback S3 + CloudWatch on 127.0.0.1:4566"
@@ -205,6 +218,7 @@ section "4 tests: cargo test --workspace --all-features"
 # ------------------------------------------------------------------------------------------------
 wait_background venv-lambda
 wait_background venv-readers
+wait_background chromium
 export MOOVITAMIX_PYTHON=$TOOLS/venv-readers/bin/python
 export PATH="$TOOLS/venv-lambda/bin:$PATH"
 echo "$(cargo lambda --version)"

@@ -382,9 +382,13 @@ impl Fetcher {
         let (total, pages) = (first.page.total, first.page.pages);
         reader.last_page = pages.max(1);
         let mut rest = std::pin::pin!(source.remaining_pages(endpoint.path, &first.page));
+        let progress = crate::progress::Task::start(&format!("fetch {entity}: pages"), pages);
         reader.take(first).await?;
+        progress.advance(1);
         while let Some(fetched) = rest.next().await {
             reader.take(fetched.map_err(source_err)?).await?;
+            progress.advance(1);
+            progress.describe(|| format!("{} rows", reader.rows_seen));
         }
         if reader.rows_seen != total {
             return Err(Attempt::Changed(format!("received {} rows in {pages} pages, but `total` says {total}", reader.rows_seen)));

@@ -29,7 +29,9 @@
 //! | [`recommend::model_store`] | stored model versions and the champion pointer |
 //! | [`trigger`] | the events that start a run, and the logical date they carry |
 //! | [`erase`] | a user's personal data removed from every committed date of raw, quarantine and curated |
-//! | [`telemetry`] | logging set-up (JSON in Lambda, text locally) |
+//! | [`telemetry`] | logging set-up (JSON in Lambda; locally warnings on the terminal, the full log to a file) |
+//! | [`progress`] | progress of long work (a handle the jobs call; the local command draws it on a terminal) |
+//! | [`report`] | the HTML report of a data folder: runs, data quality, models and the gate, top tracks |
 
 #[cfg(test)]
 mod arbitrary_json;
@@ -41,8 +43,10 @@ pub mod fetch;
 pub mod manifest;
 pub mod metrics;
 pub mod partition;
+pub mod progress;
 pub mod recommend;
 pub mod records;
+pub mod report;
 pub mod source;
 pub mod storage;
 pub mod telemetry;

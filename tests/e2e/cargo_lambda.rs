@@ -224,7 +224,7 @@ async fn curated_days(data_url: &str, dates: &[&str]) {
 }
 
 /// The summary contract: `{"date", "run_id", "entities": {"tracks": {"accepted": N, ..}, ..}, "manifests": [..]}`,
-/// and the tracks partition's manifest on disk.
+/// and the tracks partition's manifest of the run on disk.
 fn check_summary(summary: &Value, event: &str, date: &str, first_run_of_date: bool, data: &Path) {
     assert_eq!(summary["date"], date, "{event}: wrong logical date in {summary:#}");
     assert!(!summary["run_id"].is_null(), "{event}: no run_id in {summary:#}");
@@ -272,4 +272,31 @@ async fn check_metrics(aws: &LoopbackAws, namespace: &str) {
     assert!(succeeded >= 2.0, "RunSucceeded{{Function=fetch}} in {namespace} is {succeeded}, expected one per successful run");
     let rows = sum("RowsFetched", vec![("Function", "fetch"), ("Entity", "tracks")]).await;
     assert!(rows > 0.0, "RowsFetched{{Function=fetch,Entity=tracks}} in {namespace} is {rows}");
+}
+
+/// A function that cannot start (transform without a salt, in Lambda) answers each invocation with
+/// why, at once, so that `cargo lambda invoke` ends with that error instead of waiting for a
+/// function that never asks for work; the emulator keeps serving the other functions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_that_cannot_start_answers_every_invocation_with_why() {
+    let data = tempfile::tempdir().expect("a temporary data folder");
+    let data_url = data.path().to_str().expect("a UTF-8 temporary path").to_owned();
+    let env = [("DATA_URL", data_url.as_str()), ("METRICS_BACKEND", "log")];
+    let Some(emulator) = LambdaEmulator::start("transform", &env).await.unwrap_or_else(|e| panic!("{e}")) else { return };
+    for attempt in 1..=2 {
+        let started = std::time::Instant::now();
+        match emulator.invoke("transform", &event_path("transform-manual.json")).await {
+            Err(LambdaError::Invoke { stderr, .. }) => {
+                assert!(stderr.contains("Permanent.Configuration") && stderr.contains("transform cannot start") && stderr.contains("PII_SALT"), "{stderr}")
+            }
+            other => panic!("attempt {attempt}: transform without a salt must fail, saying why; got {other:?}\n{}", emulator.log()),
+        }
+        // Far below the invoke timeout: the answer is immediate (the build was done beforehand).
+        assert!(started.elapsed() < Duration::from_secs(120), "attempt {attempt} took {:?}", started.elapsed());
+    }
+    // The same emulator serves recommend, which starts (and finds nothing to score yet).
+    match emulator.invoke("recommend", &event_path("recommend-score.json")).await {
+        Err(LambdaError::Invoke { stderr, .. }) => assert!(!stderr.contains("cannot start"), "{stderr}"),
+        other => panic!("recommend on an empty folder must fail for want of data, got {other:?}"),
+    }
 }

@@ -9,11 +9,12 @@
 //! # let _ = summary; Ok(()) }
 //! ```
 //!
-//! One emulator serves one function package (`functions/<name>/`): watch runs a function as
-//! `cargo run --manifest-path <its Cargo.toml> --bin <name>`, because a plain
-//! `cargo run --bin <name>` from the root only sees the workspace's default members. The binary
-//! is built lazily, in debug, on the first invoke; `tests/run.sh` builds it beforehand
-//! (`cargo build -p <name>`, the same build) so that no cold build runs under a test timeout.
+//! The emulator runs from the workspace root as the README's command does, so one emulator serves
+//! every function: watch runs a function as `cargo run --bin <name>`, which the workspace's
+//! default members (the common crate and the three functions) resolve. The binary is built
+//! lazily, in debug, on the first invoke; `tests/run.sh` builds it beforehand
+//! (`cargo build --bin fetch --bin transform --bin recommend` from the root, the same build) so
+//! that no cold build runs under a test timeout.
 
 use std::fs::File;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -77,9 +78,9 @@ pub struct LambdaEmulator {
 }
 
 impl LambdaEmulator {
-    /// Starts `cargo lambda watch -A 127.0.0.1 -P <free port>` from the workspace root for the
-    /// function package `functions/<function>/`, passing `env` to the function as `--env-var K=V`,
-    /// and waits until it accepts connections.
+    /// Starts `cargo lambda watch -A 127.0.0.1 -P <free port>` from the workspace root (it serves
+    /// every function; `function` names the one the caller will invoke, which must exist), passing
+    /// `env` to the functions as `--env-var K=V`, and waits until it accepts connections.
     ///
     /// `Ok(None)` (after printing why) when `cargo lambda` is missing and neither `CI` nor
     /// `MOOVITAMIX_TEST_AWS` is set; when one of them is, a missing `cargo lambda` panics.
@@ -107,14 +108,15 @@ impl LambdaEmulator {
         command
             .current_dir(&root)
             .args(["lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", &port.to_string()])
-            .arg("--manifest-path")
-            .arg(&manifest)
             .args(["--timeout", &invoke_timeout().as_secs().to_string()])
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
         for (key, value) in env {
             command.arg("--env-var").arg(format!("{key}={value}"));
+        }
+        for key in crate::cargo_test_variables() {
+            command.env_remove(key);
         }
         // Its own process group, so that drop can stop it and everything it started.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);

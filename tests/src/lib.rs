@@ -7,6 +7,7 @@
 //! | [`crash`] | enumerate a stage run's crash points: crash before each store operation, restart, check what readers see |
 //! | [`lambda`] | run `cargo lambda watch` as a child process and `cargo lambda invoke` functions through it |
 //! | [`events`] | the sample events in `tests/events/`, and the workspace's paths |
+//! | [`readme`] | the README's `sh` blocks and their commands, as a user reads them |
 //!
 //! Tests that need a tool or a server skip (printing `skipped: ...`) when a developer runs plain
 //! `cargo test` without it, and fail when `CI` or `MOOVITAMIX_TEST_AWS` says it must be there.
@@ -15,6 +16,7 @@ pub mod aws;
 pub mod crash;
 pub mod events;
 pub mod lambda;
+pub mod readme;
 
 /// The Python that has `duckdb`, the independent Parquet reader of the tests:
 /// `MOOVITAMIX_PYTHON`, else the one `tests/run.sh` installs into `.tools/venv-readers/`.
@@ -43,4 +45,14 @@ pub fn env_flag(name: &str) -> bool {
 /// True when the environment says the full test set-up must be present (CI, or `tests/run.sh`).
 pub fn required_by_environment() -> bool {
     env_flag("CI") || env_flag("MOOVITAMIX_TEST_AWS")
+}
+
+/// The variables `cargo test` sets for a test process (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`...):
+/// a `cargo` started by a test (cargo-lambda's `cargo run`, a README command) must not inherit
+/// them, or build scripts that track them see a change and the shared build is redone.
+pub fn cargo_test_variables() -> Vec<String> {
+    std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| k == "CARGO" || (k.starts_with("CARGO_") && !matches!(k.as_str(), "CARGO_HOME" | "CARGO_TARGET_DIR")))
+        .collect()
 }

@@ -14,9 +14,27 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     moovitamix::telemetry::init();
-    let config = Config::from_env()?;
-    let recommender = Recommender::from_config(&config).await;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| handler(&recommender, event))).await
+    match start().await {
+        Ok(recommender) => lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| handler(&recommender, event))).await,
+        // Answer every invocation with why, rather than exit: Lambda reports either the same way
+        // (an error per invocation), but a local emulator (`cargo lambda watch`) relays an answer
+        // and would wait forever for a function that exited before asking for work.
+        Err(why) => {
+            tracing::error!(error = %why, "the function cannot start; every invocation fails with this");
+            let refusal = Diagnostic { error_type: "Permanent.Configuration".into(), error_message: format!("recommend cannot start: {why}") };
+            lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
+                let refusal = refusal.clone();
+                async move { Err::<Value, _>(refusal) }
+            }))
+            .await
+        }
+    }
+}
+
+/// What every invocation of the container shares: the configuration and the job built from it.
+async fn start() -> Result<Recommender, String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    Ok::<_, String>(Recommender::from_config(&config).await)
 }
 
 async fn handler(recommender: &Recommender, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {

@@ -61,15 +61,20 @@ impl AlsModel {
     pub fn train(params: &AlsParams, data: &Interactions) -> Self {
         let k = params.factors;
         assert!(k > 0, "factors must be positive");
-        let mut user_factors = init_factors(data.n_users(), k, params.seed, 0);
-        let mut item_factors = init_factors(data.n_items(), k, params.seed, 1);
+        let user_factors = init_factors(data.n_users(), k, params.seed, 0);
+        let item_factors = init_factors(data.n_items(), k, params.seed, 1);
+        let mut model = Self { params: *params, user_factors, item_factors };
+        let progress = crate::progress::Task::start("training: iterations", params.iterations as u64);
         for _ in 0..params.iterations {
-            let g = regularized_gramian(&item_factors, k, params.regularization);
-            solve_side(&mut user_factors, &item_factors, &g, &data.by_user, params);
-            let g = regularized_gramian(&user_factors, k, params.regularization);
-            solve_side(&mut item_factors, &user_factors, &g, &data.by_item, params);
+            let g = regularized_gramian(&model.item_factors, k, params.regularization);
+            solve_side(&mut model.user_factors, &model.item_factors, &g, &data.by_user, params);
+            let g = regularized_gramian(&model.user_factors, k, params.regularization);
+            solve_side(&mut model.item_factors, &model.user_factors, &g, &data.by_item, params);
+            progress.advance(1);
+            // The loss costs about a tenth of an iteration: computed only for a person watching.
+            progress.describe(|| format!("loss {:.5e}", loss(&model, data)));
         }
-        Self { params: *params, user_factors, item_factors }
+        model
     }
 
     pub fn factors(&self) -> usize {

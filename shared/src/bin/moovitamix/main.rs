@@ -12,14 +12,20 @@ use moovitamix::recommend::model_store::ModelStore;
 use moovitamix::recommend::request::Request;
 use moovitamix::recommend::{Outcome, Recommender, ScoreSummary, TrainSummary};
 use moovitamix::transform::{TransformSummary, Transformer};
+use console::say;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod bench;
+mod console;
 
 #[derive(Parser)]
 #[command(version, about = "The MooVitamix data pipeline, run locally.")]
 struct Cli {
+    /// Log on the terminal too (at info; `RUST_LOG` sets another level), not only in the log file.
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -100,6 +106,12 @@ enum Command {
     },
     /// Let automatic retraining replace the pinned champion again.
     Unpin,
+    /// Write an HTML page of the data folder: runs, data quality, models and the gate, top tracks.
+    Report {
+        /// Where to write it (default: `report.html` in the data folder, local or S3).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Serve the source simulator over HTTP until interrupted.
     Simulate {
         #[arg(long, default_value = "127.0.0.1:8000")]
@@ -119,8 +131,18 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    moovitamix::telemetry::init();
     let cli = Cli::parse();
+    // The commands that work on the data folder log to a file in it; the simulator and the
+    // benchmarks log on the terminal, as before.
+    let log_file = match cli.command {
+        Command::Simulate { .. } | Command::Bench { .. } => None,
+        _ => Some(log_file_path(&cli.command)),
+    };
+    match console::init(log_file, cli.verbose) {
+        Ok(Some(path)) if !cli.verbose => say!("log:    {}", path.display()),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: no log file ({e}); logging on the terminal"),
+    }
     let result = match cli.command {
         Command::Run {
             date,
@@ -136,11 +158,12 @@ async fn main() -> ExitCode {
         Command::Rollback { version } => recommend(Request::Rollback { version }).await,
         Command::Erase { user_ids } => erase(user_ids).await,
         Command::Unpin => recommend(Request::Unpin).await,
+        Command::Report { out } => report(out).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            console::suspend(|| eprintln!("error: {e}"));
             ExitCode::FAILURE
         }
     }
@@ -148,12 +171,29 @@ async fn main() -> ExitCode {
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
-async fn run(
-    date: Option<NaiveDate>,
-    range: Option<(NaiveDate, NaiveDate)>,
-    allow_past: bool,
-    sim: SimulatorArgs,
-) -> Result<(), AnyError> {
+/// `<data folder>/_logs/<UTC time>-<command>.log`; for data on S3, the same under the system's
+/// temporary folder.
+fn log_file_path(command: &Command) -> PathBuf {
+    let name = match command {
+        Command::Run { .. } => "run",
+        Command::Train { .. } => "train",
+        Command::Models => "models",
+        Command::Rollback { .. } => "rollback",
+        Command::Unpin => "unpin",
+        Command::Erase { .. } => "erase",
+        Command::Report { .. } => "report",
+        Command::Simulate { .. } => "simulate",
+        Command::Bench { .. } => "bench",
+    };
+    let data = std::env::var("DATA_URL").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| "./data".to_owned());
+    let folder = match moovitamix::storage::DataUrl::parse(&data) {
+        Ok(moovitamix::storage::DataUrl::Local(path)) => path,
+        _ => std::env::temp_dir().join("moovitamix"),
+    };
+    folder.join("_logs").join(format!("{}-{name}.log", Utc::now().format("%Y%m%dT%H%M%SZ")))
+}
+
+async fn run(date: Option<NaiveDate>, range: Option<(NaiveDate, NaiveDate)>, allow_past: bool, sim: SimulatorArgs) -> Result<(), AnyError> {
     let now = Utc::now();
     let dates: Vec<NaiveDate> = match (date, range) {
         (_, Some((from, to))) if from > to => return Err(format!("--from {from} is after --to {to}").into()),
@@ -175,14 +215,16 @@ async fn run(
         None => {
             let s = RunningSimulator::start(sim.config(dates[0])).await?;
             config.source.base_url = s.url();
-            println!("source: the built-in simulator at {} (seed {}, from {})", s.url(), sim.sim_seed, sim.sim_start);
+            say!("source: the built-in simulator at {} (seed {}, from {})", s.url(), sim.sim_seed, sim.sim_start);
             Some(s)
         }
     };
-    println!("data:   {}", config.data_url);
+    say!("data:   {}", config.data_url);
     let fetcher = Fetcher::from_config(&config).await?;
     let transformer = Transformer::from_config(&config).await?;
     let recommender = Recommender::from_config(&config).await;
+    let backfill = (dates.len() > 1).then(|| moovitamix::progress::Task::start("backfill: dates", dates.len() as u64));
+    let mut rows_so_far = 0;
     for date in dates {
         if let Some(s) = &simulator {
             s.control().set_date(date);
@@ -194,6 +236,11 @@ async fn run(
             Outcome::Score(s) => print_score(&s),
             other => unreachable!("a score request answers a score: {other:?}"),
         }
+        if let Some(task) = &backfill {
+            rows_so_far += summary.entities.values().map(|e| e.accepted).sum::<u64>();
+            task.advance(1);
+            task.describe(|| format!("{date} done, {rows_so_far} rows fetched so far"));
+        }
     }
     if let Some(s) = simulator {
         s.shutdown().await;
@@ -202,10 +249,10 @@ async fn run(
 }
 
 fn print_fetch(s: &FetchSummary) {
-    println!("\n{} fetch  run {}  {} ms  -> {}", s.date, s.run_id, s.duration_ms, s.run_manifest);
-    println!("  {:<16} {:>9} {:>9} {:>9} {:>7} {:>8} {:>11}", "entity", "accepted", "warned", "rejected", "pages", "retries", "bytes");
+    say!("\n{} fetch  run {}  {} ms  -> {}", s.date, s.run_id, s.duration_ms, s.run_manifest);
+    say!("  {:<16} {:>9} {:>9} {:>9} {:>7} {:>8} {:>11}", "entity", "accepted", "warned", "rejected", "pages", "retries", "bytes");
     for (entity, e) in &s.entities {
-        println!(
+        say!(
             "  {:<16} {:>9} {:>9} {:>9} {:>7} {:>8} {:>11}",
             entity.as_str(),
             e.accepted,
@@ -220,11 +267,11 @@ fn print_fetch(s: &FetchSummary) {
 
 fn print_transform(s: &TransformSummary) {
     let after = s.previous_date.map_or("an empty history".to_owned(), |d| d.to_string());
-    println!("\n{} transform  run {}  {} ms  (onto {after})  -> {}", s.date, s.run_id, s.duration_ms, s.run_manifest);
-    println!("  {:<20} {:>9} {:>9} {:>11} {:>9} {:>9} {:>9}", "table", "rows in", "rows out", "quarantined", "warnings", "opened", "closed");
+    say!("\n{} transform  run {}  {} ms  (onto {after})  -> {}", s.date, s.run_id, s.duration_ms, s.run_manifest);
+    say!("  {:<20} {:>9} {:>9} {:>11} {:>9} {:>9} {:>9}", "table", "rows in", "rows out", "quarantined", "warnings", "opened", "closed");
     let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
     for (table, t) in &s.tables {
-        println!(
+        say!(
             "  {:<20} {:>9} {:>9} {:>11} {:>9} {:>9} {:>9}",
             table,
             t.rows_in,
@@ -237,14 +284,51 @@ fn print_transform(s: &TransformSummary) {
     }
 }
 
+/// `text` in lines of at most `width` characters, broken between words.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_owned()),
+        }
+    }
+    lines
+}
+
+/// A gate reason without its parenthesised statistics (the model card and the report keep them):
+/// one listing line per version.
+fn without_parentheses(text: &str) -> String {
+    let mut depth = 0usize;
+    let kept: String = text
+        .chars()
+        .filter(|c| {
+            match c {
+                '(' => depth += 1,
+                ')' => depth = depth.saturating_sub(1),
+                _ => return depth == 0,
+            }
+            false
+        })
+        .collect();
+    kept.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn print_train(t: &TrainSummary) {
     let verdict = if t.promoted { "promoted" } else { "refused" };
-    println!("\n  trained {} on curated {}: {} users, {} tracks, {} listens, {} ms; {verdict}: {}", t.version, t.date, t.users, t.tracks, t.listens, t.train_ms, t.reason);
-    println!("  {:<10} {:>8} {:>8} {:>8} {:>8} {:>9}", "model", "ndcg@10", "prec@10", "rec@10", "map@10", "coverage");
+    say!("\n  trained {} on curated {}: {} users, {} tracks, {} listens, {} ms; {verdict}:", t.version, t.date, t.users, t.tracks, t.listens, t.train_ms);
+    // The gate's reason carries its statistics: wrapped, so the console stays readable.
+    for line in wrap(&t.reason, 100) {
+        say!("    {line}");
+    }
+    say!("  {:<10} {:>8} {:>8} {:>8} {:>8} {:>9}", "model", "ndcg@10", "prec@10", "rec@10", "map@10", "coverage");
     let e = &t.evaluation;
     for (name, s) in [("candidate", Some(e.candidate)), ("champion", e.champion), ("baseline", Some(e.baseline))] {
         if let Some(s) = s {
-            println!("  {name:<10} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>9.3}", s.ndcg_at_10, s.precision_at_10, s.recall_at_10, s.map_at_10, s.coverage);
+            say!("  {name:<10} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>9.3}", s.ndcg_at_10, s.precision_at_10, s.recall_at_10, s.map_at_10, s.coverage);
         }
     }
     println!("  (champion = its recipe trained on the same split)");
@@ -258,17 +342,17 @@ fn print_train(t: &TrainSummary) {
 
 fn print_score(s: &ScoreSummary) {
     let model = s.model_version.as_deref().unwrap_or("none (cold start only)");
-    println!("\n{} recommend  run {}  {} ms  model {model}  -> {}", s.date, s.run_id, s.duration_ms, s.run_manifest);
+    say!("\n{} recommend  run {}  {} ms  model {model}  -> {}", s.date, s.run_id, s.duration_ms, s.run_manifest);
     if let Some(t) = &s.trained {
         print_train(t);
     }
-    println!(
+    say!(
         "  users {}  (model: {} as trained, {} folded in; cold start: {})  rows {}  catalogue coverage {:.3}",
         s.users, s.cf_trained, s.cf_folded_in, s.cold_start, s.rows, s.catalog_coverage
     );
     if let Some(first) = s.sample.first() {
         let tracks: Vec<String> = s.sample.iter().map(|r| format!("{} ({:.3}, {})", r.track_id, r.score, r.reason.as_str())).collect();
-        println!("  user {}: {}", first.user_id, tracks.join(", "));
+        say!("  user {}: {}", first.user_id, tracks.join(", "));
     }
 }
 
@@ -278,12 +362,12 @@ async fn recommend(request: Request) -> Result<(), AnyError> {
         Outcome::Score(s) => print_score(&s),
         Outcome::Train(t) => print_train(&t),
         Outcome::Rollback(r) => {
-            println!("champion: {} (was {}), pinned until `unpin` or an explicit `train`", r.champion.version, r.champion.previous.as_deref().unwrap_or("none"))
+            say!("champion: {} (was {}), pinned until `unpin` or an explicit `train`", r.champion.version, r.champion.previous.as_deref().unwrap_or("none"))
         }
         Outcome::Unpin(u) => match (&u.champion, u.was_pinned) {
-            (None, _) => println!("there is no champion yet: nothing to unpin"),
-            (Some(c), true) => println!("champion {} unpinned: automatic retraining may replace it", c.version),
-            (Some(c), false) => println!("champion {} was not pinned: nothing changed", c.version),
+            (None, _) => say!("there is no champion yet: nothing to unpin"),
+            (Some(c), true) => say!("champion {} unpinned: automatic retraining may replace it", c.version),
+            (Some(c), false) => say!("champion {} was not pinned: nothing changed", c.version),
         },
     }
     Ok(())
@@ -293,7 +377,7 @@ async fn models() -> Result<(), AnyError> {
     let config = Config::from_env()?;
     let models = ModelStore::new(moovitamix::storage::open(&config.data_url).await);
     let champion = models.champion().await?.map(|(c, _)| c);
-    println!("{:<28} {:<10} {:>9} {:>9} {:>9}  decision", "version", "data date", "ndcg@10", "champion", "baseline");
+    say!("{:<28} {:<10} {:>9} {:>9} {:>9}  decision", "version", "data date", "ndcg@10", "champion", "baseline");
     for version in models.versions().await? {
         let Some(card) = models.card(&version).await? else { continue };
         let e = &card.evaluation;
@@ -303,7 +387,7 @@ async fn models() -> Result<(), AnyError> {
             _ => "",
         };
         let champ = e.champion.map_or("-".to_owned(), |s| format!("{:.4}", s.ndcg_at_10));
-        println!("{version:<28} {:<10} {:>9.4} {champ:>9} {:>9.4}  {}{mark}", card.data_date, e.candidate.ndcg_at_10, e.baseline.ndcg_at_10, card.decision.reason());
+        say!("{version:<28} {:<10} {:>9.4} {champ:>9} {:>9.4}  {}{mark}", card.data_date, e.candidate.ndcg_at_10, e.baseline.ndcg_at_10, without_parentheses(card.decision.reason()));
     }
     Ok(())
 }
@@ -314,10 +398,24 @@ async fn erase(user_ids: Vec<i64>) -> Result<(), AnyError> {
     }
     let transformer = Transformer::from_config(&Config::from_env()?).await?;
     let summary = transformer.eraser().erase(&user_ids, moovitamix::job::Invocation::new()).await?;
-    println!("erased users {:?} (run {}): {} date(s) rewritten, {} held nothing of them", summary.user_ids, summary.run_id, summary.rewritten.len(), summary.untouched);
+    say!("erased users {:?} (run {}): {} date(s) rewritten, {} held nothing of them", summary.user_ids, summary.run_id, summary.rewritten.len(), summary.untouched);
     for d in &summary.rewritten {
-        println!("  {:<8} {}  {} row(s)  replaced run {}  -> {}", d.zone, d.date, d.rows, d.replaced_run, d.run_manifest);
+        say!("  {:<8} {}  {} row(s)  replaced run {}  -> {}", d.zone, d.date, d.rows, d.replaced_run, d.run_manifest);
     }
+    Ok(())
+}
+
+async fn report(out: Option<PathBuf>) -> Result<(), AnyError> {
+    let config = Config::from_env()?;
+    let store = moovitamix::storage::open(&config.data_url).await;
+    let to = out.map_or(moovitamix::report::Destination::DataFolder, moovitamix::report::Destination::File);
+    let (location, report) = moovitamix::report::write(store, &to, Utc::now()).await?;
+    say!(
+        "report: {location}  ({} runs, {} model versions{})",
+        report.runs.len(),
+        report.models.len(),
+        if report.problems.is_empty() { String::new() } else { format!(", {} parts unreadable: see the page", report.problems.len()) }
+    );
     Ok(())
 }
 
@@ -325,7 +423,7 @@ async fn simulate(listen: SocketAddr, date: Option<NaiveDate>, sim: SimulatorArg
     let date = date.unwrap_or_else(|| Utc::now().date_naive());
     let server = RunningSimulator::start_on(sim.config(date), listen).await?;
     // The first line of stdout is the URL, for scripts (and the benchmark) to read.
-    println!("{}", server.url());
+    say!("{}", server.url());
     tokio::signal::ctrl_c().await?;
     server.shutdown().await;
     Ok(())
