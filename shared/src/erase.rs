@@ -29,10 +29,9 @@ use crate::manifest::{Manifest, ObjectEntry, ObjectRole};
 use crate::partition::{MANIFEST_FILE, Partition, RUN_DATASET, Zone};
 use crate::records::{Record, User};
 use crate::storage::{Store, StoreError};
-use crate::transform::curated::{Interner, UserRow};
-use crate::transform::parquet_io::{Layout, ParquetIoError, PartsWriter, TableReader};
-use crate::transform::scd2::Version;
-use crate::transform::{USERS, quarantine_dataset};
+use crate::codec::{CodecError, Interner, Layout, PartsWriter, TableReader};
+use crate::curated::{TableName, UserRow, Version};
+use crate::transform::quarantine_dataset;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use flate2::read::GzDecoder;
@@ -66,7 +65,7 @@ pub enum EraseError {
     #[error("{key}: {detail}")]
     Corrupt { key: String, detail: String },
     #[error("curated users: {0}")]
-    Parquet(#[from] ParquetIoError),
+    Parquet(#[from] CodecError),
     #[error(transparent)]
     Commit(#[from] CommitError),
 }
@@ -76,7 +75,7 @@ impl Classified for EraseError {
         match self {
             EraseError::BadEvent(_) => "Permanent.BadEvent",
             EraseError::Read(ReadError::Mixed { .. }) => "Retryable.MidCommit",
-            EraseError::Read(ReadError::Commit(_)) | EraseError::Store(_) | EraseError::Parquet(ParquetIoError::Store(_)) => "Retryable.Storage",
+            EraseError::Read(ReadError::Commit(_)) | EraseError::Store(_) | EraseError::Parquet(CodecError::Store(_)) => "Retryable.Storage",
             EraseError::Read(ReadError::NotCommitted { .. }) | EraseError::Corrupt { .. } | EraseError::Parquet(_) => "Permanent.Corrupt",
             EraseError::Commit(e) => e.error_type(),
         }
@@ -165,7 +164,7 @@ impl Eraser {
         // A look first, without the lease: most dates hold nothing of a given user.
         let looked = match read_committed(self.store.as_ref(), zone, date).await {
             // The lifecycle rule deletes raw users partitions after RawUsersExpirationDays: gone already.
-            Err(ReadError::Mixed { key, found, .. }) if zone == Zone::Raw && key.starts_with(&Partition::dataset_prefix(zone, USERS)) && found.starts_with("none") => {
+            Err(ReadError::Mixed { key, found, .. }) if zone == Zone::Raw && key.starts_with(&Partition::dataset_prefix(zone, crate::records::Entity::Users.as_str())) && found.starts_with("none") => {
                 tracing::info!(%date, "raw users partition expired: nothing left to erase");
                 return Ok(None);
             }
@@ -260,7 +259,7 @@ impl Eraser {
         }
         let also_owns = match zone {
             Zone::Raw => vec![Partition::new(Zone::Quarantine, partition.dataset.clone(), partition.date)],
-            Zone::Curated if partition.dataset != crate::transform::LISTEN_EVENTS_DELTA => {
+            Zone::Curated if partition.dataset != TableName::ListenEventsDelta.as_str() => {
                 vec![Partition::new(Zone::Quarantine, quarantine_dataset(&partition.dataset), partition.date)]
             }
             _ => vec![],
@@ -281,7 +280,8 @@ impl Eraser {
 /// The users partition of a zone (raw: `raw/users/`, with fetch's quarantine objects; curated:
 /// `curated/users/`, with transform's).
 fn is_users(zone: Zone, manifest: &Manifest) -> bool {
-    manifest.partition.starts_with(&Partition::dataset_prefix(zone, USERS))
+    // Fetch's entity and transform's table have one name.
+    manifest.partition.starts_with(&Partition::dataset_prefix(zone, TableName::Users.as_str()))
 }
 
 fn has_personal_columns(row: &UserRow) -> bool {

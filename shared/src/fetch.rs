@@ -22,6 +22,7 @@ use crate::commit::{
 };
 use crate::config::{Config, FetchConfig};
 use crate::job::{Classified, Invocation, observed};
+use crate::codec::jsonl::LinePartsWriter;
 use crate::manifest::{ObjectEntry, ObjectRole};
 use crate::metrics::{Metric, Metrics};
 use crate::partition::{Partition, Zone};
@@ -29,15 +30,12 @@ use crate::records::{Check, Entity, Issue, ListenHistory, Record, Track, User, V
 use crate::source::{Fetched, SourceClient, SourceError};
 use crate::storage::{Store, StoreError};
 use crate::trigger::{DateError, Trigger, TriggerError, check_logical_date};
-use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
-use flate2::write::GzEncoder;
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -369,8 +367,8 @@ impl Fetcher {
         let quarantine = Partition::new(Zone::Quarantine, entity.as_str(), date);
         let mut reader = EndpointReader {
             endpoint,
-            data: PartSink::new(writer, raw.clone(), ObjectRole::Data, self.part_rows),
-            rejected: PartSink::new(writer, quarantine.clone(), ObjectRole::Quarantine, self.part_rows),
+            data: LinePartsWriter::new(writer, raw.clone(), ObjectRole::Data, self.part_rows),
+            rejected: LinePartsWriter::new(writer, quarantine.clone(), ObjectRole::Quarantine, self.part_rows),
             keys: HashSet::new(),
             duplicates: BTreeSet::new(),
             edges: BTreeMap::new(),
@@ -456,8 +454,8 @@ fn page_keys(items: &[Box<RawValue>], entity: Entity) -> Vec<String> {
 /// The state of one pass over an endpoint's pages.
 struct EndpointReader<'a> {
     endpoint: &'a Endpoint,
-    data: PartSink<'a>,
-    rejected: PartSink<'a>,
+    data: LinePartsWriter<'a>,
+    rejected: LinePartsWriter<'a>,
     keys: HashSet<i64>,
     /// Keys seen again in this pass.
     duplicates: BTreeSet<i64>,
@@ -501,7 +499,7 @@ impl EndpointReader<'_> {
                     for w in warnings {
                         *self.summary.warnings_by_check.entry(w.check).or_default() += 1;
                     }
-                    self.data.push(raw.get().as_bytes());
+                    self.data.push_json(raw.get().as_bytes());
                 }
                 Verdict::Rejected { reasons } => {
                     self.summary.rejected += 1;
@@ -515,62 +513,12 @@ impl EndpointReader<'_> {
                         serde_json::to_vec(&QuarantinedRow { page: page.page, reasons: &reasons, row: raw.as_ref() })
                     }
                     .expect("serialises");
-                    self.rejected.push(&line);
+                    self.rejected.push_json(&line);
                 }
             }
         }
         let store_err = |source| Attempt::Failed(FetchError::Store { entity, source });
         self.data.flush_if_full().await.map_err(store_err)?;
         self.rejected.flush_if_full().await.map_err(store_err)
-    }
-}
-
-/// Gzipped JSON-lines parts of one partition, written as they fill.
-struct PartSink<'a> {
-    writer: &'a RunWriter,
-    partition: Partition,
-    role: ObjectRole,
-    max_rows: usize,
-    encoder: GzEncoder<Vec<u8>>,
-    rows: u64,
-    objects: Vec<ObjectEntry>,
-}
-
-impl<'a> PartSink<'a> {
-    fn new(writer: &'a RunWriter, partition: Partition, role: ObjectRole, max_rows: usize) -> Self {
-        Self { writer, partition, role, max_rows, encoder: Self::encoder(), rows: 0, objects: Vec::new() }
-    }
-
-    /// Fast compression: raw JSON compresses ~4x even so, and the CPU saved is the client's.
-    fn encoder() -> GzEncoder<Vec<u8>> {
-        GzEncoder::new(Vec::new(), flate2::Compression::fast())
-    }
-
-    fn push(&mut self, line: &[u8]) {
-        // Writing into a Vec cannot fail.
-        self.encoder.write_all(line).and_then(|()| self.encoder.write_all(b"\n")).expect("in-memory write");
-        self.rows += 1;
-    }
-
-    async fn flush_if_full(&mut self) -> Result<(), StoreError> {
-        if self.rows as usize >= self.max_rows { self.flush().await } else { Ok(()) }
-    }
-
-    async fn flush(&mut self) -> Result<(), StoreError> {
-        if self.rows == 0 {
-            return Ok(());
-        }
-        let encoder = std::mem::replace(&mut self.encoder, Self::encoder());
-        let data = encoder.finish().expect("in-memory write");
-        let key = self.partition.part_key(self.objects.len(), self.writer.run_id(), "jsonl.gz");
-        let entry = self.writer.put_object(key, Bytes::from(data), self.rows, self.role).await?;
-        self.objects.push(entry);
-        self.rows = 0;
-        Ok(())
-    }
-
-    async fn finish(mut self) -> Result<Vec<ObjectEntry>, StoreError> {
-        self.flush().await?;
-        Ok(self.objects)
     }
 }

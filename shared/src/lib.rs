@@ -15,13 +15,15 @@
 //! | [`records`] | the source's rows and their validation (accepted / warned / rejected) |
 //! | [`source`] | the paginated HTTP client of the source API, with retries |
 //! | [`fetch`] | the fetch job: every endpoint, every page, into raw partitions |
+//! | [`codec`] | the table codec, nothing table-specific: columns declared once, Parquet part files written and read back, gzipped JSON-lines parts |
+//! | [`curated`] | the curated tables, the contract between the stages: one file per table (row type and columns), the SCD2 columns, the row hash, the table names |
 //! | [`transform`] | the transform job: raw into curated Parquet tables (SCD2 history of tracks and users, listen events and their daily delta), with data-quality checks and quarantine |
 //! | [`transform::scd2`] | the pure SCD2 merge of (previous history, today's snapshot, as_of) |
 //! | [`transform::listen_events`] | listen history flattened per item, and the day's new pairs |
 //! | [`transform::quality`] | blocking and warning checks, thresholds, the data-quality report |
-//! | [`transform::parquet_io`] | the curated tables' Parquet schemas, part files, reading back |
+//! | [`transform::rows`] | today's records as curated rows: derived columns, personal data through [`transform::pii`] |
 //! | [`transform::pii`] | the keyed e-mail hash (HMAC-SHA256) and its key id, the names policy, the key from SSM |
-//! | [`transform::curated`], [`transform::raw`] | curated business rows and their hash; reading (and, for tests, writing) a committed raw date |
+//! | [`transform::raw`] | reading (and, for tests, writing) a committed raw date |
 //! | [`recommend`] | the recommend job: daily scoring with the champion ALS model, gated retraining, rollback |
 //! | [`recommend::als`] | implicit-feedback ALS solved by conjugate gradient, multi-threaded |
 //! | [`recommend::training`], [`recommend::gate`] | temporal split, evaluation against popularity and the champion, the promotion gate |
@@ -35,7 +37,9 @@
 
 #[cfg(test)]
 mod arbitrary_json;
+pub mod codec;
 pub mod commit;
+pub mod curated;
 pub mod job;
 pub mod config;
 pub mod erase;

@@ -12,11 +12,9 @@ use moovitamix::metrics::{MemorySink, Metric, Metrics};
 use moovitamix::partition::Zone;
 use moovitamix::simulator::{Dataset, Evolution, Faults, RunningSimulator, SimulatorConfig};
 use moovitamix::storage::{LocalStore, Store};
-use moovitamix::transform::curated::{TrackRow, UserRow};
-use moovitamix::transform::listen_events::ListenEvent;
 use moovitamix::transform::pii::Pii;
-use moovitamix::transform::scd2::Version;
-use moovitamix::transform::{FUNCTION, LISTEN_EVENTS, LISTEN_EVENTS_DELTA, TRACKS, Transformer, USERS, read_curated};
+use moovitamix::curated::{ListenEvent, TableName, TrackRow, UserRow, Version};
+use moovitamix::transform::{FUNCTION, Transformer, read_curated};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -89,9 +87,9 @@ fn local() -> (tempfile::TempDir, Arc<dyn Store>) {
 /// without the carried-forward markers, each version as (key, valid_from, valid_to, row hash).
 type Versions = Vec<(i64, DateTime<Utc>, Option<DateTime<Utc>>, String)>;
 
-async fn history<R: Clone>(store: &Arc<dyn Store>, k: u64, table: &'static str, key: fn(&R) -> i64, hash: fn(&R) -> String) -> (Versions, BTreeSet<i64>)
+async fn history<R: Clone>(store: &Arc<dyn Store>, k: u64, table: TableName, key: fn(&R) -> i64, hash: fn(&R) -> String) -> (Versions, BTreeSet<i64>)
 where
-    Version<R>: moovitamix::transform::parquet_io::Table,
+    Version<R>: moovitamix::codec::Table,
 {
     let versions: Vec<Version<R>> = read_curated(store.clone(), day(k), table).await.unwrap();
     let carried = versions.iter().filter(|v| v.carried_forward).map(|v| key(&v.row)).collect();
@@ -99,15 +97,15 @@ where
 }
 
 async fn tracks(store: &Arc<dyn Store>, k: u64) -> (Versions, BTreeSet<i64>) {
-    history::<TrackRow>(store, k, TRACKS, |r| r.id, |r| r.row_hash.to_hex()).await
+    history::<TrackRow>(store, k, TableName::Tracks, |r| r.id, |r| r.row_hash.to_hex()).await
 }
 
 async fn users(store: &Arc<dyn Store>, k: u64) -> (Versions, BTreeSet<i64>) {
-    history::<UserRow>(store, k, USERS, |r| r.id, |r| r.row_hash.to_hex()).await
+    history::<UserRow>(store, k, TableName::Users, |r| r.id, |r| r.row_hash.to_hex()).await
 }
 
 /// (user, track, position, created_at, is_new) of a date's events, and the carried ones.
-async fn events(store: &Arc<dyn Store>, k: u64, table: &'static str) -> (Vec<(i64, i64, i32, DateTime<Utc>, bool)>, usize) {
+async fn events(store: &Arc<dyn Store>, k: u64, table: TableName) -> (Vec<(i64, i64, i32, DateTime<Utc>, bool)>, usize) {
     let events: Vec<ListenEvent> = read_curated(store.clone(), day(k), table).await.unwrap();
     let carried = events.iter().filter(|e| e.carried_forward).count();
     (events.into_iter().map(|e| (e.user_id, e.track_id, e.position, e.created_at, e.is_new)).collect(), carried)
@@ -140,19 +138,19 @@ async fn a_day_of_datetimes_in_other_forms_gives_the_history_of_a_good_day_with_
         assert!(a == b, "day {k}: tracks differ for ids {:?}", differing(&a.0, &b.0));
         let (a, b) = (users(&with_bad, k).await, users(&all_good, k).await);
         assert!(a == b, "day {k}: users differ for ids {:?}", differing(&a.0, &b.0));
-        for table in [LISTEN_EVENTS, LISTEN_EVENTS_DELTA] {
+        for table in [TableName::ListenEvents, TableName::ListenEventsDelta] {
             assert!(events(&with_bad, k, table).await == events(&all_good, k, table).await, "day {k}: {table} differ");
         }
     }
     // Only the warnings tell the bad day apart: every table's rows, none quarantined.
     let report = dq_report(&with_bad, 1).await;
-    for table in [TRACKS, USERS, LISTEN_EVENTS] {
-        let t = &report["tables"][table];
+    for table in [TableName::Tracks, TableName::Users, TableName::ListenEvents] {
+        let t = &report["tables"][table.as_str()];
         let warned = t["warnings_by_check"]["datetime_form"].as_u64().unwrap_or(0);
         assert!(warned > 0, "{table}: the other forms are counted: {t}");
         assert_eq!((t["quarantined"].as_u64(), t["upstream_rejected"].as_u64(), t["carried_forward"].as_u64()), (Some(0), Some(0), Some(0)), "{table}");
     }
-    assert!(dq_report(&all_good, 1).await["tables"][USERS]["warnings_by_check"].get("datetime_form").is_none());
+    assert!(dq_report(&all_good, 1).await["tables"][TableName::Users.as_str()]["warnings_by_check"].get("datetime_form").is_none());
 }
 
 #[tokio::test]
@@ -171,10 +169,10 @@ async fn a_bad_day_carries_rejected_keys_forward_and_the_next_good_day_restores_
     let report = dq_report(&with_bad, 1).await;
     let (mut uncarriable, mut served_changed) = (HashMap::new(), HashMap::new());
     for (table, rows, entity, field) in [
-        (TRACKS, tracks(&with_bad, 1).await, "tracks", "id"),
-        (USERS, users(&with_bad, 1).await, "users", "id"),
+        (TableName::Tracks, tracks(&with_bad, 1).await, "tracks", "id"),
+        (TableName::Users, users(&with_bad, 1).await, "users", "id"),
     ] {
-        let t = &report["tables"][table];
+        let t = &report["tables"][table.as_str()];
         let (rejected, carried, lost) = (t["upstream_rejected"].as_u64().unwrap(), t["carried_forward"].as_u64().unwrap(), t["uncarriable"].as_u64().unwrap());
         assert!(rejected > 0 && carried > 0, "{table}: the bad day rejected rows and carried keys: {t}");
         assert_eq!(carried + lost, rejected, "{table}: every rejected row is carried, or said to be uncarriable");
@@ -192,25 +190,25 @@ async fn a_bad_day_carries_rejected_keys_forward_and_the_next_good_day_restores_
         uncarriable.insert(table, gone);
         served_changed.insert(table, changed);
     }
-    let listen = &report["tables"][LISTEN_EVENTS];
+    let listen = &report["tables"][TableName::ListenEvents.as_str()];
     assert!(listen["carried_forward"].as_u64().unwrap() > 0, "users' listens carried: {listen}");
-    let (bad_day_events, carried_events) = events(&with_bad, 1, LISTEN_EVENTS).await;
+    let (bad_day_events, carried_events) = events(&with_bad, 1, TableName::ListenEvents).await;
     assert!(carried_events > 0 && bad_day_events.len() > carried_events);
-    let (bad_delta, carried_delta) = events(&with_bad, 1, LISTEN_EVENTS_DELTA).await;
+    let (bad_delta, carried_delta) = events(&with_bad, 1, TableName::ListenEventsDelta).await;
     assert_eq!(carried_delta, 0, "a carried pair is never new");
     // Every new pair of the bad day belongs to a key that could not be carried (the source did not change).
-    let lost_tracks = &uncarriable[TRACKS];
+    let lost_tracks = &uncarriable[&TableName::Tracks];
     assert!(bad_delta.iter().all(|e| lost_tracks.contains(&e.1)) || bad_delta.is_empty(), "{bad_delta:?}");
 
     // After the good day, the history is that of two good days, but for the uncarriable keys.
-    for (table, a, b) in [(TRACKS, tracks(&with_bad, 2).await, tracks(&all_good, 2).await), (USERS, users(&with_bad, 2).await, users(&all_good, 2).await)] {
+    for (table, a, b) in [(TableName::Tracks, tracks(&with_bad, 2).await, tracks(&all_good, 2).await), (TableName::Users, users(&with_bad, 2).await, users(&all_good, 2).await)] {
         assert!(a.1.is_empty(), "{table}: nothing is carried after a good day");
-        let excluded: BTreeSet<i64> = uncarriable[table].union(&served_changed[table]).copied().collect();
+        let excluded: BTreeSet<i64> = uncarriable[&table].union(&served_changed[&table]).copied().collect();
         let (a, b) = (without(&a.0, &excluded), without(&b.0, &excluded));
         assert!(a == b, "{table}: day 2 differs for ids {:?}", differing(&a, &b));
     }
-    let (a_events, a_carried) = events(&with_bad, 2, LISTEN_EVENTS).await;
-    let (b_events, _) = events(&all_good, 2, LISTEN_EVENTS).await;
+    let (a_events, a_carried) = events(&with_bad, 2, TableName::ListenEvents).await;
+    let (b_events, _) = events(&all_good, 2, TableName::ListenEvents).await;
     assert_eq!(a_carried, 0);
     let pairs = |e: &[(i64, i64, i32, DateTime<Utc>, bool)]| e.iter().map(|e| (e.0, e.1, e.2, e.3)).collect::<Vec<_>>();
     assert_eq!(pairs(&a_events), pairs(&b_events), "day 2: the same listen events");
@@ -218,12 +216,12 @@ async fn a_bad_day_carries_rejected_keys_forward_and_the_next_good_day_restores_
     // row had no readable key (or their only tracks were lost). Only their pairs may come back
     // as new; any other pair in the next day's delta would be a faked one.
     let users_of = |e: &[(i64, i64, i32, DateTime<Utc>, bool)]| e.iter().map(|e| e.0).collect::<BTreeSet<i64>>();
-    let lost_listeners: BTreeSet<i64> = users_of(&events(&all_good, 1, LISTEN_EVENTS).await.0).difference(&users_of(&bad_day_events)).copied().collect();
-    let (a_delta, _) = events(&with_bad, 2, LISTEN_EVENTS_DELTA).await;
+    let lost_listeners: BTreeSet<i64> = users_of(&events(&all_good, 1, TableName::ListenEvents).await.0).difference(&users_of(&bad_day_events)).copied().collect();
+    let (a_delta, _) = events(&with_bad, 2, TableName::ListenEventsDelta).await;
     assert!(!a_delta.is_empty(), "the uncarriable keys come back as new");
     let faked: Vec<_> = a_delta.iter().filter(|e| !lost_tracks.contains(&e.1) && !lost_listeners.contains(&e.0)).collect();
     assert!(faked.is_empty(), "day 2's delta holds only pairs that could not be carried: {faked:?}");
-    assert!(events(&all_good, 2, LISTEN_EVENTS_DELTA).await.0.is_empty(), "two good days of a frozen source: nothing new");
+    assert!(events(&all_good, 2, TableName::ListenEventsDelta).await.0.is_empty(), "two good days of a frozen source: nothing new");
     check_bad_day_with_duckdb(a_dir.path(), &report).await;
 }
 
@@ -260,13 +258,13 @@ print(json.dumps(out))
     let output = Command::new(&python).args(["-c", script]).arg(data).arg(day(1).to_string()).output().unwrap();
     assert!(output.status.success(), "DuckDB failed: {}", String::from_utf8_lossy(&output.stderr));
     let got: Value = serde_json::from_slice(&output.stdout).unwrap();
-    for table in [TRACKS, USERS] {
-        assert_eq!(got[table]["type"], "BOOLEAN", "{got}");
-        assert_eq!(got[table]["carried"], report["tables"][table]["carried_forward"], "{table}: {got}");
-        assert_eq!((&got[table]["carried_not_current"], &got[table]["current_twice"]), (&json!(0), &json!(0)), "{table}: {got}");
+    for table in [TableName::Tracks, TableName::Users] {
+        assert_eq!(got[table.as_str()]["type"], "BOOLEAN", "{got}");
+        assert_eq!(got[table.as_str()]["carried"], report["tables"][table.as_str()]["carried_forward"], "{table}: {got}");
+        assert_eq!((&got[table.as_str()]["carried_not_current"], &got[table.as_str()]["current_twice"]), (&json!(0), &json!(0)), "{table}: {got}");
     }
     assert_eq!(got["listen_events"]["type"], "BOOLEAN");
-    assert_eq!(got["listen_events"]["carried_users"], report["tables"][LISTEN_EVENTS]["carried_forward"], "{got}");
+    assert_eq!(got["listen_events"]["carried_users"], report["tables"][TableName::ListenEvents.as_str()]["carried_forward"], "{got}");
     assert_eq!((&got["listen_events"]["carried_new"], &got["delta_carried"]), (&json!(0), &json!(0)), "{got}");
 }
 

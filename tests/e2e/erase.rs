@@ -12,10 +12,9 @@ use moovitamix::job::Invocation;
 use moovitamix::metrics::{MemorySink, Metrics};
 use moovitamix::simulator::{Evolution, Faults, RunningSimulator, SimulatorConfig};
 use moovitamix::storage::{LocalStore, S3Store, Store};
-use moovitamix::transform::curated::{TrackRow, UserRow};
 use moovitamix::transform::pii::Pii;
-use moovitamix::transform::scd2::Version;
-use moovitamix::transform::{FUNCTION, TRACKS, Transformer, USERS, read_curated};
+use moovitamix::curated::{TableName, TrackRow, UserRow, Version};
+use moovitamix::transform::{FUNCTION, Transformer, read_curated};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
@@ -128,7 +127,7 @@ async fn erase_one_user(store: Arc<dyn Store>) {
             }
         }
     }
-    let curated: Vec<Version<UserRow>> = read_curated(store.clone(), day(DAYS - 1), USERS).await.unwrap();
+    let curated: Vec<Version<UserRow>> = read_curated(store.clone(), day(DAYS - 1), TableName::Users).await.unwrap();
     let hashes: BTreeSet<String> = curated.iter().filter(|v| v.row.id == user).filter_map(|v| v.row.email_hash.map(|h| h.to_hex())).collect();
     assert!(!hashes.is_empty());
     secrets.extend(hashes);
@@ -140,7 +139,7 @@ async fn erase_one_user(store: Arc<dyn Store>) {
     // Another user's e-mail: the search below finds what is there.
     let other = rows.iter().find(|(k, r)| k.starts_with("raw/users/") && r["id"] != user && r["email"].is_string()).unwrap().1["email"].as_str().unwrap().to_owned();
     assert!(secrets.iter().all(|s| before.iter().any(|(_, text)| text.contains(s.as_str()))) && before.iter().any(|(_, text)| text.contains(&other)));
-    let tracks_before: Vec<Version<TrackRow>> = read_curated(store.clone(), day(DAYS - 1), TRACKS).await.unwrap();
+    let tracks_before: Vec<Version<TrackRow>> = read_curated(store.clone(), day(DAYS - 1), TableName::Tracks).await.unwrap();
 
     // The lifecycle rule has expired the first date's raw users partition: nothing to erase there.
     for o in store.list("raw/users/dt=2026-11-01/").await.unwrap() {
@@ -166,8 +165,8 @@ async fn erase_one_user(store: Arc<dyn Store>) {
         assert!(row["gender"].is_string() || key.starts_with("quarantine/"), "other fields stay: {row}");
     }
     assert!(after.iter().any(|(_, text)| text.contains(&other)), "other users keep their data");
-    assert_eq!(read_curated::<Version<TrackRow>>(store.clone(), day(DAYS - 1), TRACKS).await.unwrap(), tracks_before, "other tables are copied as they were");
-    let erased: Vec<Version<UserRow>> = read_curated(store.clone(), day(DAYS - 1), USERS).await.unwrap();
+    assert_eq!(read_curated::<Version<TrackRow>>(store.clone(), day(DAYS - 1), TableName::Tracks).await.unwrap(), tracks_before, "other tables are copied as they were");
+    let erased: Vec<Version<UserRow>> = read_curated(store.clone(), day(DAYS - 1), TableName::Users).await.unwrap();
     assert_eq!(erased.len(), curated.len(), "no version removed");
     for v in erased.iter().filter(|v| v.row.id == user) {
         assert_eq!((v.row.email_hash, v.row.email_key_id.clone()), (None, None));
@@ -177,7 +176,7 @@ async fn erase_one_user(store: Arc<dyn Store>) {
     // A re-run of transform on an erased date (what the rewritten raw commit triggers) builds
     // on erased history from erased raw: the same rows, nothing personal back.
     transformer.run(day(DAYS - 1), "transform-again").await.unwrap();
-    assert_eq!(read_curated::<Version<UserRow>>(store.clone(), day(DAYS - 1), USERS).await.unwrap(), erased);
+    assert_eq!(read_curated::<Version<UserRow>>(store.clone(), day(DAYS - 1), TableName::Users).await.unwrap(), erased);
     for (key, text) in every_object(store.as_ref()).await {
         assert!(secrets.iter().all(|s| !text.contains(s.as_str())), "{key} after the re-run");
     }

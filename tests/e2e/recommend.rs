@@ -7,7 +7,7 @@ use moovitamix::config::{Config, Secret};
 use moovitamix::fetch::Fetcher;
 use moovitamix::metrics::{MemorySink, Metric, Metrics};
 use moovitamix::recommend::model_store::{ModelStore, ModelStoreError};
-use moovitamix::recommend::output::{Reason, Recommendation};
+use moovitamix::curated::{Reason, Recommendation};
 use moovitamix::recommend::request::Request;
 use moovitamix::recommend::{Outcome, Recommender, ScoreSummary, read_recommendations};
 use moovitamix::simulator::{Dataset, RunningSimulator, SimulatorConfig};

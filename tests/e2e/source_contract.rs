@@ -15,11 +15,9 @@ use moovitamix::partition::{Partition, Zone};
 use moovitamix::records::Entity;
 use moovitamix::simulator::{Evolution, Faults, RunningSimulator, SimulatorConfig};
 use moovitamix::storage::{LocalStore, Store};
-use moovitamix::transform::curated::{TrackRow, UserRow};
-use moovitamix::transform::listen_events::ListenEvent;
 use moovitamix::transform::pii::Pii;
-use moovitamix::transform::scd2::Version;
-use moovitamix::transform::{FUNCTION, LISTEN_EVENTS, TRACKS, Transformer, USERS, quarantine_dataset, read_curated};
+use moovitamix::curated::{ListenEvent, TableName, TrackRow, UserRow, Version};
+use moovitamix::transform::{FUNCTION, Transformer, quarantine_dataset, read_curated};
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
@@ -79,12 +77,12 @@ fn local() -> (tempfile::TempDir, Arc<dyn Store>) {
 }
 
 /// Every line of the committed quarantine of a curated table on date `k`.
-async fn quarantined(store: &Arc<dyn Store>, k: u64, table: &str) -> Vec<Value> {
+async fn quarantined(store: &Arc<dyn Store>, k: u64, table: TableName) -> Vec<Value> {
     let committed = read_committed(store.as_ref(), Zone::Curated, day(k)).await.unwrap();
-    let manifest = committed.partition(&Partition::new(Zone::Curated, table, day(k))).unwrap();
+    let manifest = committed.partition(&Partition::new(Zone::Curated, table.as_str(), day(k))).unwrap();
     let mut lines = Vec::new();
     for o in manifest.objects.iter().filter(|o| o.role == ObjectRole::Quarantine) {
-        assert!(o.key.starts_with(&Partition::new(Zone::Quarantine, quarantine_dataset(table), day(k)).prefix()));
+        assert!(o.key.starts_with(&Partition::new(Zone::Quarantine, quarantine_dataset(table.as_str()), day(k)).prefix()));
         let mut text = String::new();
         GzDecoder::new(&store.get(&o.key).await.unwrap().data[..]).read_to_string(&mut text).unwrap();
         lines.extend(text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()));
@@ -99,9 +97,9 @@ fn history<R>(versions: &[Version<R>], key: fn(&R) -> (i64, String)) -> Vec<(i64
 }
 
 async fn tables(store: &Arc<dyn Store>, k: u64) -> (Vec<(i64, String, String, Option<String>)>, Vec<(i64, String, String, Option<String>)>, Vec<ListenEvent>) {
-    let tracks: Vec<Version<TrackRow>> = read_curated(store.clone(), day(k), TRACKS).await.unwrap();
-    let users: Vec<Version<UserRow>> = read_curated(store.clone(), day(k), USERS).await.unwrap();
-    let events: Vec<ListenEvent> = read_curated(store.clone(), day(k), LISTEN_EVENTS).await.unwrap();
+    let tracks: Vec<Version<TrackRow>> = read_curated(store.clone(), day(k), TableName::Tracks).await.unwrap();
+    let users: Vec<Version<UserRow>> = read_curated(store.clone(), day(k), TableName::Users).await.unwrap();
+    let events: Vec<ListenEvent> = read_curated(store.clone(), day(k), TableName::ListenEvents).await.unwrap();
     (history(&tracks, |t| (t.id, t.row_hash.to_hex())), history(&users, |u| (u.id, u.row_hash.to_hex())), events)
 }
 
@@ -126,14 +124,14 @@ async fn a_key_the_source_serves_twice_every_day_is_committed_and_quarantined_by
 
         let transformed = transformer.run(day(k), &format!("transform-{k}")).await.unwrap_or_else(|e| panic!("day {k}: {e}"));
         clean_transformer.run(day(k), &format!("transform-{k}")).await.unwrap();
-        for (table, key) in [(TRACKS, "id"), (USERS, "id"), (LISTEN_EVENTS, "user_id")] {
+        for (table, key) in [(TableName::Tracks, "id"), (TableName::Users, "id"), (TableName::ListenEvents, "user_id")] {
             let q = quarantined(&store, k, table).await;
             let duplicates: Vec<&Value> = q.iter().filter(|l| l["reasons"][0]["check"] == "duplicate_key").collect();
             assert_eq!(duplicates.len(), 2, "day {k} {table}: the second copies are quarantined: {q:?}");
             let keys: BTreeSet<i64> = duplicates.iter().map(|l| l["row"][key].as_i64().unwrap()).collect();
             assert_eq!(keys.len(), 2, "day {k} {table}: two distinct keys");
         }
-        assert!(transformed.tables[USERS].quarantined >= 2);
+        assert!(transformed.tables[&TableName::Users].quarantined >= 2);
         assert_eq!(tables(&store, k).await, tables(&clean_store, k).await, "day {k}: the history equals a clean source's");
     }
     sim.shutdown().await;

@@ -11,11 +11,9 @@ use moovitamix::metrics::{MemorySink, Metrics};
 use moovitamix::partition::Zone;
 use moovitamix::simulator::{Dataset, Evolution, RunningSimulator, SimulatorConfig};
 use moovitamix::storage::{LocalStore, S3Store, Store};
-use moovitamix::transform::curated::{TrackRow, UserRow};
-use moovitamix::transform::listen_events::ListenEvent;
 use moovitamix::transform::pii::Pii;
-use moovitamix::transform::scd2::Version;
-use moovitamix::transform::{FUNCTION, LISTEN_EVENTS, LISTEN_EVENTS_DELTA, TRACKS, Transformer, USERS, as_of, read_curated};
+use moovitamix::curated::{ListenEvent, TableName, TrackRow, UserRow, Version};
+use moovitamix::transform::{FUNCTION, Transformer, as_of, read_curated};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -135,7 +133,7 @@ async fn three_evolving_days_give_history_tables_and_listen_deltas() {
 
     let mut changed_tracks = 0;
     for k in 0..DAYS {
-        let tracks: Vec<Version<TrackRow>> = read_curated(store.clone(), day(k), TRACKS).await.unwrap();
+        let tracks: Vec<Version<TrackRow>> = read_curated(store.clone(), day(k), TableName::Tracks).await.unwrap();
         check_history(&tracks, k, |r| r.id, &|d| ids(d, "tracks", "id"));
         changed_tracks += tracks.iter().filter(|v| v.valid_from == as_of(day(k)) && k > 0).count();
         // Current versions carry the served values, typed.
@@ -150,12 +148,12 @@ async fn three_evolving_days_give_history_tables_and_listen_deltas() {
             assert_eq!(v.row.updated_at, updated);
         }
 
-        let users: Vec<Version<UserRow>> = read_curated(store.clone(), day(k), USERS).await.unwrap();
+        let users: Vec<Version<UserRow>> = read_curated(store.clone(), day(k), TableName::Users).await.unwrap();
         check_history(&users, k, |r| r.id, &|d| ids(d, "users", "id"));
         assert!(users.iter().all(|v| v.row.first_name.is_none() && v.row.email_hash.is_some()), "no names, e-mails hashed");
 
         // listen_events is today's history flattened; the delta is what yesterday's did not hold.
-        let events: Vec<ListenEvent> = read_curated(store.clone(), day(k), LISTEN_EVENTS).await.unwrap();
+        let events: Vec<ListenEvent> = read_curated(store.clone(), day(k), TableName::ListenEvents).await.unwrap();
         let expected: BTreeSet<(i64, i64)> = served(k, "listen_history")
             .iter()
             .flat_map(|r| {
@@ -164,10 +162,10 @@ async fn three_evolving_days_give_history_tables_and_listen_deltas() {
             })
             .collect();
         assert_eq!(pairs(&events), expected, "day {k}: every served (user, track) pair");
-        let delta: Vec<ListenEvent> = read_curated(store.clone(), day(k), LISTEN_EVENTS_DELTA).await.unwrap();
+        let delta: Vec<ListenEvent> = read_curated(store.clone(), day(k), TableName::ListenEventsDelta).await.unwrap();
         let yesterday = match k {
             0 => BTreeSet::new(),
-            _ => pairs(&read_curated::<ListenEvent>(store.clone(), day(k - 1), LISTEN_EVENTS).await.unwrap()),
+            _ => pairs(&read_curated::<ListenEvent>(store.clone(), day(k - 1), TableName::ListenEvents).await.unwrap()),
         };
         assert_eq!(pairs(&delta), &expected - &yesterday, "day {k}: the delta is the pairs not seen the day before");
         assert!(delta.iter().all(|e| e.is_new) && events.iter().filter(|e| e.is_new).count() == delta.len());
@@ -241,9 +239,9 @@ print(json.dumps(out))
 
 /// A date's curated rows without `ingested_at` (the wall-clock start of the fetch run).
 async fn curated_rows(store: &Arc<dyn Store>, k: u64) -> (Vec<(TrackRow, DateTime<Utc>, Option<DateTime<Utc>>)>, Vec<UserRow>, Vec<ListenEvent>) {
-    let tracks: Vec<Version<TrackRow>> = read_curated(store.clone(), day(k), TRACKS).await.unwrap();
-    let users: Vec<Version<UserRow>> = read_curated(store.clone(), day(k), USERS).await.unwrap();
-    let events = read_curated(store.clone(), day(k), LISTEN_EVENTS).await.unwrap();
+    let tracks: Vec<Version<TrackRow>> = read_curated(store.clone(), day(k), TableName::Tracks).await.unwrap();
+    let users: Vec<Version<UserRow>> = read_curated(store.clone(), day(k), TableName::Users).await.unwrap();
+    let events = read_curated(store.clone(), day(k), TableName::ListenEvents).await.unwrap();
     (tracks.into_iter().map(|v| (v.row, v.valid_from, v.valid_to)).collect(), users.into_iter().map(|v| v.row).collect(), events)
 }
 
@@ -263,6 +261,6 @@ async fn on_s3_the_same_days_give_the_same_tables() {
     for k in 0..DAYS {
         assert!(curated_rows(&s3, k).await == curated_rows(&local, k).await, "day {k}: S3 and the local folder hold the same rows");
     }
-    let users: Vec<Version<UserRow>> = read_curated(s3.clone(), day(DAYS - 1), USERS).await.unwrap();
+    let users: Vec<Version<UserRow>> = read_curated(s3.clone(), day(DAYS - 1), TableName::Users).await.unwrap();
     check_history(&users, DAYS - 1, |r| r.id, &|d| ids(d, "users", "id"));
 }

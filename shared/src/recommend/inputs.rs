@@ -5,11 +5,8 @@ use crate::commit::{ReadError, read_committed};
 use crate::manifest::ObjectRole;
 use crate::partition::{MANIFEST_FILE, Partition, RUN_DATASET, Zone};
 use crate::storage::{Store, StoreError};
-use crate::transform::curated::{Interner, TrackRow, UserRow};
-use crate::transform::listen_events::ListenEvent;
-use crate::transform::parquet_io::{ParquetIoError, Table, TableReader};
-use crate::transform::scd2::Version;
-use crate::transform::{LISTEN_EVENTS, LISTEN_EVENTS_DELTA, TRACKS, USERS};
+use crate::codec::{CodecError, Interner, Table, TableReader};
+use crate::curated::{ListenEvent, TableName, TrackRow, UserRow, Version};
 use super::cold_start::RecentListen;
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::HashMap;
@@ -20,9 +17,9 @@ pub enum InputError {
     #[error("curated {date}: {source}")]
     NotReadable { date: NaiveDate, source: ReadError },
     #[error("curated {date} has no {table} partition; re-run transform for {date}")]
-    Incomplete { date: NaiveDate, table: &'static str },
+    Incomplete { date: NaiveDate, table: TableName },
     #[error("curated {date} {table}: {source}")]
-    Table { date: NaiveDate, table: &'static str, source: ParquetIoError },
+    Table { date: NaiveDate, table: TableName, source: CodecError },
     #[error("there is no committed curated date to train on (curated/_run/ is empty): run fetch and transform first")]
     NoCuratedDate,
     #[error(transparent)]
@@ -85,7 +82,7 @@ pub async fn listens_added(store: &dyn Store, after: NaiveDate, until: NaiveDate
     let mut added = 0;
     for date in runs.iter().filter_map(|o| Partition::parse_key(&o.key).ok()).filter(|(p, f)| f == MANIFEST_FILE && p.date > after && p.date <= until).map(|(p, _)| p.date) {
         let committed = read_committed(store, Zone::Curated, date).await.map_err(|source| InputError::NotReadable { date, source })?;
-        let delta = Partition::new(Zone::Curated, crate::transform::LISTEN_EVENTS_DELTA, date).prefix();
+        let delta = Partition::new(Zone::Curated, TableName::ListenEventsDelta.as_str(), date).prefix();
         added += committed.partitions.iter().filter(|m| m.partition == delta).map(|m| m.count("rows")).sum::<u64>();
     }
     Ok(added)
@@ -96,10 +93,10 @@ async fn for_each_batch<T: Table>(
     store: &Arc<dyn Store>,
     date: NaiveDate,
     committed: &crate::commit::CommittedRun,
-    table: &'static str,
+    table: TableName,
     mut each: impl FnMut(Vec<T>),
 ) -> Result<(), InputError> {
-    let prefix = Partition::new(Zone::Curated, table, date).prefix();
+    let prefix = Partition::new(Zone::Curated, table.as_str(), date).prefix();
     let manifest = committed.partitions.iter().find(|m| m.partition == prefix).ok_or(InputError::Incomplete { date, table })?;
     let mut reader = TableReader::new(store.clone(), manifest.objects.iter().filter(|o| o.role == ObjectRole::Data).cloned());
     let mut interner = Interner::default();
@@ -114,7 +111,7 @@ pub async fn read_inputs(store: &Arc<dyn Store>, date: NaiveDate) -> Result<Inpu
     let committed = read_committed(store.as_ref(), Zone::Curated, date).await.map_err(|source| InputError::NotReadable { date, source })?;
     let fetch_started_at = committed.run.details.get("fetch_started_at").and_then(|v| serde_json::from_value(v.clone()).ok());
     let mut inputs = Inputs { date, fetch_started_at, ..Inputs::default() };
-    for_each_batch::<ListenEvent>(store, date, &committed, LISTEN_EVENTS, |batch| {
+    for_each_batch::<ListenEvent>(store, date, &committed, TableName::ListenEvents, |batch| {
         inputs.listens.extend(batch.into_iter().map(|e| Listen {
             user_id: e.user_id,
             track_id: e.track_id,
@@ -126,11 +123,11 @@ pub async fn read_inputs(store: &Arc<dyn Store>, date: NaiveDate) -> Result<Inpu
     let mut genres: HashMap<Arc<str>, Arc<str>> = HashMap::new();
     let mut genre = |g: Option<&str>| g.map(|g| genres.entry(g.into()).or_insert_with(|| g.into()).clone());
     let (mut users, mut tracks) = (Vec::new(), Vec::new());
-    for_each_batch::<Version<UserRow>>(store, date, &committed, USERS, |batch| {
+    for_each_batch::<Version<UserRow>>(store, date, &committed, TableName::Users, |batch| {
         users.extend(batch.into_iter().filter(|v| v.is_current()).map(|v| (v.row.id, v.row.favorite_genres_normalized.as_deref().map(str::to_owned))))
     })
     .await?;
-    for_each_batch::<Version<TrackRow>>(store, date, &committed, TRACKS, |batch| {
+    for_each_batch::<Version<TrackRow>>(store, date, &committed, TableName::Tracks, |batch| {
         tracks.extend(batch.into_iter().filter(|v| v.is_current()).map(|v| (v.row.id, v.row.genres_normalized.as_deref().map(str::to_owned))))
     })
     .await?;
@@ -153,11 +150,11 @@ pub async fn read_recent(store: &Arc<dyn Store>, date: NaiveDate, days: u32) -> 
             continue;
         }
         let committed = read_committed(store.as_ref(), Zone::Curated, p.date).await.map_err(|source| InputError::NotReadable { date: p.date, source })?;
-        let delta = Partition::new(Zone::Curated, LISTEN_EVENTS_DELTA, p.date).prefix();
+        let delta = Partition::new(Zone::Curated, TableName::ListenEventsDelta.as_str(), p.date).prefix();
         if !committed.partitions.iter().any(|m| m.partition == delta) {
             continue; // a commit without the table (as `listens_added` counts it: nothing new)
         }
-        for_each_batch::<ListenEvent>(store, p.date, &committed, LISTEN_EVENTS_DELTA, |batch| {
+        for_each_batch::<ListenEvent>(store, p.date, &committed, TableName::ListenEventsDelta, |batch| {
             out.extend(batch.into_iter().map(|e| RecentListen { user_id: e.user_id, track_id: e.track_id, age_days: age_days as u32 }))
         })
         .await?;

@@ -8,7 +8,7 @@
 //! | unpin | lets automatic training replace the champion again |
 //!
 //! The pieces: [`als`] (the factorisation), [`interactions`] (the sparse matrix), [`split`],
-//! [`evaluate`], [`topk`], [`cold_start`], [`inputs`] (what is read from curated), [`output`]
+//! [`evaluate`], [`topk`], [`cold_start`], [`inputs`] (what is read from curated), [`crate::curated::recommendations`]
 //! (the rows written), [`request`] (the events).
 
 pub mod als;
@@ -18,7 +18,6 @@ pub mod gate;
 pub mod inputs;
 pub mod interactions;
 pub mod model_store;
-pub mod output;
 pub mod request;
 pub mod scoring;
 pub mod split;
@@ -32,19 +31,18 @@ use crate::manifest::ObjectRole;
 use crate::metrics::{Metric, Metrics};
 use crate::partition::{Partition, Zone};
 use crate::storage::{Store, StoreError};
-use crate::transform::parquet_io::{Layout, ParquetIoError, PartsWriter};
+use crate::codec::{CodecError, Layout, PartsWriter};
 use crate::trigger::{DateError, check_logical_date, latest_plausible_date};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use inputs::{InputError, Inputs, latest_curated_date, read_inputs};
 use model_store::{Champion, Evaluation, Hyper, ModelCard, ModelStore, ModelStoreError};
-use output::Recommendation;
+use crate::curated::{Recommendation, TableName, recommendations};
 use request::{Request, RequestError};
 use scoring::ServingModel;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 use training::TrainingData;
@@ -69,7 +67,7 @@ pub enum RecommendError {
     #[error("curated {date} has no listen events to train on")]
     NoListens { date: NaiveDate },
     #[error("writing recommendations: {0}")]
-    Write(#[from] ParquetIoError),
+    Write(#[from] CodecError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -93,7 +91,7 @@ impl Classified for RecommendError {
                 ..
             }) => "Retryable.CuratedMidCommit",
             E::Input(InputError::NoCuratedDate) => "Permanent.CuratedNotCommitted",
-            E::Input(InputError::Store(_) | InputError::Table { source: ParquetIoError::Store(_), .. }) => "Retryable.Storage",
+            E::Input(InputError::Store(_) | InputError::Table { source: CodecError::Store(_), .. }) => "Retryable.Storage",
             E::Input(InputError::NotReadable { source: ReadError::Commit(_), .. }) => "Retryable.Storage",
             E::Input(_) => "Permanent.CuratedCorrupt",
             E::Models(ModelStoreError::NoSuchVersion { .. }) => "Permanent.NoSuchVersion",
@@ -101,7 +99,7 @@ impl Classified for RecommendError {
             E::Models(ModelStoreError::Corrupt { .. }) | E::Model { .. } => "Permanent.ModelCorrupt",
             E::Models(ModelStoreError::Store(_)) => "Retryable.Storage",
             E::NoListens { .. } => "Permanent.NoListens",
-            E::Write(ParquetIoError::Store(_)) | E::Store(_) => "Retryable.Storage",
+            E::Write(CodecError::Store(_)) | E::Store(_) => "Retryable.Storage",
             E::Write(_) => "Permanent.Internal",
             E::Commit(e) => e.error_type(),
         }
@@ -490,10 +488,9 @@ impl Recommender {
         let mut parts = PartsWriter::<Recommendation>::new(writer, partition.clone(), LAYOUT);
         parts.extend(scored.rows.iter().cloned()).await?;
         let (mut objects, rows) = parts.finish().await?;
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        gz.write_all(&output::json_lines(&scored.rows)).expect("in-memory write");
         let json_key = partition.run_file(run_id, "_jsonl/part-00000.jsonl.gz");
-        objects.push(writer.put_object(json_key, Bytes::from(gz.finish().expect("in-memory write")), rows, ObjectRole::Export).await?);
+        let json = recommendations::json_lines(&scored.rows).finish();
+        objects.push(writer.put_object(json_key, Bytes::from(json), rows, ObjectRole::Export).await?);
 
         self.metrics.record(Metric::UsersScored, scored.users as f64);
         self.metrics.record(Metric::ColdStartUsers, scored.cold_start as f64);
@@ -511,7 +508,7 @@ impl Recommender {
         ]);
         let source = format!(
             "{} + {}",
-            Partition::new(Zone::Curated, crate::transform::LISTEN_EVENTS, inputs.date).prefix(),
+            Partition::new(Zone::Curated, TableName::ListenEvents.as_str(), inputs.date).prefix(),
             model_version.as_deref().map_or("no model (cold start)".to_owned(), |v| format!("models/als/version={v}/"))
         );
         let details = json!({"model_version": model_version, "top_k": self.config.top_k, "catalog_coverage": scored.coverage,
@@ -540,7 +537,7 @@ impl Recommender {
 
 /// A committed recommendations partition of `date`, read back through its manifest (tests, tools).
 pub async fn read_recommendations(store: Arc<dyn Store>, date: NaiveDate) -> Result<Vec<Recommendation>, RecommendError> {
-    use crate::transform::parquet_io::TableReader;
+    use crate::codec::TableReader;
     let committed = crate::commit::read_committed(store.as_ref(), Zone::Recommendations, date)
         .await
         .map_err(|source| InputError::NotReadable { date, source })?;

@@ -14,7 +14,7 @@ use super::inputs::Inputs;
 use super::interactions::Csr;
 use super::model_store::{Hyper, IdTable, listens_hash};
 use super::training::TrainingData;
-use super::output::{Reason, Recommendation};
+use crate::curated::{Reason, Recommendation};
 use super::topk;
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};

@@ -104,9 +104,9 @@ fn check_lists(rows: &[Recommendation], day_k: u64, k: usize, trained: &HashMap<
         let own = heard.get(user).unwrap_or(&none);
         assert!(list.iter().all(|r| tracks.contains(&r.track_id) && !own.contains(&r.track_id)), "user {user}: current, unheard tracks");
         if own.is_empty() {
-            assert_eq!(list[0].reason, output::Reason::ColdStart, "user {user}");
+            assert_eq!(list[0].reason, crate::curated::Reason::ColdStart, "user {user}");
         } else if trained.get(user) == Some(own) {
-            assert_eq!(list[0].reason, output::Reason::Cf, "user {user}");
+            assert_eq!(list[0].reason, crate::curated::Reason::Cf, "user {user}");
         }
     }
 }
@@ -333,7 +333,7 @@ fn the_gate_refuses_random_taste_data_and_promotes_structured_data() {
 #[test]
 fn the_cold_start_policy_follows_the_evidence_and_a_misleading_genre_loses() {
     use crate::simulator::GENRES;
-    use crate::transform::curated::normalize_genre;
+    use crate::curated::normalize_genre;
     use std::sync::Arc;
     let config = sim(0);
     let dataset = Dataset::new(&config);

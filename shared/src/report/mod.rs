@@ -10,11 +10,9 @@ use crate::commit::{read_committed, CommittedRun, ReadError};
 use crate::manifest::Manifest;
 use crate::partition::{Partition, Zone};
 use crate::recommend::model_store::{Champion, ModelCard, ModelStore};
-use crate::recommend::output::Recommendation;
 use crate::storage::Store;
-use crate::transform::curated::TrackRow;
-use crate::transform::parquet_io::TableReader;
-use crate::transform::scd2::Version;
+use crate::codec::TableReader;
+use crate::curated::{Recommendation, TableName, TrackRow, Version};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -209,7 +207,7 @@ async fn top_tracks(store: Arc<dyn Store>, committed: &CommittedRun) -> Result<T
 /// The current name and artist of every track of a curated date (empty when it is not there).
 async fn track_names(store: Arc<dyn Store>, date: NaiveDate) -> Option<BTreeMap<i64, (Option<String>, Option<String>)>> {
     let committed = read_committed(store.as_ref(), Zone::Curated, date).await.ok()?;
-    let tracks = committed.partition(&Partition::new(Zone::Curated, crate::transform::TRACKS, date))?;
+    let tracks = committed.partition(&Partition::new(Zone::Curated, TableName::Tracks.as_str(), date))?;
     let versions: Vec<Version<TrackRow>> = TableReader::new(store, tracks.objects.iter().filter(|o| o.role == crate::manifest::ObjectRole::Data).cloned().collect::<Vec<_>>())
         .read_all()
         .await

@@ -15,23 +15,10 @@
 //! a stream beside today's rows (a merge join): memory holds today's rows, compactly, and one
 //! batch of yesterday's.
 
-use super::curated::Interner;
-use super::parquet_io::{ParquetIoError, TableReader};
+use crate::codec::{CodecError, Interner, TableReader};
+use crate::curated::ListenEvent;
 use chrono::{DateTime, Utc};
 use std::collections::VecDeque;
-
-/// One row of `curated/listen_events`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListenEvent {
-    pub user_id: i64,
-    pub track_id: i64,
-    pub position: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub is_new: bool,
-    /// Copied from the previous date because the user's row could not be read today.
-    pub carried_forward: bool,
-}
 
 /// One kept listen-history row; its items are a range of [`ListenRows::items`].
 #[derive(Debug, Clone, Copy)]
@@ -109,7 +96,7 @@ impl ListenRows {
 #[derive(Debug, thiserror::Error)]
 pub enum PairsError {
     #[error(transparent)]
-    Read(#[from] ParquetIoError),
+    Read(#[from] CodecError),
     #[error("the previous listen_events are not in user order (user {user} after {previous}); re-run the previous date")]
     Order { previous: i64, user: i64 },
 }
@@ -196,7 +183,7 @@ mod tests {
     use crate::commit::RunWriter;
     use crate::partition::{Partition, Zone};
     use crate::storage::{MemoryStore, Store};
-    use crate::transform::parquet_io::{Layout, PartsWriter};
+    use crate::codec::{Layout, PartsWriter};
     use std::sync::Arc;
 
     fn at(h: u32) -> DateTime<Utc> {

@@ -26,12 +26,11 @@
 //! the raw run's start, and file contents depend only on rows); re-running an earlier date does
 //! not rewrite the later ones: re-run them in order after it (a backfill).
 
-pub mod curated;
 pub mod listen_events;
-pub mod parquet_io;
 pub mod pii;
 pub mod quality;
 pub mod raw;
+pub mod rows;
 pub mod scd2;
 
 use crate::commit::{CommitError, CommitSettings, PartitionCommit, ReadError, RunSpec, RunWriter, Staged, read_committed, with_run};
@@ -45,16 +44,17 @@ use crate::storage::{Store, StoreError};
 use crate::trigger::{DateError, Trigger, TriggerError, check_logical_date};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use curated::{Interner, TrackRow, UserRow};
-use listen_events::{Item, ListenEvent, ListenRows, PairsError, PreviousPairs};
-use parquet_io::{Layout, ParquetIoError, PartsWriter, Table, TableReader};
+use crate::codec::{CodecError, Interner, Layout, PartsWriter, Table, TableReader};
+use crate::curated::{ListenEvent, TableName};
+use listen_events::{Item, ListenRows, PairsError, PreviousPairs};
 use pii::{Pii, PiiError};
 use quality::{
     CurrentRowsDropped, DqReport, QuarantineBuffer, QuarantineExceeded, Reason, Rule, TableQuality,
     current_drop,
 };
 use raw::{RawDate, RawError};
-use scd2::{MergeAt, MergeError, MergeStats, Merger, Version, Versioned};
+use crate::curated::{Version, Versioned};
+use scd2::{MergeAt, MergeError, MergeStats, Merger};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
@@ -62,12 +62,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub const FUNCTION: &str = "transform";
-
-/// The curated tables, by folder name.
-pub const TRACKS: &str = "tracks";
-pub const USERS: &str = "users";
-pub const LISTEN_EVENTS: &str = "listen_events";
-pub const LISTEN_EVENTS_DELTA: &str = "listen_events_delta";
 
 /// The quarantine dataset of a curated table, `curated_<table>`: fetch already owns
 /// `quarantine/<entity>/dt=D/` (and cleans it on every run), so transform's refusals live apart.
@@ -101,15 +95,15 @@ pub enum TransformError {
     #[error("curated {previous} (the starting history): {source}")]
     PreviousUnreadable { previous: NaiveDate, source: ReadError },
     #[error("curated {previous} (the starting history) has no {table} partition; re-run transform for {previous}")]
-    PreviousIncomplete { previous: NaiveDate, table: &'static str },
+    PreviousIncomplete { previous: NaiveDate, table: TableName },
     #[error("reading the previous {table}: {source}")]
-    Previous { table: &'static str, source: ParquetIoError },
+    Previous { table: TableName, source: CodecError },
     #[error("{table}: {source}; re-run the previous date")]
-    Merge { table: &'static str, source: MergeError },
+    Merge { table: TableName, source: MergeError },
     #[error(transparent)]
     Pairs(#[from] PairsError),
     #[error("writing {table}: {source}")]
-    Write { table: &'static str, source: ParquetIoError },
+    Write { table: TableName, source: CodecError },
     #[error(transparent)]
     Quality(#[from] QuarantineExceeded),
     #[error(transparent)]
@@ -138,11 +132,11 @@ impl Classified for TransformError {
             E::PreviousUnreadable { source: ReadError::Commit(CommitError::Store(_)), .. } => "Retryable.Storage",
             // The previous date was being re-committed while this run read it: read it again.
             E::PreviousUnreadable { source: ReadError::Mixed { .. }, .. } => "Retryable.CuratedMidCommit",
-            E::Previous { source: ParquetIoError::Store(_), .. } | E::Pairs(PairsError::Read(ParquetIoError::Store(_))) => "Retryable.Storage",
+            E::Previous { source: CodecError::Store(_), .. } | E::Pairs(PairsError::Read(CodecError::Store(_))) => "Retryable.Storage",
             E::PreviousUnreadable { .. } | E::PreviousIncomplete { .. } | E::Previous { .. } | E::Merge { .. } | E::Pairs(_) => {
                 "Permanent.CuratedCorrupt"
             }
-            E::Write { source: ParquetIoError::Store(_), .. } => "Retryable.Storage",
+            E::Write { source: CodecError::Store(_), .. } => "Retryable.Storage",
             E::Write { .. } => "Permanent.Internal",
             E::Quality(_) | E::Dropped(_) => "Permanent.DataQuality",
             E::Store(_) => "Retryable.Storage",
@@ -154,7 +148,7 @@ impl Classified for TransformError {
         if let TransformError::Quality(q) = self {
             // The quarantine alarm watches this even when the run fails because of it.
             metrics.record(Metric::QuarantineShare, q.share);
-            metrics.record_for(Metric::RowsQuarantined, q.table, q.quarantined as f64);
+            metrics.record_for(Metric::RowsQuarantined, q.table.as_str(), q.quarantined as f64);
         }
     }
 }
@@ -186,7 +180,7 @@ pub struct TransformSummary {
     pub run_id: String,
     pub previous_date: Option<NaiveDate>,
     pub as_of: DateTime<Utc>,
-    pub tables: BTreeMap<&'static str, TableSummary>,
+    pub tables: BTreeMap<TableName, TableSummary>,
     /// The largest quarantined share of one table's input.
     pub quarantine_share: f64,
     pub warnings: u64,
@@ -209,7 +203,7 @@ pub struct Transformer {
 /// The curated tables of the date a run starts from.
 struct Previous {
     date: NaiveDate,
-    tables: BTreeMap<String, Manifest>,
+    tables: BTreeMap<TableName, Manifest>,
 }
 
 /// A run's inputs, fixed before any row is read.
@@ -224,29 +218,29 @@ struct Context<'a> {
 
 impl Context<'_> {
     /// A reader of the previous date's table (nothing on the first date).
-    fn previous_reader(&self, store: &Arc<dyn Store>, table: &'static str) -> Result<TableReader, TransformError> {
+    fn previous_reader(&self, store: &Arc<dyn Store>, table: TableName) -> Result<TableReader, TransformError> {
         match &self.previous {
             None => Ok(TableReader::empty(store.clone())),
             Some(p) => {
-                let m = p.tables.get(table).ok_or(TransformError::PreviousIncomplete { previous: p.date, table })?;
+                let m = p.tables.get(&table).ok_or(TransformError::PreviousIncomplete { previous: p.date, table })?;
                 Ok(TableReader::new(store.clone(), m.objects.iter().filter(|o| o.role == ObjectRole::Data).cloned()))
             }
         }
     }
 
     /// A count of the previous date's table manifest.
-    fn previous_count(&self, table: &str, count: &str) -> Option<u64> {
-        self.previous.as_ref().and_then(|p| p.tables.get(table)).map(|m| m.count(count))
+    fn previous_count(&self, table: TableName, count: &str) -> Option<u64> {
+        self.previous.as_ref().and_then(|p| p.tables.get(&table)).map(|m| m.count(count))
     }
 
-    fn curated(&self, table: &str) -> Partition {
-        Partition::new(Zone::Curated, table, self.date)
+    fn curated(&self, table: TableName) -> Partition {
+        Partition::new(Zone::Curated, table.as_str(), self.date)
     }
 
-    fn source(&self, entity: Entity, table: &str) -> String {
+    fn source(&self, entity: Entity, table: TableName) -> String {
         let raw = Partition::new(Zone::Raw, entity.as_str(), self.date).prefix();
         match &self.previous {
-            Some(p) => format!("{raw} + {}", Partition::new(Zone::Curated, table, p.date).prefix()),
+            Some(p) => format!("{raw} + {}", Partition::new(Zone::Curated, table.as_str(), p.date).prefix()),
             None => raw,
         }
     }
@@ -254,7 +248,7 @@ impl Context<'_> {
 
 /// One table's finished output, before the commit.
 struct Output {
-    table: &'static str,
+    table: TableName,
     objects: Vec<ObjectEntry>,
     rows: u64,
     quality: TableQuality,
@@ -409,20 +403,20 @@ impl Transformer {
         for o in &built.outputs {
             let (q, s) = (&o.quality, o.stats.as_ref());
             self.metrics
-                .record_for(Metric::RowsIn, o.table, q.rows_in as f64);
+                .record_for(Metric::RowsIn, o.table.as_str(), q.rows_in as f64);
             self.metrics
-                .record_for(Metric::RowsOut, o.table, o.rows as f64);
+                .record_for(Metric::RowsOut, o.table.as_str(), o.rows as f64);
             self.metrics
-                .record_for(Metric::RowsQuarantined, o.table, q.quarantined as f64);
-            if o.table != LISTEN_EVENTS_DELTA {
+                .record_for(Metric::RowsQuarantined, o.table.as_str(), q.quarantined as f64);
+            if o.table != TableName::ListenEventsDelta {
                 self.metrics
-                    .record_for(Metric::CarriedForward, o.table, q.carried_forward as f64);
+                    .record_for(Metric::CarriedForward, o.table.as_str(), q.carried_forward as f64);
             }
             if let Some(s) = s {
-                self.metrics.record_for(Metric::NewVersions, o.table, s.new_versions() as f64);
-                self.metrics.record_for(Metric::ClosedVersions, o.table, s.closed_versions() as f64);
+                self.metrics.record_for(Metric::NewVersions, o.table.as_str(), s.new_versions() as f64);
+                self.metrics.record_for(Metric::ClosedVersions, o.table.as_str(), s.closed_versions() as f64);
             }
-            tracing::info!(table = o.table, rows_in = q.rows_in, rows_out = o.rows, quarantined = q.quarantined, warnings = q.warnings(),
+            tracing::info!(table = o.table.as_str(), rows_in = q.rows_in, rows_out = o.rows, quarantined = q.quarantined, warnings = q.warnings(),
                 new_versions = s.map(MergeStats::new_versions), closed_versions = s.map(MergeStats::closed_versions), "table written");
             let summary = TableSummary {
                 rows_in: q.rows_in,
@@ -479,10 +473,8 @@ impl Transformer {
             .partitions
             .into_iter()
             .filter_map(|m| {
-                let table = [TRACKS, USERS, LISTEN_EVENTS, LISTEN_EVENTS_DELTA]
-                    .into_iter()
-                    .find(|t| m.partition == Partition::new(Zone::Curated, *t, previous).prefix())?;
-                Some((table.to_owned(), m))
+                let table = TableName::CURATED.into_iter().find(|t| m.partition == Partition::new(Zone::Curated, t.as_str(), previous).prefix())?;
+                Some((table, m))
             })
             .collect();
         Ok(Some(Previous { date: previous, tables }))
@@ -512,7 +504,7 @@ impl Transformer {
                 Some(s) => (s.current, cx.previous_count(o.table, "current")),
                 None => (o.rows, cx.previous_count(o.table, "rows")),
             };
-            if o.table != LISTEN_EVENTS_DELTA {
+            if o.table != TableName::ListenEventsDelta {
                 o.quality.compare_rows(today, previous, max);
                 let drop = current_drop(today, previous);
                 largest_drop = f64::max(largest_drop, drop);
@@ -534,9 +526,9 @@ impl Transformer {
         if let Some(d) = dropped {
             return Err(d.into());
         }
-        let tables: BTreeMap<&'static str, TableQuality> = outputs
+        let tables: BTreeMap<TableName, TableQuality> = outputs
             .iter()
-            .filter(|o| o.table != LISTEN_EVENTS_DELTA)
+            .filter(|o| o.table != TableName::ListenEventsDelta)
             .map(|o| (o.table, o.quality.clone()))
             .collect();
         let report = DqReport {
@@ -643,15 +635,15 @@ impl Transformer {
             &as_is,
             |_, _, track, warnings, _, quality, _| {
                 quality.warn_row(&warnings);
-                rows.push(TrackRow::from_record(track, interner));
+                rows.push(rows::track_row(track, interner));
             },
         )
         .await?;
-        quality.check_share(TRACKS, self.config.max_quarantine_share)?;
+        quality.check_share(TableName::Tracks, self.config.max_quarantine_share)?;
         rows.sort_unstable_by_key(|r| r.id);
         self.history(
             cx,
-            TRACKS,
+            TableName::Tracks,
             Entity::Tracks,
             rows,
             rejected,
@@ -685,15 +677,15 @@ impl Transformer {
             &redact,
             |_, _, user, warnings, _, quality, _| {
                 quality.warn_row(&warnings);
-                rows.push(UserRow::from_record(user, &self.pii, interner));
+                rows.push(rows::user_row(user, &self.pii, interner));
             },
         )
         .await?;
-        quality.check_share(USERS, self.config.max_quarantine_share)?;
+        quality.check_share(TableName::Users, self.config.max_quarantine_share)?;
         rows.sort_unstable_by_key(|r| r.id);
         self.history(
             cx,
-            USERS,
+            TableName::Users,
             Entity::Users,
             rows,
             rejected,
@@ -710,7 +702,7 @@ impl Transformer {
     async fn history<R>(
         &self,
         cx: &Context<'_>,
-        table: &'static str,
+        table: TableName,
         entity: Entity,
         snapshot: Vec<R>,
         rejected: Rejected,
@@ -822,7 +814,7 @@ impl Transformer {
             keep,
         )
         .await?;
-        quality.check_share(LISTEN_EVENTS, self.config.max_quarantine_share)?;
+        quality.check_share(TableName::ListenEvents, self.config.max_quarantine_share)?;
         rows.sort_by_user();
         // Users whose row was rejected today keep yesterday's events, if they are still users.
         let today: Vec<i64> = (0..rows.len()).map(|i| rows.user_id(i)).collect();
@@ -832,9 +824,9 @@ impl Transformer {
         carried.retain(|u| today.binary_search(u).is_err() && user_ids.binary_search(u).is_ok());
         let mut carried = carried.into_iter().peekable();
 
-        let mut pairs = PreviousPairs::new(cx.previous_reader(&self.store, LISTEN_EVENTS)?);
-        let mut events = PartsWriter::<ListenEvent>::new(cx.writer, cx.curated(LISTEN_EVENTS), cx.layout);
-        let mut delta = PartsWriter::<ListenEvent>::new(cx.writer, cx.curated(LISTEN_EVENTS_DELTA), cx.layout);
+        let mut pairs = PreviousPairs::new(cx.previous_reader(&self.store, TableName::ListenEvents)?);
+        let mut events = PartsWriter::<ListenEvent>::new(cx.writer, cx.curated(TableName::ListenEvents), cx.layout);
+        let mut delta = PartsWriter::<ListenEvent>::new(cx.writer, cx.curated(TableName::ListenEventsDelta), cx.layout);
         let (mut previous_tracks, mut out) = (Vec::new(), Vec::new());
         let write_err = |table| move |source| TransformError::Write { table, source };
         for i in 0..=rows.len() {
@@ -852,7 +844,7 @@ impl Transformer {
                             ..e
                         })
                         .await
-                        .map_err(write_err(LISTEN_EVENTS))?;
+                        .map_err(write_err(TableName::ListenEvents))?;
                 }
             }
             let Some(user) = user else { break };
@@ -863,17 +855,17 @@ impl Transformer {
                     delta
                         .push(e.clone())
                         .await
-                        .map_err(write_err(LISTEN_EVENTS_DELTA))?;
+                        .map_err(write_err(TableName::ListenEventsDelta))?;
                 }
-                events.push(e).await.map_err(write_err(LISTEN_EVENTS))?;
+                events.push(e).await.map_err(write_err(TableName::ListenEvents))?;
             }
         }
-        let (objects, written) = events.finish().await.map_err(|source| TransformError::Write { table: LISTEN_EVENTS, source })?;
-        let (delta_objects, delta_rows) = delta.finish().await.map_err(|source| TransformError::Write { table: LISTEN_EVENTS_DELTA, source })?;
-        let source = cx.source(Entity::ListenHistory, LISTEN_EVENTS);
-        let events = Output { table: LISTEN_EVENTS, objects, rows: written, quality, quarantine, stats: None, source: source.clone() };
+        let (objects, written) = events.finish().await.map_err(|source| TransformError::Write { table: TableName::ListenEvents, source })?;
+        let (delta_objects, delta_rows) = delta.finish().await.map_err(|source| TransformError::Write { table: TableName::ListenEventsDelta, source })?;
+        let source = cx.source(Entity::ListenHistory, TableName::ListenEvents);
+        let events = Output { table: TableName::ListenEvents, objects, rows: written, quality, quarantine, stats: None, source: source.clone() };
         let delta = Output {
-            table: LISTEN_EVENTS_DELTA,
+            table: TableName::ListenEventsDelta,
             objects: delta_objects,
             rows: delta_rows,
             quality: TableQuality::default(),
@@ -889,8 +881,8 @@ impl Transformer {
         let mut out = Vec::new();
         for o in &mut built.outputs {
             let mut objects = o.objects.clone();
-            let quarantine = Partition::new(Zone::Quarantine, quarantine_dataset(o.table), date);
-            let lines = o.quarantine.rows;
+            let quarantine = Partition::new(Zone::Quarantine, quarantine_dataset(o.table.as_str()), date);
+            let lines = o.quarantine.rows();
             if let Some(gz) = std::mem::take(&mut o.quarantine).finish() {
                 let key = quarantine.part_key(0, writer.run_id(), "jsonl.gz");
                 objects.push(writer.put_object(key, Bytes::from(gz), lines, ObjectRole::Quarantine).await?);
@@ -911,20 +903,19 @@ impl Transformer {
                 ]);
             }
             let details = json!({"quality": q, "scd2": o.stats});
-            let also_owns = if o.table == LISTEN_EVENTS_DELTA { vec![] } else { vec![quarantine] };
-            out.push(PartitionCommit { partition: Partition::new(Zone::Curated, o.table, date), counts, objects, source: o.source.clone(), details, also_owns });
+            let also_owns = if o.table == TableName::ListenEventsDelta { vec![] } else { vec![quarantine] };
+            out.push(PartitionCommit { partition: Partition::new(Zone::Curated, o.table.as_str(), date), counts, objects, source: o.source.clone(), details, also_owns });
         }
         Ok(out)
     }
 }
 
-/// A committed curated table of `date` (one of [`TRACKS`], [`USERS`], [`LISTEN_EVENTS`],
-/// [`LISTEN_EVENTS_DELTA`]), read whole through its manifest: for tests and tools (the job streams).
-pub async fn read_curated<T: Table>(store: Arc<dyn Store>, date: NaiveDate, table: &'static str) -> Result<Vec<T>, TransformError> {
+/// A committed curated table of `date` (one of [`TableName::CURATED`]), read whole through its manifest: for tests and tools (the job streams).
+pub async fn read_curated<T: Table>(store: Arc<dyn Store>, date: NaiveDate, table: TableName) -> Result<Vec<T>, TransformError> {
     let committed = read_committed(store.as_ref(), Zone::Curated, date)
         .await
         .map_err(|source| TransformError::PreviousUnreadable { previous: date, source })?;
-    let prefix = Partition::new(Zone::Curated, table, date).prefix();
+    let prefix = Partition::new(Zone::Curated, table.as_str(), date).prefix();
     let manifest = committed
         .partitions
         .into_iter()

@@ -11,7 +11,7 @@
 //! `PII_SALT` locally, or, for local runs with neither, a fixed development key (logged as a
 //! warning; a Lambda refuses to start without a key).
 
-use super::curated::{Hash256, Text};
+use crate::curated::{Hash256, Text};
 use crate::config::{ConfigError, SaltSource, Secret, TransformConfig};
 use crate::records::{Record, User, redact_personal};
 use hmac::{Hmac, Mac};

@@ -30,12 +30,12 @@
 //! `uncarriable`.
 
 use super::scd2::MergeStats;
+use crate::codec::jsonl::Lines;
+use crate::curated::TableName;
 use crate::records::{Check, Issue};
 use chrono::{DateTime, NaiveDate, Utc};
-use flate2::write::GzEncoder;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::io::Write;
 
 /// The transform's checks: stable names used in quarantine files, the report and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -190,7 +190,7 @@ impl TableQuality {
     }
 
     /// Computes the share (fetch's rejections included), and fails when it is above `max`.
-    pub fn check_share(&mut self, table: &'static str, max: f64) -> Result<(), QuarantineExceeded> {
+    pub fn check_share(&mut self, table: TableName, max: f64) -> Result<(), QuarantineExceeded> {
         let (refused, input) = (
             self.quarantined + self.upstream_rejected,
             self.rows_in + self.upstream_rejected,
@@ -242,7 +242,7 @@ impl TableQuality {
     share * 100.0
 )]
 pub struct QuarantineExceeded {
-    pub table: &'static str,
+    pub table: TableName,
     pub share: f64,
     pub max: f64,
     pub quarantined: u64,
@@ -265,7 +265,7 @@ pub fn current_drop(today: u64, previous: Option<u64>) -> f64 {
     drop * 100.0
 )]
 pub struct CurrentRowsDropped {
-    pub table: &'static str,
+    pub table: TableName,
     pub today: u64,
     pub previous: u64,
     pub drop: f64,
@@ -273,9 +273,9 @@ pub struct CurrentRowsDropped {
 }
 
 /// One table's quarantined rows, as gzipped JSON lines in memory until the run commits.
+#[derive(Debug, Default)]
 pub struct QuarantineBuffer {
-    encoder: GzEncoder<Vec<u8>>,
-    pub rows: u64,
+    lines: Lines,
 }
 
 /// A quarantined row: where it came from, why, and the row.
@@ -289,23 +289,19 @@ struct Line<'a> {
     row: &'a serde_json::Value,
 }
 
-impl Default for QuarantineBuffer {
-    fn default() -> Self {
-        Self { encoder: GzEncoder::new(Vec::new(), flate2::Compression::fast()), rows: 0 }
-    }
-}
-
 impl QuarantineBuffer {
     pub fn push(&mut self, source: &str, line: u64, reasons: &[Reason], row: &serde_json::Value) {
-        let mut text = serde_json::to_vec(&Line { source, line, reasons, row }).expect("a quarantined row serialises");
-        text.push(b'\n');
-        self.encoder.write_all(&text).expect("in-memory write");
-        self.rows += 1;
+        self.lines.push(&Line { source, line, reasons, row });
+    }
+
+    /// Rows quarantined so far.
+    pub fn rows(&self) -> u64 {
+        self.lines.rows()
     }
 
     /// The gzipped lines, or `None` when nothing was quarantined.
     pub fn finish(self) -> Option<Vec<u8>> {
-        (self.rows > 0).then(|| self.encoder.finish().expect("in-memory write"))
+        (self.lines.rows() > 0).then(|| self.lines.finish())
     }
 }
 
@@ -323,9 +319,9 @@ pub struct DqReport {
     pub current_drop: f64,
     /// Rows fetch already refused for this date (in `quarantine/<entity>/`), by entity.
     pub upstream_rejected: BTreeMap<String, u64>,
-    pub tables: BTreeMap<&'static str, TableQuality>,
+    pub tables: BTreeMap<TableName, TableQuality>,
     /// SCD2 outcome of the history tables.
-    pub history: BTreeMap<&'static str, MergeStats>,
+    pub history: BTreeMap<TableName, MergeStats>,
     /// The largest table share.
     pub quarantine_share: f64,
     pub warnings: u64,
@@ -353,11 +349,11 @@ mod tests {
     fn the_share_at_the_threshold_passes_and_just_above_fails() {
         let mut at = TableQuality { rows_in: 100, ..Default::default() };
         at.quarantine(Rule::DuplicateKey, 5);
-        assert!(at.check_share("users", 0.05).is_ok());
+        assert!(at.check_share(TableName::Users, 0.05).is_ok());
         assert_eq!(at.quarantine_share, 0.05);
         let mut above = at.clone();
         above.quarantine(Rule::UnknownUser, 1);
-        let err = above.check_share("users", 0.05).unwrap_err();
+        let err = above.check_share(TableName::Users, 0.05).unwrap_err();
         assert_eq!((err.quarantined, err.rows_in), (6, 100));
         let text = err.to_string();
         assert!(
@@ -368,7 +364,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            TableQuality::default().check_share("tracks", 0.0).is_ok(),
+            TableQuality::default().check_share(TableName::Tracks, 0.0).is_ok(),
             "an empty input passes"
         );
 
@@ -379,7 +375,7 @@ mod tests {
             ..Default::default()
         };
         upstream.quarantine(Rule::InvalidRow, 3);
-        let err = upstream.check_share("users", 0.05).unwrap_err();
+        let err = upstream.check_share(TableName::Users, 0.05).unwrap_err();
         assert_eq!((err.quarantined, err.rows_in), (6, 103));
         assert!(err.to_string().contains("rejected by fetch 3"), "{err}");
     }

@@ -5,17 +5,16 @@
 //! benchmarks that want raw data without serving it over HTTP.
 
 use crate::commit::{Clock, CommitError, CommitSettings, Committed, CommittedRun, LeaseSettings, ManualClock, PartitionCommit, ReadError, Run, RunId, RunSpec, read_committed};
+use crate::codec::jsonl::LinePartsWriter;
 use crate::manifest::{Manifest, ObjectEntry, ObjectRole};
 use crate::partition::{Partition, Zone};
 use crate::records::Entity;
 use crate::storage::{Store, StoreError};
-use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RawError {
@@ -135,24 +134,15 @@ impl RawWriter {
     /// Writes every row of one entity as JSON lines, in parts of `part_rows`; returns the rows.
     pub async fn entity<V: Serialize>(&mut self, entity: Entity, rows: impl IntoIterator<Item = V>) -> Result<u64, StoreError> {
         let partition = Partition::new(Zone::Raw, entity.as_str(), self.date);
-        let mut objects = Vec::new();
-        let (mut part, mut in_part, mut total) = (GzEncoder::new(Vec::new(), flate2::Compression::fast()), 0u64, 0u64);
+        let mut parts = LinePartsWriter::new(self.run.writer(), partition.clone(), ObjectRole::Data, self.part_rows);
+        let mut total = 0u64;
         for row in rows {
-            serde_json::to_writer(&mut part, &row).expect("a row serialises");
-            part.write_all(b"\n").expect("in-memory write");
-            in_part += 1;
+            parts.push(&row).await?;
             total += 1;
-            if in_part as usize >= self.part_rows {
-                let full = std::mem::replace(&mut part, GzEncoder::new(Vec::new(), flate2::Compression::fast()));
-                objects.push(self.put(&partition, objects.len(), full, in_part).await?);
-                in_part = 0;
-            }
         }
-        if in_part > 0 || objects.is_empty() {
-            objects.push(self.put(&partition, objects.len(), part, in_part).await?);
-        }
+        let objects = parts.finish_at_least_one().await?;
         self.partitions.push(PartitionCommit {
-            partition: partition.clone(),
+            partition,
             counts: BTreeMap::from([("accepted".to_owned(), total), ("warned".to_owned(), 0), ("rejected".to_owned(), 0)]),
             objects,
             source: format!("memory/{entity}"),
@@ -160,13 +150,6 @@ impl RawWriter {
             also_owns: vec![Partition::new(Zone::Quarantine, entity.as_str(), self.date)],
         });
         Ok(total)
-    }
-
-    async fn put(&self, partition: &Partition, index: usize, part: GzEncoder<Vec<u8>>, rows: u64) -> Result<ObjectEntry, StoreError> {
-        let data = Bytes::from(part.finish().expect("in-memory write"));
-        let writer = self.run.writer();
-        let key = partition.part_key(index, writer.run_id(), "jsonl.gz");
-        writer.put_object(key, data, rows, ObjectRole::Data).await
     }
 
     /// Commits the entities written (the raw run manifest last, as fetch does), as of `finished_at`.

@@ -24,34 +24,9 @@
 //! vector, and versions leave in the same order as they are decided, so memory holds the
 //! snapshot and one key's versions, not the history.
 
-use super::curated::Hash256;
+use crate::curated::{Version, Versioned};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-
-/// A business row with a key and a hash of its business columns.
-pub trait Versioned {
-    fn key(&self) -> i64;
-    fn row_hash(&self) -> Hash256;
-}
-
-/// One version of a row in a history table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Version<R> {
-    pub row: R,
-    pub valid_from: DateTime<Utc>,
-    /// Null while the version is current.
-    pub valid_to: Option<DateTime<Utc>>,
-    /// When the source served this version (the raw run that first held it).
-    pub ingested_at: DateTime<Utc>,
-    /// Current only because today's row for the key was rejected: the state is yesterday's.
-    pub carried_forward: bool,
-}
-
-impl<R> Version<R> {
-    pub fn is_current(&self) -> bool {
-        self.valid_to.is_none()
-    }
-}
 
 /// The merge's notion of "now", both chosen by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,6 +233,7 @@ mod tests {
     //! Each test is a before/after table: the history before, today's snapshot, the history after.
     use super::*;
     use chrono::NaiveDate;
+    use crate::curated::Hash256;
     use sha2::{Digest, Sha256};
 
     /// A business row: a key and one business column.

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::config::Secret;
+use crate::curated::{TrackRow, UserRow};
 use crate::metrics::MemorySink;
 use crate::storage::MemoryStore;
 use flate2::read::GzDecoder;
@@ -66,18 +67,18 @@ async fn clean_raw(store: &Arc<dyn Store>, d: u32) {
 }
 
 async fn tracks_of(store: &Arc<dyn Store>, d: u32) -> Vec<Version<TrackRow>> {
-    read_curated(store.clone(), day(d), TRACKS).await.unwrap()
+    read_curated(store.clone(), day(d), TableName::Tracks).await.unwrap()
 }
 
-async fn events_of(store: &Arc<dyn Store>, d: u32, table: &'static str) -> Vec<(i64, i64, i32, bool)> {
+async fn events_of(store: &Arc<dyn Store>, d: u32, table: TableName) -> Vec<(i64, i64, i32, bool)> {
     let events: Vec<ListenEvent> = read_curated(store.clone(), day(d), table).await.unwrap();
     events.into_iter().map(|e| (e.user_id, e.track_id, e.position, e.is_new)).collect()
 }
 
 /// Every line of the date's quarantine for a curated table.
-async fn quarantined(store: &Arc<dyn Store>, d: u32, table: &str) -> Vec<Value> {
+async fn quarantined(store: &Arc<dyn Store>, d: u32, table: TableName) -> Vec<Value> {
     let mut out = Vec::new();
-    for o in store.list(&Partition::new(Zone::Quarantine, quarantine_dataset(table), day(d)).prefix()).await.unwrap() {
+    for o in store.list(&Partition::new(Zone::Quarantine, quarantine_dataset(table.as_str()), day(d)).prefix()).await.unwrap() {
         let data = store.get(&o.key).await.unwrap().data;
         let mut text = String::new();
         GzDecoder::new(&data[..]).read_to_string(&mut text).unwrap();
@@ -107,15 +108,15 @@ async fn a_first_date_builds_every_table_from_raw() {
         assert_eq!(v.row.genres_normalized.as_deref(), Some("rock"));
         assert_eq!(v.row.row_hash, v.row.compute_hash(), "the stored hash is the hash of the stored columns");
     }
-    let users: Vec<Version<UserRow>> = read_curated(store.clone(), day(1), USERS).await.unwrap();
+    let users: Vec<Version<UserRow>> = read_curated(store.clone(), day(1), TableName::Users).await.unwrap();
     assert_eq!(users.len(), 2);
     assert_eq!(users[0].row.email_hash, t.pii.email_hash("user10@example.com"));
     assert_eq!((users[0].row.first_name.clone(), users[0].row.last_name.clone()), (None, None));
 
     // First date: every pair is new; positions are the index in `items`.
-    let events = events_of(&store, 1, LISTEN_EVENTS).await;
+    let events = events_of(&store, 1, TableName::ListenEvents).await;
     assert_eq!(events, [(10, 1, 0, true), (10, 2, 1, true), (11, 3, 0, true)]);
-    assert_eq!(events_of(&store, 1, LISTEN_EVENTS_DELTA).await, events);
+    assert_eq!(events_of(&store, 1, TableName::ListenEventsDelta).await, events);
 
     // Nothing personal anywhere in curated/.
     for o in store.list("curated/").await.unwrap() {
@@ -126,10 +127,10 @@ async fn a_first_date_builds_every_table_from_raw() {
     let report = &manifest.details["dq_report"];
     assert_eq!(report["tables"]["listen_events"]["rows_in"], 3);
     assert_eq!(report["history"]["tracks"]["inserted"], 3);
-    assert_eq!(metrics.total(Metric::RowsOut, Some(LISTEN_EVENTS)), 3.0);
-    assert_eq!(metrics.total(Metric::NewVersions, Some(TRACKS)), 3.0);
+    assert_eq!(metrics.total(Metric::RowsOut, Some(TableName::ListenEvents.as_str())), 3.0);
+    assert_eq!(metrics.total(Metric::NewVersions, Some(TableName::Tracks.as_str())), 3.0);
     assert_eq!(metrics.total(Metric::RunSucceeded, None), 1.0);
-    assert!(quarantined(&store, 1, TRACKS).await.is_empty());
+    assert!(quarantined(&store, 1, TableName::Tracks).await.is_empty());
 }
 
 #[tokio::test]
@@ -138,7 +139,7 @@ async fn keep_names_keeps_them() {
     clean_raw(&store, 1).await;
     let (t, _) = transformer(&store, &[("KEEP_NAMES", "true")]);
     t.run(day(1), "run-1").await.unwrap();
-    let users: Vec<Version<UserRow>> = read_curated(store.clone(), day(1), USERS).await.unwrap();
+    let users: Vec<Version<UserRow>> = read_curated(store.clone(), day(1), TableName::Users).await.unwrap();
     assert_eq!((users[0].row.first_name.as_deref(), users[0].row.last_name.as_deref()), (Some("Ada"), Some("Lovelace")));
 }
 
@@ -162,20 +163,20 @@ async fn each_blocking_check_quarantines_with_its_reason() {
     // Duplicate key: the first row is kept.
     let tracks = tracks_of(&store, 1).await;
     assert_eq!(tracks.iter().map(|v| (v.row.id, v.row.name.as_deref().unwrap())).collect::<Vec<_>>(), [(1, "first"), (2, "t2")]);
-    let q = quarantined(&store, 1, TRACKS).await;
+    let q = quarantined(&store, 1, TableName::Tracks).await;
     let checks: Vec<&str> = q.iter().map(|l| l["reasons"][0]["check"].as_str().unwrap()).collect();
     assert_eq!(checks, ["duplicate_key", "wrong_type", "not_an_object"]);
     assert_eq!(q[0]["row"]["name"], "second");
     assert_eq!((q[0]["line"].clone(), q[0]["source"].as_str().unwrap().starts_with("raw/tracks/dt=2026-11-01/")), (json!(3), true));
-    assert_eq!(summary.tables[TRACKS].quarantined, 3);
+    assert_eq!(summary.tables[&TableName::Tracks].quarantined, 3);
 
-    let q = quarantined(&store, 1, USERS).await;
+    let q = quarantined(&store, 1, TableName::Users).await;
     assert_eq!(q.len(), 1);
     assert_eq!(q[0]["reasons"][0]["check"], "duplicate_key");
     assert!(q[0]["row"].get("email").is_none() && q[0]["row"]["email_hash"].is_string(), "quarantine holds no address: {}", q[0]);
 
-    assert_eq!(events_of(&store, 1, LISTEN_EVENTS).await, [(10, 1, 0, true), (10, 2, 2, true), (11, 2, 0, true)], "gaps where items left");
-    let q = quarantined(&store, 1, LISTEN_EVENTS).await;
+    assert_eq!(events_of(&store, 1, TableName::ListenEvents).await, [(10, 1, 0, true), (10, 2, 2, true), (11, 2, 0, true)], "gaps where items left");
+    let q = quarantined(&store, 1, TableName::ListenEvents).await;
     let checks: Vec<&str> = q.iter().map(|l| l["reasons"][0]["check"].as_str().unwrap()).collect();
     assert_eq!(checks, ["unknown_track", "unknown_user", "duplicate_key"]);
     assert_eq!((q[0]["row"]["track_id"].clone(), q[0]["row"]["position"].clone()), (json!(404), json!(1)));
@@ -211,7 +212,7 @@ async fn warnings_are_counted_and_the_rows_kept() {
     assert_eq!(tables["listen_events"]["warnings_by_check"], json!({"empty_field": 1}), "a listen row without items");
     assert_eq!(metrics.total_where(Metric::DqWarnings, "Check", "unknown_field"), 3.0);
     assert_eq!(metrics.total_where(Metric::DqWarnings, "Check", "updated_before_created"), 1.0);
-    assert_eq!(summary.tables[TRACKS].quarantined, 0);
+    assert_eq!(summary.tables[&TableName::Tracks].quarantined, 0);
 }
 
 #[tokio::test]
@@ -260,10 +261,10 @@ async fn a_quarantined_share_at_the_threshold_passes() {
     users_with_duplicates(&store, 5).await;
     let (t, metrics) = transformer(&store, &[("DQ_MAX_QUARANTINE_SHARE", "0.05")]);
     let summary = t.run(day(1), "run-1").await.unwrap();
-    assert_eq!((summary.tables[USERS].rows_in, summary.tables[USERS].quarantined), (100, 5));
+    assert_eq!((summary.tables[&TableName::Users].rows_in, summary.tables[&TableName::Users].quarantined), (100, 5));
     assert_eq!(summary.quarantine_share, 0.05);
     assert_eq!(metrics.total(Metric::QuarantineShare, None), 0.05);
-    assert_eq!(quarantined(&store, 1, USERS).await.len(), 5);
+    assert_eq!(quarantined(&store, 1, TableName::Users).await.len(), 5);
 }
 
 #[tokio::test]
@@ -424,12 +425,12 @@ async fn history_and_deltas_across_three_days() {
     // Each date's partition is that date's whole history: day 2's is unchanged by day 3.
     assert_eq!(tracks_of(&store, 2).await.len(), 5);
     // Opened: 3 on day 1, 2 and 4 on day 2, 2 and 3 on day 3. Closed: 2 and 3 on day 2, 2 on day 3.
-    assert_eq!(metrics.total(Metric::NewVersions, Some(TRACKS)), 7.0);
-    assert_eq!(metrics.total(Metric::ClosedVersions, Some(TRACKS)), 3.0);
+    assert_eq!(metrics.total(Metric::NewVersions, Some(TableName::Tracks.as_str())), 7.0);
+    assert_eq!(metrics.total(Metric::ClosedVersions, Some(TableName::Tracks.as_str())), 3.0);
 
-    assert_eq!(events_of(&store, 2, LISTEN_EVENTS_DELTA).await, [(10, 4, 2, true)]);
-    assert_eq!(events_of(&store, 3, LISTEN_EVENTS).await, [(10, 2, 0, false), (10, 3, 1, true), (10, 4, 2, false)]);
-    assert_eq!(events_of(&store, 3, LISTEN_EVENTS_DELTA).await, [(10, 3, 1, true)]);
+    assert_eq!(events_of(&store, 2, TableName::ListenEventsDelta).await, [(10, 4, 2, true)]);
+    assert_eq!(events_of(&store, 3, TableName::ListenEvents).await, [(10, 2, 0, false), (10, 3, 1, true), (10, 4, 2, false)]);
+    assert_eq!(events_of(&store, 3, TableName::ListenEventsDelta).await, [(10, 3, 1, true)]);
 }
 
 #[tokio::test]
@@ -480,7 +481,7 @@ async fn a_row_rejected_today_carries_its_key_forward_instead_of_closing_it() {
         as_of(day(1)),
         "the carried version is yesterday's, untouched"
     );
-    let users: Vec<Version<UserRow>> = read_curated(store.clone(), day(2), USERS).await.unwrap();
+    let users: Vec<Version<UserRow>> = read_curated(store.clone(), day(2), TableName::Users).await.unwrap();
     assert_eq!(
         users
             .iter()
@@ -490,7 +491,7 @@ async fn a_row_rejected_today_carries_its_key_forward_instead_of_closing_it() {
     );
 
     // User 10's events are yesterday's, carried and never new; user 11 (carried) keeps today's row.
-    let events: Vec<ListenEvent> = read_curated(store.clone(), day(2), LISTEN_EVENTS)
+    let events: Vec<ListenEvent> = read_curated(store.clone(), day(2), TableName::ListenEvents)
         .await
         .unwrap();
     let got: Vec<(i64, i64, i32, bool, bool)> = events
@@ -515,7 +516,7 @@ async fn a_row_rejected_today_carries_its_key_forward_instead_of_closing_it() {
         ]
     );
     assert_eq!(
-        events_of(&store, 2, LISTEN_EVENTS_DELTA).await,
+        events_of(&store, 2, TableName::ListenEventsDelta).await,
         [(11, 1, 1, true)],
         "a carried pair is never new"
     );
@@ -537,13 +538,13 @@ async fn a_row_rejected_today_carries_its_key_forward_instead_of_closing_it() {
     );
     assert_eq!(
         (
-            summary.tables[TRACKS].carried_forward,
-            summary.tables[TRACKS].closed_versions
+            summary.tables[&TableName::Tracks].carried_forward,
+            summary.tables[&TableName::Tracks].closed_versions
         ),
         (1, Some(0))
     );
     assert_eq!(
-        metrics.total_where(Metric::CarriedForward, "Entity", TRACKS),
+        metrics.total_where(Metric::CarriedForward, "Entity", TableName::Tracks.as_str()),
         1.0
     );
 
@@ -557,13 +558,13 @@ async fn a_row_rejected_today_carries_its_key_forward_instead_of_closing_it() {
             .all(|v| v.is_current() && !v.carried_forward && v.valid_from == as_of(day(1))),
         "{after:?}"
     );
-    let events = events_of(&store, 3, LISTEN_EVENTS).await;
+    let events = events_of(&store, 3, TableName::ListenEvents).await;
     assert_eq!(
         events,
         [(10, 1, 0, false), (10, 2, 1, false), (11, 3, 0, false)]
     );
     assert!(
-        events_of(&store, 3, LISTEN_EVENTS_DELTA).await.is_empty(),
+        events_of(&store, 3, TableName::ListenEventsDelta).await.is_empty(),
         "the carried pairs were never new, nor are they now"
     );
 }

@@ -17,7 +17,8 @@ use moovitamix::simulator::{Dataset, SimulatorConfig};
 use moovitamix::storage::{LocalStore, Store};
 use moovitamix::transform::pii::Pii;
 use moovitamix::transform::raw::RawWriter;
-use moovitamix::transform::{FUNCTION, LISTEN_EVENTS, Transformer, as_of};
+use moovitamix::curated::TableName;
+use moovitamix::transform::{FUNCTION, Transformer, as_of};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -82,7 +83,7 @@ pub async fn run(sizes: &[usize], listens_per_user: usize, duckdb: bool) -> Resu
             let summary = transformer.run(day(k), &format!("bench-{k}")).await?;
             let (wall, cpu) = (wall0.elapsed(), cpu_time() - cpu0);
             let peak = peak_memory_mib();
-            let items = summary.tables[LISTEN_EVENTS].rows_in;
+            let items = summary.tables[&TableName::ListenEvents].rows_in;
             let curated: u64 = store.list("curated/").await?.iter().filter(|o| o.key.contains(&format!("dt={}", day(k)))).map(|o| o.size).sum();
             let secs = wall.as_secs_f64();
             println!(

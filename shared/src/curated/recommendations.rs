@@ -1,11 +1,13 @@
-//! The rows of `recommendations/dt=D/`: Parquet for queries, JSON lines for the app to read.
+//! `recommendations/dt=D/`: each current user's top tracks, Parquet for queries and gzipped JSON lines (the same rows) for the app.
 
-use crate::transform::curated::Interner;
-use crate::transform::parquet_io::{Columns, Table, text_at};
+use super::TableName;
+use crate::codec::arrow::{Columns, text_at};
+use crate::codec::jsonl::Lines;
+use crate::codec::{Column, Interner, Kind, Table};
 use arrow_array::{ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
-use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
+use arrow_schema::ArrowError;
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 /// Why a track was recommended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -39,22 +41,21 @@ pub struct Recommendation {
     pub reason: Reason,
 }
 
-static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
-        Field::new("user_id", DataType::Int64, false),
-        Field::new("rank", DataType::Int32, false),
-        Field::new("track_id", DataType::Int64, false),
-        Field::new("score", DataType::Float64, false),
-        Field::new("model_version", DataType::Utf8, false),
-        Field::new("reason", DataType::Utf8, false),
-    ]))
-});
+pub const USER_ID: Column = Column::required("user_id", Kind::Int64);
+pub const RANK: Column = Column::required("rank", Kind::Int32);
+pub const TRACK_ID: Column = Column::required("track_id", Kind::Int64);
+pub const SCORE: Column = Column::required("score", Kind::Float64);
+pub const MODEL_VERSION: Column = Column::required("model_version", Kind::Text);
+pub const REASON: Column = Column::required("reason", Kind::Text);
+
+/// Every column, in file order.
+pub const COLUMNS: [Column; 6] = [USER_ID, RANK, TRACK_ID, SCORE, MODEL_VERSION, REASON];
 
 impl Table for Recommendation {
-    const NAME: &'static str = "recommendations";
+    const NAME: &'static str = TableName::Recommendations.as_str();
 
-    fn schema() -> SchemaRef {
-        SCHEMA.clone()
+    fn columns() -> Vec<Column> {
+        COLUMNS.to_vec()
     }
 
     fn to_batch(rows: &[Self]) -> Result<RecordBatch, ArrowError> {
@@ -71,8 +72,8 @@ impl Table for Recommendation {
 
     fn from_batch(batch: &RecordBatch, _: &mut Interner) -> Result<Vec<Self>, String> {
         let c = Columns(batch);
-        let (user_id, rank, track_id, score) = (c.i64("user_id")?, c.i32("rank")?, c.i64("track_id")?, c.f64("score")?);
-        let (version, reason) = (c.text("model_version")?, c.text("reason")?);
+        let (user_id, rank, track_id, score) = (c.i64(USER_ID)?, c.i32(RANK)?, c.i64(TRACK_ID)?, c.f64(SCORE)?);
+        let (version, reason) = (c.text(MODEL_VERSION)?, c.text(REASON)?);
         (0..batch.num_rows())
             .map(|i| {
                 let reason = match text_at(reason, i) {
@@ -93,20 +94,21 @@ impl Table for Recommendation {
     }
 }
 
-/// JSON lines of the rows, one object per line.
-pub fn json_lines(rows: &[Recommendation]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(rows.len() * 110);
+/// The rows as gzipped JSON lines, one object per line: the app's export.
+pub fn json_lines(rows: &[Recommendation]) -> Lines {
+    let mut lines = Lines::default();
     for r in rows {
-        serde_json::to_writer(&mut out, r).expect("a recommendation serialises");
-        out.push(b'\n');
+        lines.push(r);
     }
-    out
+    lines
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transform::parquet_io::{Layout, decode};
+    use crate::codec::{Layout, decode};
+    use flate2::read::GzDecoder;
+    use std::io::Read;
 
     #[test]
     fn rows_round_trip_through_parquet_and_json_lines() {
@@ -114,13 +116,14 @@ mod tests {
             Recommendation { user_id: 7, rank: 1, track_id: 42, score: 0.75, model_version: "v1".into(), reason: Reason::Cf },
             Recommendation { user_id: 8, rank: 1, track_id: 3, score: 0.1, model_version: "v1".into(), reason: Reason::ColdStart },
         ];
-        let data = crate::transform::parquet_io::to_parquet(&rows, Layout { row_group_rows: 1024, file_rows: 1024 }).unwrap();
+        let data = crate::codec::to_parquet(&rows, Layout { row_group_rows: 1024, file_rows: 1024 }).unwrap();
         let mut back = Vec::new();
         for batch in decode::<Recommendation>("k", data).unwrap() {
             back.extend(Recommendation::from_batch(&batch.unwrap(), &mut Interner::default()).unwrap());
         }
         assert_eq!(back, rows);
-        let text = String::from_utf8(json_lines(&rows)).unwrap();
+        let mut text = String::new();
+        GzDecoder::new(&json_lines(&rows).finish()[..]).read_to_string(&mut text).unwrap();
         let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(first, serde_json::json!({"user_id": 7, "rank": 1, "track_id": 42, "score": 0.75, "model_version": "v1", "reason": "cf"}));
         assert_eq!(text.lines().nth(1).map(|l| l.contains("\"cold_start\"")), Some(true));

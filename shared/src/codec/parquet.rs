@@ -1,0 +1,306 @@
+//! Parquet part files of any [`Table`]: written in rolling parts through a run, read back in order.
+//!
+//! Standard Parquet that Athena, DuckDB and Spark read as is: strings are UTF8, timestamps are
+//! `TIMESTAMP(MICROS, isAdjustedToUTC=true)` (Arrow `Timestamp(Microsecond, "UTC")`), integers
+//! INT64/INT32, Snappy compression, row groups of `row_group_rows` rows and files of at most
+//! `file_rows` rows ([`Layout`]). The bytes depend only on the rows and these settings, so a
+//! re-run of a date writes byte-identical files.
+
+use super::{BATCH_ROWS, Interner, Table};
+use crate::commit::RunWriter;
+use crate::manifest::{ObjectEntry, ObjectRole};
+use crate::partition::Partition;
+use crate::storage::{Store, StoreError};
+use arrow_schema::ArrowError;
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::basic::Compression;
+use parquet::errors::ParquetError;
+use parquet::file::properties::WriterProperties;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("Parquet: {0}")]
+    Parquet(#[from] ParquetError),
+    #[error("Arrow: {0}")]
+    Arrow(#[from] ArrowError),
+    #[error("{key}: {detail}")]
+    Content { key: String, detail: String },
+}
+
+/// How part files are cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub row_group_rows: usize,
+    pub file_rows: usize,
+}
+
+impl Layout {
+    fn properties(&self) -> WriterProperties {
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(self.row_group_rows))
+            .build()
+    }
+}
+
+/// Writes one partition's Parquet parts through the run's [`RunWriter`]: `part-NNNNN-<run
+/// id>.parquet`, each at most `file_rows` rows, and one empty part for an empty table so that
+/// readers still find the schema.
+pub struct PartsWriter<'w, T: Table> {
+    run: &'w RunWriter,
+    partition: Partition,
+    layout: Layout,
+    pending: Vec<T>,
+    file: Option<ArrowWriter<Vec<u8>>>,
+    rows_in_file: usize,
+    objects: Vec<ObjectEntry>,
+    rows: u64,
+}
+
+impl<'w, T: Table> PartsWriter<'w, T> {
+    pub fn new(run: &'w RunWriter, partition: Partition, layout: Layout) -> Self {
+        Self { run, partition, layout, pending: Vec::new(), file: None, rows_in_file: 0, objects: Vec::new(), rows: 0 }
+    }
+
+    pub fn partition(&self) -> &Partition {
+        &self.partition
+    }
+
+    /// Rows pushed so far.
+    pub fn rows(&self) -> u64 {
+        self.rows + self.pending.len() as u64
+    }
+
+    pub async fn push(&mut self, row: T) -> Result<(), CodecError> {
+        self.pending.push(row);
+        // Batches end where files must, so a file holds exactly `file_rows` rows.
+        if self.pending.len() >= BATCH_ROWS.min(self.layout.file_rows - self.rows_in_file) {
+            self.encode_pending()?;
+            if self.rows_in_file >= self.layout.file_rows {
+                self.close_file().await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn extend(&mut self, rows: impl IntoIterator<Item = T>) -> Result<(), CodecError> {
+        for row in rows {
+            self.push(row).await?;
+        }
+        Ok(())
+    }
+
+    fn encode_pending(&mut self) -> Result<(), CodecError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batch = T::to_batch(&self.pending)?;
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => self.file.insert(ArrowWriter::try_new(Vec::new(), T::schema(), Some(self.layout.properties()))?),
+        };
+        file.write(&batch)?;
+        self.rows_in_file += self.pending.len();
+        self.rows += self.pending.len() as u64;
+        self.pending.clear();
+        Ok(())
+    }
+
+    async fn close_file(&mut self) -> Result<(), CodecError> {
+        let file = match self.file.take() {
+            Some(f) => f,
+            None => ArrowWriter::try_new(Vec::new(), T::schema(), Some(self.layout.properties()))?,
+        };
+        let data = Bytes::from(file.into_inner()?);
+        let key = self.partition.part_key(self.objects.len(), self.run.run_id(), "parquet");
+        let entry = self.run.put_object(key, data, self.rows_in_file as u64, ObjectRole::Data).await?;
+        self.objects.push(entry);
+        self.rows_in_file = 0;
+        Ok(())
+    }
+
+    /// Writes what is left; returns the parts and the rows written.
+    pub async fn finish(mut self) -> Result<(Vec<ObjectEntry>, u64), CodecError> {
+        self.encode_pending()?;
+        if self.file.is_some() || self.objects.is_empty() {
+            self.close_file().await?;
+        }
+        Ok((self.objects, self.rows))
+    }
+}
+
+/// Encodes rows as one Parquet file in memory (tests, tools).
+pub fn to_parquet<T: Table>(rows: &[T], layout: Layout) -> Result<Bytes, CodecError> {
+    let mut writer = ArrowWriter::try_new(Vec::new(), T::schema(), Some(layout.properties()))?;
+    for chunk in rows.chunks(BATCH_ROWS) {
+        writer.write(&T::to_batch(chunk)?)?;
+    }
+    Ok(Bytes::from(writer.into_inner()?))
+}
+
+/// Decodes a Parquet file of `T` (checking its columns) into batches of rows.
+pub fn decode<T: Table>(key: &str, data: Bytes) -> Result<ParquetRecordBatchReader, CodecError> {
+    let content = |detail: String| CodecError::Content { key: key.to_owned(), detail };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(data)?.with_batch_size(BATCH_ROWS);
+    let found = builder.schema();
+    let want = T::schema();
+    for field in want.fields() {
+        match found.field_with_name(field.name()) {
+            Ok(f) if f.data_type() == field.data_type() => {}
+            Ok(f) => return Err(content(format!("column `{}` is {}, expected {}", field.name(), f.data_type(), field.data_type()))),
+            // Files written before the column existed: read as its default.
+            Err(_) if T::columns().iter().any(|c| c.name == field.name() && c.added_later) => {}
+            Err(_) => return Err(content(format!("no column `{}` (not a {} file of this version)", field.name(), T::NAME))),
+        }
+    }
+    Ok(builder.build()?)
+}
+
+/// Reads a table's parts in order, one batch at a time, so memory holds one part and one batch.
+pub struct TableReader {
+    store: Arc<dyn Store>,
+    objects: VecDeque<ObjectEntry>,
+    current: Option<(String, ParquetRecordBatchReader)>,
+}
+
+impl TableReader {
+    /// Reads the given parts (a manifest's data objects, in its order); each part's size is checked.
+    pub fn new(store: Arc<dyn Store>, objects: impl IntoIterator<Item = ObjectEntry>) -> Self {
+        Self { store, objects: objects.into_iter().collect(), current: None }
+    }
+
+    /// A reader of nothing (no previous table).
+    pub fn empty(store: Arc<dyn Store>) -> Self {
+        Self::new(store, [])
+    }
+
+    /// The next batch of rows, or `None` at the end of the last part.
+    pub async fn next_batch<T: Table>(&mut self, interner: &mut Interner) -> Result<Option<Vec<T>>, CodecError> {
+        loop {
+            if let Some((key, reader)) = &mut self.current {
+                match reader.next() {
+                    Some(batch) => {
+                        let batch = batch?;
+                        return T::from_batch(&batch, interner)
+                            .map(Some)
+                            .map_err(|detail| CodecError::Content { key: key.clone(), detail });
+                    }
+                    None => self.current = None,
+                }
+            }
+            let Some(object) = self.objects.pop_front() else { return Ok(None) };
+            let data = self.store.get(&object.key).await?.data;
+            if data.len() as u64 != object.bytes {
+                return Err(CodecError::Content {
+                    key: object.key,
+                    detail: format!("{} bytes, but the manifest says {}", data.len(), object.bytes),
+                });
+            }
+            let reader = decode::<T>(&object.key, data)?;
+            self.current = Some((object.key, reader));
+        }
+    }
+
+    /// Every remaining row (tests and small tables).
+    pub async fn read_all<T: Table>(mut self) -> Result<Vec<T>, CodecError> {
+        let mut interner = Interner::default();
+        let mut out = Vec::new();
+        while let Some(batch) = self.next_batch::<T>(&mut interner).await? {
+            out.extend(batch);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::arrow::{Columns, flags};
+    use crate::codec::{Column, Kind};
+    use crate::partition::Zone;
+    use crate::storage::MemoryStore;
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch};
+    use chrono::Utc;
+
+    /// A small table of the codec's own, so its tests need no real one.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Pair {
+        user_id: i64,
+        track_id: i64,
+        is_new: bool,
+    }
+
+    const USER_ID: Column = Column::required("user_id", Kind::Int64);
+    const TRACK_ID: Column = Column::required("track_id", Kind::Int64);
+    const IS_NEW: Column = Column::required("is_new", Kind::Boolean);
+
+    impl Table for Pair {
+        const NAME: &'static str = "pairs";
+
+        fn columns() -> Vec<Column> {
+            vec![USER_ID, TRACK_ID, IS_NEW]
+        }
+
+        fn to_batch(rows: &[Self]) -> Result<RecordBatch, ArrowError> {
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.user_id))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.track_id))),
+                flags(rows.iter().map(|r| r.is_new)),
+            ];
+            RecordBatch::try_new(Self::schema(), columns)
+        }
+
+        fn from_batch(batch: &RecordBatch, _: &mut Interner) -> Result<Vec<Self>, String> {
+            let c = Columns(batch);
+            let (user_id, track_id, is_new) = (c.i64(USER_ID)?, c.i64(TRACK_ID)?, c.bool(IS_NEW)?);
+            Ok((0..batch.num_rows()).map(|i| Pair { user_id: user_id.value(i), track_id: track_id.value(i), is_new: is_new.value(i) }).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn parts_are_cut_at_file_rows_and_read_back_in_order() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
+        let run = RunWriter::new(store.clone(), "transform", Zone::Curated, date, "r1".into(), Utc::now());
+        let partition = Partition::new(Zone::Curated, "listen_events", date);
+        let layout = Layout { row_group_rows: 1024, file_rows: 2500 };
+        let mut writer = PartsWriter::<Pair>::new(&run, partition.clone(), layout);
+        let events: Vec<Pair> = (0..6000).map(|i| Pair { user_id: i / 10, track_id: i, is_new: i % 2 == 0 }).collect();
+        writer.extend(events.clone()).await.unwrap();
+        let (objects, rows) = writer.finish().await.unwrap();
+        assert_eq!(rows, 6000);
+        assert_eq!(objects.iter().map(|o| o.rows).collect::<Vec<_>>(), [2500, 2500, 1000]);
+        assert_eq!(objects[1].key, "curated/listen_events/dt=2026-11-02/run=r1/part-00001.parquet");
+        let back: Vec<Pair> = TableReader::new(store.clone(), objects).read_all().await.unwrap();
+        assert_eq!(back, events);
+
+        // An empty table is one empty part, so readers still see the schema.
+        let mut empty = PartsWriter::<Pair>::new(&run, Partition::new(Zone::Curated, "x", date), layout);
+        empty.extend([]).await.unwrap();
+        let (objects, rows) = empty.finish().await.unwrap();
+        assert_eq!((objects.len(), objects[0].rows, rows), (1, 0, 0));
+        assert!(TableReader::new(store, objects).read_all::<Pair>().await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_file_of_another_table_is_refused_by_name() {
+        let data = to_parquet(&[Pair { user_id: 1, track_id: 2, is_new: true }], Layout { row_group_rows: 1024, file_rows: 1024 }).unwrap();
+        assert_eq!(decode::<Pair>("k", data.clone()).unwrap().count(), 1);
+        let projected = {
+            let mut out = Vec::new();
+            let batch = Pair::to_batch(&[Pair { user_id: 1, track_id: 2, is_new: true }]).unwrap().project(&[0, 2]).unwrap();
+            let mut w = ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
+            w.write(&batch).unwrap();
+            w.close().unwrap();
+            Bytes::from(out)
+        };
+        let err = decode::<Pair>("other.parquet", projected).unwrap_err();
+        assert!(err.to_string().contains("no column `track_id` (not a pairs file"), "{err}");
+    }
+}

@@ -1,0 +1,79 @@
+//! `curated/listen_events/dt=D/` (and `listen_events_delta`, the same columns): D's listen history, one row per (user_id, track_id, position).
+//!
+//! How rows are derived and `is_new` decided is [`crate::transform::listen_events`].
+
+use super::TableName;
+use crate::codec::arrow::{Columns, flags, micros, time_at, times};
+use crate::codec::{Column, Interner, Kind, Table};
+use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch};
+use arrow_schema::ArrowError;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+
+/// One row of `curated/listen_events`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenEvent {
+    pub user_id: i64,
+    pub track_id: i64,
+    /// The item's 0-based index in the listen row's `items`.
+    pub position: i32,
+    /// Of the listen row.
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The pair (user_id, track_id) is not in the previous date's table.
+    pub is_new: bool,
+    /// Copied from the previous date because the user's row could not be read today.
+    pub carried_forward: bool,
+}
+
+pub const USER_ID: Column = Column::required("user_id", Kind::Int64);
+pub const TRACK_ID: Column = Column::required("track_id", Kind::Int64);
+pub const POSITION: Column = Column::required("position", Kind::Int32);
+pub const CREATED_AT: Column = Column::required("created_at", Kind::Timestamp);
+pub const UPDATED_AT: Column = Column::required("updated_at", Kind::Timestamp);
+pub const IS_NEW: Column = Column::required("is_new", Kind::Boolean);
+pub const CARRIED_FORWARD: Column = Column::required("carried_forward", Kind::Boolean).added_later();
+
+/// Every column, in file order.
+pub const COLUMNS: [Column; 7] = [USER_ID, TRACK_ID, POSITION, CREATED_AT, UPDATED_AT, IS_NEW, CARRIED_FORWARD];
+
+impl Table for ListenEvent {
+    const NAME: &'static str = TableName::ListenEvents.as_str();
+
+    fn columns() -> Vec<Column> {
+        COLUMNS.to_vec()
+    }
+
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch, ArrowError> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|e| e.user_id))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|e| e.track_id))),
+            Arc::new(Int32Array::from_iter_values(rows.iter().map(|e| e.position))),
+            times(rows.iter().map(|e| micros(e.created_at))),
+            times(rows.iter().map(|e| micros(e.updated_at))),
+            flags(rows.iter().map(|e| e.is_new)),
+            flags(rows.iter().map(|e| e.carried_forward)),
+        ];
+        RecordBatch::try_new(Self::schema(), columns)
+    }
+
+    fn from_batch(batch: &RecordBatch, _: &mut Interner) -> Result<Vec<Self>, String> {
+        let c = Columns(batch);
+        let (user_id, track_id, position) = (c.i64(USER_ID)?, c.i64(TRACK_ID)?, c.i32(POSITION)?);
+        let (created_at, updated_at, is_new) = (c.time(CREATED_AT)?, c.time(UPDATED_AT)?, c.bool(IS_NEW)?);
+        let carried_forward = c.flag_or_false(CARRIED_FORWARD)?;
+        (0..batch.num_rows())
+            .map(|i| {
+                Ok(ListenEvent {
+                    user_id: user_id.value(i),
+                    track_id: track_id.value(i),
+                    position: position.value(i),
+                    created_at: time_at(created_at, i, CREATED_AT)?,
+                    updated_at: time_at(updated_at, i, UPDATED_AT)?,
+                    is_new: is_new.value(i),
+                    carried_forward: carried_forward.is_some_and(|a| a.value(i)),
+                })
+            })
+            .collect()
+    }
+}
