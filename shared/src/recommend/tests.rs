@@ -3,6 +3,12 @@
 
 use super::*;
 use crate::config::Secret;
+use crate::curated::Recommendation;
+use crate::job::Classified;
+use crate::metrics::Metric;
+use inputs::InputError;
+use training::TrainingData;
+use serde_json::json;
 use crate::metrics::MemorySink;
 use crate::records::Entity;
 use crate::simulator::{Dataset, SimulatorConfig};

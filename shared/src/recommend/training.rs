@@ -21,7 +21,6 @@ use rayon::prelude::*;
 use super::split;
 use super::topk;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::Instant;
 
 /// Metrics are taken at this cut-off, whatever the number of tracks served.
 pub const EVAL_K: usize = 10;
@@ -94,7 +93,6 @@ pub struct Trained {
     /// The model to store: retrained on every listen when promoted, the candidate otherwise.
     pub model: AlsModel,
     pub ids: IdTable,
-    pub train_ms: u64,
 }
 
 /// How a training run splits and gates.
@@ -142,7 +140,6 @@ fn scores(recs: &[Ranked], test: &Csr, catalogue: usize) -> Scores {
 /// model when the gate promotes. With `cold`, a sample of users is hidden from the candidate to
 /// choose the cold-start policy and the fold-in threshold on ([`choose_cold_start`]).
 pub fn train(data: &TrainingData, hyper: Hyper, champion: Option<&ChampionInput>, settings: &TrainSettings, cold: Option<&ColdStartInputs>) -> Trained {
-    let clock = Instant::now();
     let hidden = |user: u32| cold.is_some_and(|c| cold_start::is_sampled(data.users.id(user), c.sample_share));
     let visible: Vec<split::Listen> = data.pairs.iter().filter(|p| !hidden(p.user)).copied().collect();
     let (train_pairs, test_pairs) = split::temporal_split(&visible, settings.holdout_share, 2);
@@ -197,7 +194,7 @@ pub fn train(data: &TrainingData, hyper: Hyper, champion: Option<&ChampionInput>
         gate: Some(evidence),
         cold_start,
     };
-    Trained { evaluation, decision, ids: data.id_table(&matrix), model, train_ms: clock.elapsed().as_millis() as u64 }
+    Trained { evaluation, decision, ids: data.id_table(&matrix), model }
 }
 
 /// Compares the cold-start policies on the hidden users, then the candidate against the winner

@@ -3,7 +3,11 @@
 
 use super::*;
 use crate::config::Secret;
-use crate::curated::{TrackRow, UserRow};
+use crate::curated::{ListenEvent, TrackRow, UserRow, Version};
+use crate::manifest::Manifest;
+use crate::job::Classified;
+use crate::records::Entity;
+use bytes::Bytes;
 use crate::metrics::MemorySink;
 use crate::storage::MemoryStore;
 use flate2::read::GzDecoder;

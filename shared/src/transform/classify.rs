@@ -1,0 +1,89 @@
+//! One raw row classified: parsed, validated and de-duplicated, or quarantined with its reasons.
+
+use super::quality::{QuarantineBuffer, Reason, Rule, TableQuality};
+use crate::records::{Issue, Record, Validated};
+use serde_json::Value;
+use std::collections::HashSet;
+
+/// The keys whose row was rejected today (at fetch or here): their previous state is carried.
+#[derive(Debug, Default)]
+pub(super) struct Rejected {
+    pub(super) keys: Vec<i64>,
+}
+
+impl Rejected {
+    /// Notes a rejected row: its key when it has a readable one, else it is uncarriable.
+    pub(super) fn row(&mut self, row: &Value, key_field: &str, quality: &mut TableQuality) {
+        match row.get(key_field).and_then(Value::as_i64) {
+            Some(key) => self.keys.push(key),
+            None => quality.uncarriable += 1,
+        }
+    }
+}
+
+/// Parses, validates and de-duplicates one raw row; quarantines it (returning `None`) when it is
+/// not JSON, fails validation, or repeats a key already seen today.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn classify<R: Record>(
+    seen: &mut HashSet<i64>,
+    rejected: &mut Rejected,
+    quality: &mut TableQuality,
+    quarantine: &mut QuarantineBuffer,
+    source: &str,
+    line: u64,
+    text: &[u8],
+    units: fn(&Value) -> u64,
+    redact: &dyn Fn(&Value) -> Value,
+) -> Option<(R, Vec<Issue>, Value)> {
+    let value: Value = match serde_json::from_slice(text) {
+        Ok(v) => v,
+        Err(e) => {
+            quality.count_in(1);
+            quality.quarantine(Rule::InvalidRow, 1);
+            quality.uncarriable += 1;
+            let row = redact(&Value::String(String::from_utf8_lossy(text).into_owned()));
+            quarantine.push(source, line, &[Reason::new(Rule::InvalidRow, "", format!("not JSON: {e}"))], &row);
+            return None;
+        }
+    };
+    let units = units(&value);
+    quality.count_in(units);
+    match R::validate(&value) {
+        Validated::Rejected { reasons } => {
+            quality.quarantine(Rule::InvalidRow, units);
+            rejected.row(&value, R::ENTITY.key_field(), quality);
+            quarantine.push(
+                source,
+                line,
+                &reasons.iter().map(Reason::from_issue).collect::<Vec<_>>(),
+                &redact(&value),
+            );
+            None
+        }
+        Validated::Accepted { record, warnings } => {
+            let key = record.key();
+            if !seen.insert(key) {
+                let field = R::ENTITY.key_field();
+                quality.quarantine(Rule::DuplicateKey, units);
+                let reason = Reason::new(Rule::DuplicateKey, field, format!("{field} {key} appears again today; the first row is kept"));
+                quarantine.push(source, line, &[reason], &redact(&value));
+                return None;
+            }
+            Some((record, warnings, value))
+        }
+    }
+}
+
+pub(super) fn one_unit(_: &Value) -> u64 {
+    1
+}
+
+/// A listen-history row counts its items, and one when it has none.
+pub(super) fn listen_units(row: &Value) -> u64 {
+    row.get("items").and_then(Value::as_array).map_or(1, |items| items.len().max(1) as u64)
+}
+
+pub(super) fn as_is(row: &Value) -> Value {
+    row.clone()
+}
+
