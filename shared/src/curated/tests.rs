@@ -54,7 +54,7 @@ fn versions() -> Vec<Version<TrackRow>> {
 #[test]
 fn files_written_before_carried_forward_existed_read_as_not_carried() {
     let event = ListenEvent { user_id: 1, track_id: 2, position: 0, created_at: t("2026-11-01T00:00:00"), updated_at: t("2026-11-01T00:00:00"), is_new: true, carried_forward: true };
-    let batch = ListenEvent::to_batch(&[event.clone()]).unwrap();
+    let batch = ListenEvent::to_batch(std::slice::from_ref(&event)).unwrap();
     let old = batch.project(&[0, 1, 2, 3, 4, 5]).unwrap();
     assert!(old.column_by_name("carried_forward").is_none());
     let mut data = Vec::new();
