@@ -120,7 +120,7 @@ fn reset_peak_memory() {
 
 async fn fetch(sizes: &[usize], concurrency: usize) -> Result<(), AnyError> {
     let command = format!(
-        "cargo run --release -p moovitamix-core -- bench fetch --rows {} --concurrency {concurrency}",
+        "cargo run --release -p moovitamix -- bench fetch --rows {} --concurrency {concurrency}",
         sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
     );
     println!("fetch benchmark: {command}");

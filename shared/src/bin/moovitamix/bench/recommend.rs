@@ -120,7 +120,7 @@ fn command(a: &Args) -> String {
         .map(|(k, v)| format!("{k}={v} "))
         .collect();
     env.sort();
-    let mut c = format!("{}cargo run --release -p moovitamix-core -- bench recommend", env.concat());
+    let mut c = format!("{}cargo run --release -p moovitamix -- bench recommend", env.concat());
     match &a.ml100k {
         _ if a.skip_ml100k => c += " --skip-ml100k",
         Some(p) => c += &format!(" --ml100k {}", p.display()),

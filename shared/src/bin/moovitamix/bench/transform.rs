@@ -42,7 +42,7 @@ fn trim_heap() {
 
 pub async fn run(sizes: &[usize], listens_per_user: usize, duckdb: bool) -> Result<(), AnyError> {
     let list = sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
-    println!("transform benchmark: cargo run --release -p moovitamix-core -- bench transform --users {list} --listens-per-user {listens_per_user}");
+    println!("transform benchmark: cargo run --release -p moovitamix -- bench transform --users {list} --listens-per-user {listens_per_user}");
     println!("machine: {} cores; raw parts of 200000 rows; curated defaults (row groups 131072 rows, files 1048576 rows, Snappy)", std::thread::available_parallelism().map_or(0, |n| n.get()));
     println!(
         "{:>9} {:>8} {:>4} {:>10} {:>11} {:>8} {:>11} {:>11} {:>8} {:>9} {:>10}",
