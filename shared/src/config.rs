@@ -184,7 +184,7 @@ pub struct Config {
 pub struct RecommendConfig {
     pub top_k: usize,
     /// The hyper-parameters new models are trained with (`ALS_*`).
-    pub hyper: crate::recommend::model_store::Hyper,
+    pub hyper: crate::recommend::recipe::Recipe,
     pub holdout_share: f64,
     pub gate: crate::recommend::gate::GateSettings,
     pub cold_start_sample_share: f64,
@@ -248,7 +248,7 @@ impl Config {
             transform: Self::transform(&env, in_lambda)?,
             recommend: RecommendConfig {
                 top_k: env.number("RECOMMEND_TOP_K", 1, 1000)?,
-                hyper: crate::recommend::model_store::Hyper {
+                hyper: crate::recommend::recipe::Recipe {
                     als: crate::recommend::als::AlsParams {
                         factors: env.number("ALS_FACTORS", 1, 1024)?,
                         regularization: env.real("ALS_REGULARIZATION", 0.0, 1e6)? as f32,

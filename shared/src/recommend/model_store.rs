@@ -9,7 +9,10 @@
 //!
 //! A version id is the training run's id (`YYYYMMDDTHHMMSSZ-xxxxxxxx`), so versions sort by time.
 
+use super::evaluation::Evaluation;
 use super::gate::Decision;
+use super::ids::IdTable;
+use super::recipe::Recipe;
 use crate::storage::{ETag, PutMode, Store, StoreError};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -33,69 +36,6 @@ pub enum ModelStoreError {
     ChampionMoved,
 }
 
-/// The recipe of a model, as recorded: ALS's hyper-parameters and the listens' weighting.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Hyper {
-    #[serde(flatten)]
-    pub als: super::als::AlsParams,
-    /// Confidence grows with recency: each listen's weight is `1 + beta * (rank / n)^power`,
-    /// rank 1 for the user's oldest listen and n for the latest ([`super::split::recency_weighted`]).
-    pub recency_beta: f32,
-    pub recency_power: f32,
-}
-
-/// Ranking quality on held-out listens.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Scores {
-    pub precision_at_10: f64,
-    pub recall_at_10: f64,
-    pub ndcg_at_10: f64,
-    pub map_at_10: f64,
-    pub coverage: f64,
-}
-
-/// The evaluation the gate decided on. Two comparisons with the champion:
-/// - `champion` (the "recipe" comparison): the champion's hyper-parameters trained on the same
-///   split as the candidate, scored on the same held-out listens;
-/// - `served`: the stored champion model itself, as scoring serves it (each user folded in from
-///   their training-side listens), on the held-out listens it never saw in training.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Evaluation {
-    pub candidate: Scores,
-    pub baseline: Scores,
-    /// The champion's recipe trained on the same split; none on the first training.
-    pub champion: Option<Scores>,
-    pub champion_version: Option<String>,
-    pub test_users: u64,
-    pub test_listens: u64,
-    /// The stored champion as served, beside the candidate on the same listens.
-    #[serde(default)]
-    pub served: Option<ServedEvaluation>,
-    /// Why there is no served evaluation although there is a champion.
-    #[serde(default)]
-    pub served_unavailable: Option<String>,
-    /// The paired statistics the gate decided on (cards written before the gate had them: none).
-    #[serde(default)]
-    pub gate: Option<super::gate::GateEvidence>,
-    /// The cold-start policies compared on hidden users, and the model for users with few listens.
-    #[serde(default)]
-    pub cold_start: Option<super::cold_start::ColdStartChoice>,
-}
-
-/// The stored champion evaluated as it is served, on the held-out listens of the new split
-/// that were not among the listens it was trained on, with the candidate on the same listens.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ServedEvaluation {
-    /// Users with at least one such listen, and those listens.
-    pub users: u64,
-    pub listens: u64,
-    pub champion: Scores,
-    pub candidate: Scores,
-    /// Users the champion knew none of the training-side listens of (served by cold start).
-    pub cold_start_users: u64,
-    pub versus_champion: super::gate::Comparison,
-}
-
 /// What a stored version records about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelCard {
@@ -103,7 +43,7 @@ pub struct ModelCard {
     pub trained_at: DateTime<Utc>,
     /// The curated date whose `listen_events` it was trained on.
     pub data_date: NaiveDate,
-    pub hyper: Hyper,
+    pub hyper: Recipe,
     pub users: u64,
     pub tracks: u64,
     pub listens: u64,
@@ -131,62 +71,6 @@ pub struct Champion {
     /// replace this champion; an explicit train or an unpin does.
     #[serde(default)]
     pub pinned: bool,
-}
-
-/// The id maps of a model: row `i` of the user factors is `users[i]`, and so on.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct IdTable {
-    pub users: Vec<i64>,
-    /// A hash of each user's training listens ([`listens_hash`]), to spot users who changed since.
-    pub user_hashes: Vec<u64>,
-    pub tracks: Vec<i64>,
-}
-
-const IDS_MAGIC: &[u8; 8] = b"MVXIDS01";
-
-impl IdTable {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(24 + 16 * self.users.len() + 8 * self.tracks.len());
-        out.extend_from_slice(IDS_MAGIC);
-        out.extend_from_slice(&(self.users.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(self.tracks.len() as u64).to_le_bytes());
-        self.users.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-        self.user_hashes.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-        self.tracks.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-        out
-    }
-
-    pub fn from_bytes(data: &[u8]) -> Result<Self, String> {
-        if data.len() < 24 || &data[..8] != IDS_MAGIC {
-            return Err("not an id table (bad magic)".into());
-        }
-        let word = |i: usize| u64::from_le_bytes(data[8 + 8 * i..16 + 8 * i].try_into().expect("8 bytes"));
-        let (users, tracks) = (word(0) as usize, word(1) as usize);
-        let words = users.checked_mul(2).and_then(|u| u.checked_add(tracks)).ok_or("absurd sizes")?;
-        if data.len() != 24 + 8 * words {
-            return Err(format!("{} bytes for {users} users and {tracks} tracks (expected {})", data.len(), 24 + 8 * words));
-        }
-        let read = |start: usize, n: usize| (0..n).map(move |i| word(2 + start + i));
-        Ok(IdTable {
-            users: read(0, users).map(|v| v as i64).collect(),
-            user_hashes: read(users, users).collect(),
-            tracks: read(2 * users, tracks).map(|v| v as i64).collect(),
-        })
-    }
-}
-
-/// A stable hash (FNV-1a) of a user's listened track ids, in any order.
-pub fn listens_hash(tracks: &[i64]) -> u64 {
-    let mut sorted = tracks.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for t in sorted {
-        for b in t.to_le_bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
 }
 
 /// A version read back whole.
@@ -329,6 +213,8 @@ impl ModelStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recommend::evaluation::Scores;
+    use crate::recommend::ids::listens_hash;
     use crate::storage::MemoryStore;
 
     fn card(version: &str, promoted: bool) -> ModelCard {
@@ -337,7 +223,7 @@ mod tests {
             version: version.into(),
             trained_at: "2026-11-21T06:00:00Z".parse().unwrap(),
             data_date: "2026-11-21".parse().unwrap(),
-            hyper: Hyper {
+            hyper: Recipe {
                 als: crate::recommend::als::AlsParams { factors: 8, regularization: 0.1, alpha: 2.0, iterations: 3, cg_steps: 3, seed: 1 },
                 recency_beta: 0.0,
                 recency_power: 1.0,
@@ -368,17 +254,6 @@ mod tests {
 
     fn ids() -> IdTable {
         IdTable { users: vec![10, -3], user_hashes: vec![listens_hash(&[1, 2]), 7], tracks: vec![1, 2, 3] }
-    }
-
-    #[test]
-    fn id_tables_round_trip_and_garbage_is_refused() {
-        assert_eq!(IdTable::from_bytes(&ids().to_bytes()).unwrap(), ids());
-        let mut bytes = ids().to_bytes();
-        bytes.pop();
-        assert!(IdTable::from_bytes(&bytes).unwrap_err().contains("expected"));
-        assert!(IdTable::from_bytes(b"not an id table at all").is_err());
-        assert_eq!(listens_hash(&[2, 1, 2]), listens_hash(&[1, 2]), "order and repeats do not matter");
-        assert_ne!(listens_hash(&[1, 2]), listens_hash(&[1, 3]));
     }
 
     #[tokio::test]

@@ -12,7 +12,8 @@ use super::als::AlsModel;
 use super::cold_start::{self, Popularity};
 use super::inputs::Inputs;
 use super::interactions::Csr;
-use super::model_store::{Hyper, IdTable, listens_hash};
+use super::ids::{IdTable, listens_hash};
+use super::recipe::Recipe;
 use super::training::TrainingData;
 use crate::curated::{Reason, Recommendation};
 use super::topk;
@@ -26,7 +27,7 @@ pub struct ServingModel {
     pub als: AlsModel,
     pub ids: IdTable,
     /// The recipe it was trained with: fold-in weighs listens the same way.
-    pub hyper: Hyper,
+    pub hyper: Recipe,
     /// The cold-start policy and fold-in threshold its training chose.
     pub cold_start: cold_start::Serving,
 }
@@ -185,7 +186,7 @@ mod tests {
         let data = TrainingData::new(listens);
         // Two taste groups, two factors: more would fit each user's few listens' noise.
         let als = crate::recommend::als::AlsParams { factors: 2, regularization: 0.1, alpha: 10.0, iterations: 30, cg_steps: 3, seed: 3 };
-        let hyper = Hyper { als, recency_beta: 0.0, recency_power: 1.0 };
+        let hyper = Recipe { als, recency_beta: 0.0, recency_power: 1.0 };
         let matrix = data.matrix(&data.pairs, &hyper);
         ServingModel { version: "v1".into(), als: AlsModel::train(&hyper.als, &matrix), ids: data.id_table(&matrix), hyper, cold_start: Default::default() }
     }

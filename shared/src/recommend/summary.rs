@@ -1,6 +1,8 @@
 //! What a recommend run reports, by mode (the function's response).
 
-use super::model_store::{Champion, Evaluation, Hyper};
+use super::evaluation::Evaluation;
+use super::model_store::Champion;
+use super::recipe::Recipe;
 use crate::curated::Recommendation;
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -14,7 +16,7 @@ pub struct TrainSummary {
     pub promoted: bool,
     pub reason: String,
     pub evaluation: Evaluation,
-    pub hyper: Hyper,
+    pub hyper: Recipe,
     pub users: u64,
     pub tracks: u64,
     pub listens: u64,

@@ -14,7 +14,9 @@ use super::gate::{self, Decision, GateEvidence, GateSettings};
 use super::cold_start::{self, ColdStartChoice, FewListens, RecentListen};
 use super::inputs::{Catalog, Listen};
 use super::interactions::{Csr, IdMap, Interactions};
-use super::model_store::{Evaluation, Hyper, IdTable, Scores, ServedEvaluation, listens_hash};
+use super::evaluation::{Evaluation, Scores, ServedEvaluation};
+use super::ids::{IdTable, listens_hash};
+use super::recipe::Recipe;
 use super::scoring::ServingModel;
 use super::topk::Ranked;
 use rayon::prelude::*;
@@ -72,7 +74,7 @@ impl TrainingData {
     }
 
     /// The matrix ALS trains on: the pairs with their recency-weighted listens.
-    pub fn matrix(&self, pairs: &[split::Listen], hyper: &Hyper) -> Interactions {
+    pub fn matrix(&self, pairs: &[split::Listen], hyper: &Recipe) -> Interactions {
         Interactions::from_triples(self.users.len(), self.tracks.len(), &split::recency_weighted(pairs, hyper.recency_beta, hyper.recency_power))
     }
 
@@ -107,7 +109,7 @@ pub struct TrainSettings {
 pub struct ChampionInput {
     pub version: String,
     /// Its recipe, for the recipe comparison.
-    pub hyper: Hyper,
+    pub hyper: Recipe,
     /// The stored model with the listens it was trained on, for the served comparison; or why
     /// it could not be read.
     pub served: Result<ServedChampion, String>,
@@ -139,7 +141,7 @@ fn scores(recs: &[Ranked], test: &Csr, catalogue: usize) -> Scores {
 /// champion (its recipe, and the stored model as served), applies the gate, and fits the final
 /// model when the gate promotes. With `cold`, a sample of users is hidden from the candidate to
 /// choose the cold-start policy and the fold-in threshold on ([`choose_cold_start`]).
-pub fn train(data: &TrainingData, hyper: Hyper, champion: Option<&ChampionInput>, settings: &TrainSettings, cold: Option<&ColdStartInputs>) -> Trained {
+pub fn train(data: &TrainingData, hyper: Recipe, champion: Option<&ChampionInput>, settings: &TrainSettings, cold: Option<&ColdStartInputs>) -> Trained {
     let hidden = |user: u32| cold.is_some_and(|c| cold_start::is_sampled(data.users.id(user), c.sample_share));
     let visible: Vec<split::Listen> = data.pairs.iter().filter(|p| !hidden(p.user)).copied().collect();
     let (train_pairs, test_pairs) = split::temporal_split(&visible, settings.holdout_share, 2);
@@ -200,7 +202,7 @@ pub fn train(data: &TrainingData, hyper: Hyper, champion: Option<&ChampionInput>
 /// Compares the cold-start policies on the hidden users, then the candidate against the winner
 /// for hidden users of whom only their first few listens are known (folded in, as scoring
 /// would), on their later listens; the threshold between fold-in and cold start follows.
-fn choose_cold_start(data: &TrainingData, c: &ColdStartInputs, candidate: &AlsModel, hyper: &Hyper, train: &Interactions) -> ColdStartChoice {
+fn choose_cold_start(data: &TrainingData, c: &ColdStartInputs, candidate: &AlsModel, hyper: &Recipe, train: &Interactions) -> ColdStartChoice {
     let hidden = |user_id: i64| cold_start::is_sampled(user_id, c.sample_share);
     let (policies, popularity) = cold_start::evaluate_policies(c.listens, c.catalog, c.recent, c.recent_days, hidden, EVAL_K);
     let genres: HashMap<i64, Option<&str>> = c.catalog.users.iter().map(|(u, g)| (*u, g.as_deref())).collect();
@@ -355,9 +357,9 @@ mod tests {
         out
     }
 
-    fn hyper() -> Hyper {
+    fn hyper() -> Recipe {
         let als = AlsParams { factors: 8, regularization: 0.5, alpha: 4.0, iterations: 10, cg_steps: 3, seed: 7 };
-        Hyper { als, recency_beta: 0.0, recency_power: 1.0 }
+        Recipe { als, recency_beta: 0.0, recency_power: 1.0 }
     }
 
     fn settings(tolerance: f64) -> TrainSettings {
@@ -365,7 +367,7 @@ mod tests {
     }
 
     /// A champion trained on `listens` with `hyper`, stored as it would be served.
-    fn stored(listens: &[Listen], hyper: Hyper) -> ChampionInput {
+    fn stored(listens: &[Listen], hyper: Recipe) -> ChampionInput {
         let data = TrainingData::new(listens);
         let matrix = data.matrix(&data.pairs, &hyper);
         let model = ServingModel { version: "v1".into(), als: AlsModel::train(&hyper.als, &matrix), ids: data.id_table(&matrix), hyper, cold_start: Default::default() };
@@ -375,8 +377,8 @@ mod tests {
         ChampionInput { version: "v1".into(), hyper, served: Ok(ServedChampion { model, seen }) }
     }
 
-    fn weak() -> Hyper {
-        Hyper { als: AlsParams { factors: 1, iterations: 1, ..hyper().als }, ..hyper() }
+    fn weak() -> Recipe {
+        Recipe { als: AlsParams { factors: 1, iterations: 1, ..hyper().als }, ..hyper() }
     }
 
     #[test]
@@ -400,7 +402,7 @@ mod tests {
     #[test]
     fn the_champion_is_evaluated_as_its_recipe_when_it_cannot_be_served() {
         let data = TrainingData::new(&clustered());
-        let recipe_only = |hyper: Hyper| ChampionInput { version: "v1".into(), hyper, served: Err("not readable".into()) };
+        let recipe_only = |hyper: Recipe| ChampionInput { version: "v1".into(), hyper, served: Err("not readable".into()) };
         let same = train(&data, hyper(), Some(&recipe_only(hyper())), &settings(0.0), None);
         assert_eq!(same.evaluation.champion, Some(same.evaluation.candidate), "same recipe, same scores");
         assert_eq!(same.evaluation.served_unavailable.as_deref(), Some("not readable"));

@@ -1,7 +1,9 @@
 use super::*;
 use crate::recommend::als::AlsParams;
 use crate::recommend::gate::Decision;
-use crate::recommend::model_store::{Evaluation, Hyper, IdTable, Scores};
+use crate::recommend::evaluation::{Evaluation, Scores};
+use crate::recommend::ids::IdTable;
+use crate::recommend::recipe::Recipe;
 use crate::storage::MemoryStore;
 
 fn scores(ndcg: f64) -> Scores {
@@ -13,7 +15,7 @@ fn card(version: &str, trained_at: &str, ndcg: f64, champion: Option<f64>, decis
         version: version.into(),
         trained_at: trained_at.parse().unwrap(),
         data_date: "2026-11-21".parse().unwrap(),
-        hyper: Hyper { als: AlsParams::default(), recency_beta: 0.0, recency_power: 1.0 },
+        hyper: Recipe { als: AlsParams::default(), recency_beta: 0.0, recency_power: 1.0 },
         users: 100,
         tracks: 50,
         listens: 1000,

@@ -11,7 +11,7 @@ use moovitamix::config::{Config, RecommendConfig};
 use moovitamix::recommend::als::{AlsModel, AlsParams};
 use moovitamix::recommend::evaluate::{Metrics, evaluate, popularity};
 use moovitamix::recommend::interactions::{Csr, IdMap, Interactions};
-use moovitamix::recommend::model_store::Hyper;
+use moovitamix::recommend::recipe::Recipe;
 use moovitamix::recommend::split::{Listen, recency_weighted, temporal_split, triples, validation_split};
 use moovitamix::recommend::topk::{Ranked, recommend_all};
 use moovitamix::recommend::cold_start::RecentListen;
@@ -137,7 +137,7 @@ fn command(a: &Args) -> String {
     c
 }
 
-fn recipe(h: &Hyper) -> String {
+fn recipe(h: &Recipe) -> String {
     format!(
         "factors {}, regularization {}, alpha {}, iterations {}, cg_steps {}, seed {}, recency beta {} power {}",
         h.als.factors, h.als.regularization, h.als.alpha, h.als.iterations, h.als.cg_steps, h.als.seed, h.recency_beta, h.recency_power
@@ -308,17 +308,17 @@ fn fit_and_score(params: &AlsParams, train: &Interactions) -> (f64, f64, Vec<Ran
 
 /// The grid the recipe was picked from, on validation listens only; best NDCG@10 among the
 /// settings that cover at least 30% of the catalogue (so a popularity-like model cannot win).
-fn tune_on_validation(train_listens: &[Listen], nu: usize, ni: usize, h: &Hyper, share: f64) {
+fn tune_on_validation(train_listens: &[Listen], nu: usize, ni: usize, h: &Recipe, share: f64) {
     let (fit, validation) = validation_split(train_listens, share, 2);
     let train = Interactions::from_triples(nu, ni, &recency_weighted(&fit, h.recency_beta, h.recency_power));
     let validation = Csr::from_triples(nu, ni, &triples(&validation));
     println!("\ntuning on validation (the latest {share} of each user's training listens; fit on the rest), other settings as the recipe:");
     println!("{:>7} {:>6} {:>5} {:>8} {:>7} {:>9}", "factors", "reg", "alpha", "NDCG@10", "P@10", "coverage");
-    let mut best: Option<(f64, Hyper)> = None;
+    let mut best: Option<(f64, Recipe)> = None;
     for factors in [32, 64, 128] {
         for regularization in [10.0, 40.0, 80.0] {
             for alpha in [0.3, 1.0] {
-                let q = Hyper { als: AlsParams { factors, regularization, alpha, ..h.als }, ..*h };
+                let q = Recipe { als: AlsParams { factors, regularization, alpha, ..h.als }, ..*h };
                 let (_, _, recs) = fit_and_score(&q.als, &train);
                 let m = evaluate(&recs, &validation, EVAL_K, ni);
                 println!("{factors:>7} {regularization:>6} {alpha:>5} {:>8.4} {:>7.4} {:>9.4}", m.ndcg, m.precision, m.coverage);
@@ -353,7 +353,7 @@ fn unit(s: &mut u64) -> f64 {
     (splitmix(s) >> 11) as f64 / (1u64 << 53) as f64
 }
 
-fn synthetic(nu: usize, ni: usize, n: usize, h: &Hyper) -> Result<(), AnyError> {
+fn synthetic(nu: usize, ni: usize, n: usize, h: &Recipe) -> Result<(), AnyError> {
     if nu == 0 || ni == 0 || nu > u32::MAX as usize || ni > u32::MAX as usize {
         return Err("--synthetic-users and --synthetic-items must be between 1 and 2^32 - 1".into());
     }
