@@ -23,14 +23,14 @@
 //! Rows without a readable id (quarantined for a missing or mistyped key) cannot be attributed
 //! to a user; fetch's quarantine nulls personal fields of every user row it keeps anyway.
 
+use crate::codec::{CodecError, Interner, Layout, PartsWriter, TableReader};
 use crate::commit::{CommitError, CommitSettings, PartitionCommit, ReadError, RunSpec, RunWriter, Staged, read_committed, with_run};
+use crate::curated::{TableName, UserRow, Version};
 use crate::job::{Classified, Invocation};
-use crate::manifest::{Manifest, ObjectEntry, ObjectRole};
+use crate::manifest::{FetchStarted, Manifest, ObjectEntry, ObjectRole};
 use crate::partition::{MANIFEST_FILE, Partition, RUN_DATASET, Zone};
 use crate::records::{Record, User};
 use crate::storage::{Store, StoreError};
-use crate::codec::{CodecError, Interner, Layout, PartsWriter, TableReader};
-use crate::curated::{TableName, UserRow, Version};
 use crate::transform::quarantine_dataset;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -182,17 +182,16 @@ impl Eraser {
             for manifest in &current.partitions {
                 partitions.push(self.rewrite_partition(&writer, zone, manifest, ids, &mut rows).await?);
             }
-            let mut details = current.run.details.clone();
-            if let Value::Object(map) = &mut details {
-                // Transform's `ingested_at` comes from when fetch read the source, not from this run.
-                if zone == Zone::Raw && !map.contains_key("fetch_started_at") {
-                    map.insert("fetch_started_at".into(), serde_json::to_value(current.run.started_at).expect("a time serialises"));
-                }
-                map.insert("erasure".into(), serde_json::json!({"replaced_run": current.run.run_id, "rows": rows}));
-            } else {
-                details = serde_json::json!({"fetch_started_at": current.run.started_at, "erasure": {"replaced_run": current.run.run_id, "rows": rows}});
+            let mut details = match current.run.details.clone() {
+                Value::Object(map) => map,
+                _ => serde_json::Map::new(),
+            };
+            // Transform's `ingested_at` comes from when fetch read the source, not from this run.
+            if zone == Zone::Raw && !details.contains_key(FetchStarted::FIELD) {
+                details.insert(FetchStarted::FIELD.into(), serde_json::to_value(current.run.started_at).expect("a time serialises"));
             }
-            Ok::<_, EraseError>(Staged { partitions, details, output: (current.run.run_id, rows) })
+            details.insert("erasure".into(), serde_json::json!({"replaced_run": current.run.run_id, "rows": rows}));
+            Ok::<_, EraseError>(Staged { partitions, details: Value::Object(details), output: (current.run.run_id, rows) })
         })
         .await?;
         Ok(Some(DateErased { zone: zone.as_str().to_owned(), date, replaced_run, run_manifest: committed.run_manifest, rows }))
@@ -357,7 +356,7 @@ fn erase_line(text: &[u8], role: ObjectRole, ids: &BTreeSet<i64>) -> Option<Vec<
 /// When the committed raw date's fetch read the source: `details.fetch_started_at` once an
 /// erasure rewrote the date, else the run's own start.
 pub fn fetch_started_at(run: &Manifest) -> DateTime<Utc> {
-    run.details.get("fetch_started_at").and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or(run.started_at)
+    FetchStarted::recorded(run).unwrap_or(run.started_at)
 }
 
 #[cfg(test)]

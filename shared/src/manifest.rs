@@ -18,6 +18,24 @@ pub fn code_version() -> String {
     }
 }
 
+/// The run detail `fetch_started_at`: when fetch read the source for the date. Transform's run
+/// records it (recommend's freshness starts there); an erasure's re-commit of raw keeps it, its
+/// own start not being fetch's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchStarted {
+    pub fetch_started_at: DateTime<Utc>,
+}
+
+impl FetchStarted {
+    /// Its name in a run manifest's `details`.
+    pub const FIELD: &'static str = "fetch_started_at";
+
+    /// As recorded in a run manifest's details, if it is.
+    pub fn recorded(run: &Manifest) -> Option<DateTime<Utc>> {
+        Self::deserialize(&run.details).ok().map(|d| d.fetch_started_at)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {

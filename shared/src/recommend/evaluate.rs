@@ -4,7 +4,7 @@ use super::interactions::{Csr, Interactions};
 use super::topk::Ranked;
 use rayon::prelude::*;
 
-/// Metrics averaged over the users with at least one held-out item.
+/// RankingMetrics averaged over the users with at least one held-out item.
 ///
 /// Per user with relevant (held-out) set `R`, top-K list `L` and `hits = |L ∩ R|`:
 /// - `precision` = hits / K;
@@ -15,7 +15,7 @@ use rayon::prelude::*;
 /// - `map` = (sum over hits at rank i of hits-so-far / (i+1)) / min(K, |R|), as in `implicit`;
 /// - `coverage` = distinct items recommended (top K, evaluated users) / `catalogue`.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Metrics {
+pub struct RankingMetrics {
     pub users: usize,
     pub precision: f64,
     pub recall: f64,
@@ -27,8 +27,8 @@ pub struct Metrics {
 
 /// Scores `recs` (indexed by user; users past its end count as empty lists) against the held-out `test`
 /// matrix (by user; its distinct items per user are the relevant set), at cut-off `k`.
-pub fn evaluate(recs: &[Ranked], test: &Csr, k: usize, catalogue: usize) -> Metrics {
-    let mut m = Metrics::default();
+pub fn evaluate(recs: &[Ranked], test: &Csr, k: usize, catalogue: usize) -> RankingMetrics {
+    let mut m = RankingMetrics::default();
     let (mut hits_total, mut capped_total) = (0usize, 0usize);
     let mut seen = vec![false; test.n_cols()];
     for u in 0..test.n_rows() {

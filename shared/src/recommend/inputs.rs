@@ -2,7 +2,7 @@
 //! listens new on the last days (for recent popularity).
 
 use crate::commit::{ReadError, read_committed};
-use crate::manifest::ObjectRole;
+use crate::manifest::{FetchStarted, ObjectRole};
 use crate::partition::{MANIFEST_FILE, Partition, RUN_DATASET, Zone};
 use crate::storage::{Store, StoreError};
 use crate::codec::{CodecError, Interner, Table, TableReader};
@@ -109,7 +109,7 @@ async fn for_each_batch<T: Table>(
 /// Reads `date`'s committed curated tables; refuses a date transform has not committed.
 pub async fn read_inputs(store: &Arc<dyn Store>, date: NaiveDate) -> Result<Inputs, InputError> {
     let committed = read_committed(store.as_ref(), Zone::Curated, date).await.map_err(|source| InputError::NotReadable { date, source })?;
-    let fetch_started_at = committed.run.details.get("fetch_started_at").and_then(|v| serde_json::from_value(v.clone()).ok());
+    let fetch_started_at = FetchStarted::recorded(&committed.run);
     let mut inputs = Inputs { date, fetch_started_at, ..Inputs::default() };
     for_each_batch::<ListenEvent>(store, date, &committed, TableName::ListenEvents, |batch| {
         inputs.listens.extend(batch.into_iter().map(|e| Listen {

@@ -2,7 +2,7 @@
 
 /// One timestamped interaction, in dense indices.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Listen {
+pub struct WeightedListen {
     pub user: u32,
     pub item: u32,
     pub weight: f32,
@@ -16,7 +16,7 @@ pub struct Listen {
 /// `floor(fraction * n)` of them, but at least 1, are held out, where `n` is the user's listen
 /// count. Users with fewer than `min_listens` listens (use at least 2) keep everything in train,
 /// so no user loses their whole history. Both outputs are sorted by (user, timestamp, item).
-pub fn temporal_split(listens: &[Listen], fraction: f64, min_listens: usize) -> (Vec<Listen>, Vec<Listen>) {
+pub fn temporal_split(listens: &[WeightedListen], fraction: f64, min_listens: usize) -> (Vec<WeightedListen>, Vec<WeightedListen>) {
     assert!((0.0..1.0).contains(&fraction), "fraction must be in [0, 1)");
     let mut sorted = listens.to_vec();
     sorted.sort_by_key(|l| (l.user, l.timestamp, l.item));
@@ -33,7 +33,7 @@ pub fn temporal_split(listens: &[Listen], fraction: f64, min_listens: usize) -> 
 
 /// Carves a validation slice out of training listens the same way (for tuning, so the test
 /// listens are never looked at): returns (fit, validation).
-pub fn validation_split(train: &[Listen], fraction: f64, min_listens: usize) -> (Vec<Listen>, Vec<Listen>) {
+pub fn validation_split(train: &[WeightedListen], fraction: f64, min_listens: usize) -> (Vec<WeightedListen>, Vec<WeightedListen>) {
     temporal_split(train, fraction, min_listens)
 }
 
@@ -45,7 +45,7 @@ pub fn validation_split(train: &[Listen], fraction: f64, min_listens: usize) -> 
 /// (temporal split, tuned on validation) `beta = 300, power = 10` lifts ALS NDCG@10 from ~0.19
 /// to ~0.22. `beta = 0` gives plain [`triples`]. Relative rank (not time) keeps it scale-free
 /// across users who listen at very different rates.
-pub fn recency_weighted(listens: &[Listen], beta: f32, power: f32) -> Vec<(u32, u32, f32)> {
+pub fn recency_weighted(listens: &[WeightedListen], beta: f32, power: f32) -> Vec<(u32, u32, f32)> {
     let mut sorted = listens.to_vec();
     sorted.sort_by_key(|l| (l.user, l.timestamp, l.item));
     let mut out = Vec::with_capacity(sorted.len());
@@ -59,7 +59,7 @@ pub fn recency_weighted(listens: &[Listen], beta: f32, power: f32) -> Vec<(u32, 
 }
 
 /// The `(user, item, weight)` triples of `listens`, for [`Interactions::from_triples`](super::interactions::Interactions::from_triples).
-pub fn triples(listens: &[Listen]) -> Vec<(u32, u32, f32)> {
+pub fn triples(listens: &[WeightedListen]) -> Vec<(u32, u32, f32)> {
     listens.iter().map(|l| (l.user, l.item, l.weight)).collect()
 }
 
@@ -67,8 +67,8 @@ pub fn triples(listens: &[Listen]) -> Vec<(u32, u32, f32)> {
 mod tests {
     use super::*;
 
-    fn l(user: u32, item: u32, timestamp: i64) -> Listen {
-        Listen { user, item, weight: 1.0, timestamp }
+    fn l(user: u32, item: u32, timestamp: i64) -> WeightedListen {
+        WeightedListen { user, item, weight: 1.0, timestamp }
     }
 
     #[test]
@@ -107,9 +107,9 @@ mod tests {
 
     #[test]
     fn rounding_floors_with_float_noise_guard() {
-        let v: Vec<Listen> = (0..35).map(|t| l(0, t, t as i64)).collect();
+        let v: Vec<WeightedListen> = (0..35).map(|t| l(0, t, t as i64)).collect();
         assert_eq!(temporal_split(&v, 0.2, 2).1.len(), 7);
-        let v: Vec<Listen> = (0..10).map(|t| l(0, t, t as i64)).collect();
+        let v: Vec<WeightedListen> = (0..10).map(|t| l(0, t, t as i64)).collect();
         assert_eq!(temporal_split(&v, 0.3, 2).1.len(), 3);
         assert_eq!(temporal_split(&v[..2], 0.2, 2).1.len(), 1);
         assert_eq!(temporal_split(&v[..2], 0.2, 3).1.len(), 0);

@@ -9,7 +9,7 @@
 //! on every listen, which is the model stored and served.
 
 use super::als::AlsModel;
-use super::evaluate::{self, Metrics};
+use super::evaluate::{self, RankingMetrics};
 use super::gate::{self, Decision, GateEvidence, GateSettings};
 use super::cold_start::{self, ColdStartChoice, FewListens, RecentListen};
 use super::inputs::{Catalog, Listen};
@@ -27,8 +27,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// Metrics are taken at this cut-off, whatever the number of tracks served.
 pub const EVAL_K: usize = 10;
 
-impl From<Metrics> for Scores {
-    fn from(m: Metrics) -> Self {
+impl From<RankingMetrics> for Scores {
+    fn from(m: RankingMetrics) -> Self {
         Scores { precision_at_10: m.precision, recall_at_10: m.recall, ndcg_at_10: m.ndcg, map_at_10: m.map, coverage: m.coverage }
     }
 }
@@ -39,7 +39,7 @@ impl From<Metrics> for Scores {
 pub struct TrainingData {
     pub users: IdMap,
     pub tracks: IdMap,
-    pub pairs: Vec<split::Listen>,
+    pub pairs: Vec<split::WeightedListen>,
     pub first_listen_micros: Option<i64>,
     pub last_listen_micros: Option<i64>,
 }
@@ -50,7 +50,7 @@ impl TrainingData {
         let tracks = IdMap::from_ids(listens.iter().map(|l| l.track_id));
         let mut ordered: Vec<&Listen> = listens.iter().collect();
         ordered.sort_unstable_by_key(|l| (l.user_id, l.time_key()));
-        let mut pairs: Vec<split::Listen> = Vec::with_capacity(listens.len());
+        let mut pairs: Vec<split::WeightedListen> = Vec::with_capacity(listens.len());
         for history in ordered.chunk_by(|a, b| a.user_id == b.user_id) {
             let user = users.index(history[0].user_id).expect("a listed user");
             let mut at: HashMap<u32, usize> = HashMap::with_capacity(history.len());
@@ -63,7 +63,7 @@ impl TrainingData {
                     }
                     None => {
                         at.insert(item, pairs.len());
-                        pairs.push(split::Listen { user, item, weight: 1.0, timestamp: rank as i64 });
+                        pairs.push(split::WeightedListen { user, item, weight: 1.0, timestamp: rank as i64 });
                     }
                 }
             }
@@ -74,7 +74,7 @@ impl TrainingData {
     }
 
     /// The matrix ALS trains on: the pairs with their recency-weighted listens.
-    pub fn matrix(&self, pairs: &[split::Listen], hyper: &Recipe) -> Interactions {
+    pub fn matrix(&self, pairs: &[split::WeightedListen], hyper: &Recipe) -> Interactions {
         Interactions::from_triples(self.users.len(), self.tracks.len(), &split::recency_weighted(pairs, hyper.recency_beta, hyper.recency_power))
     }
 
@@ -143,7 +143,7 @@ fn scores(recs: &[Ranked], test: &Csr, catalogue: usize) -> Scores {
 /// choose the cold-start policy and the fold-in threshold on ([`choose_cold_start`]).
 pub fn train(data: &TrainingData, hyper: Recipe, champion: Option<&ChampionInput>, settings: &TrainSettings, cold: Option<&ColdStartInputs>) -> Trained {
     let hidden = |user: u32| cold.is_some_and(|c| cold_start::is_sampled(data.users.id(user), c.sample_share));
-    let visible: Vec<split::Listen> = data.pairs.iter().filter(|p| !hidden(p.user)).copied().collect();
+    let visible: Vec<split::WeightedListen> = data.pairs.iter().filter(|p| !hidden(p.user)).copied().collect();
     let (train_pairs, test_pairs) = split::temporal_split(&visible, settings.holdout_share, 2);
     let train = data.matrix(&train_pairs, &hyper);
     let n_items = data.tracks.len();
@@ -206,7 +206,7 @@ fn choose_cold_start(data: &TrainingData, c: &ColdStartInputs, candidate: &AlsMo
     let hidden = |user_id: i64| cold_start::is_sampled(user_id, c.sample_share);
     let (policies, popularity) = cold_start::evaluate_policies(c.listens, c.catalog, c.recent, c.recent_days, hidden, EVAL_K);
     let genres: HashMap<i64, Option<&str>> = c.catalog.users.iter().map(|(u, g)| (*u, g.as_deref())).collect();
-    let mut histories: BTreeMap<u32, Vec<split::Listen>> = BTreeMap::new();
+    let mut histories: BTreeMap<u32, Vec<split::WeightedListen>> = BTreeMap::new();
     for p in data.pairs.iter().filter(|p| hidden(data.users.id(p.user))) {
         histories.entry(p.user).or_default().push(*p);
     }
@@ -216,7 +216,7 @@ fn choose_cold_start(data: &TrainingData, c: &ColdStartInputs, candidate: &AlsMo
     let few_listens: Vec<FewListens> = cold_start::FEW_LISTENS
         .iter()
         .map(|&known| {
-            let users: Vec<(i64, &[split::Listen], &[split::Listen])> = histories
+            let users: Vec<(i64, &[split::WeightedListen], &[split::WeightedListen])> = histories
                 .iter()
                 .filter(|(_, h)| h.len() > known as usize)
                 .map(|(&u, h)| (data.users.id(u), &h[..known as usize], &h[known as usize..]))
@@ -263,8 +263,8 @@ fn choose_cold_start(data: &TrainingData, c: &ColdStartInputs, candidate: &AlsMo
 /// listen the champion knows gets the popularity list, as cold start would serve them.
 fn evaluate_served(
     data: &TrainingData,
-    train_pairs: &[split::Listen],
-    test_pairs: &[split::Listen],
+    train_pairs: &[split::WeightedListen],
+    test_pairs: &[split::WeightedListen],
     champion: &ServedChampion,
     candidate_recs: &[Ranked],
     baseline_recs: &[Ranked],

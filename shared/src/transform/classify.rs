@@ -1,6 +1,6 @@
 //! One raw row classified: parsed, validated and de-duplicated, or quarantined with its reasons.
 
-use super::quality::{QuarantineBuffer, Reason, Rule, TableQuality};
+use super::quality::{QuarantineBuffer, QuarantineReason, Rule, TableQuality};
 use crate::records::{Issue, Record, Validated};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -42,7 +42,7 @@ pub(super) fn classify<R: Record>(
             quality.quarantine(Rule::InvalidRow, 1);
             quality.uncarriable += 1;
             let row = redact(&Value::String(String::from_utf8_lossy(text).into_owned()));
-            quarantine.push(source, line, &[Reason::new(Rule::InvalidRow, "", format!("not JSON: {e}"))], &row);
+            quarantine.push(source, line, &[QuarantineReason::new(Rule::InvalidRow, "", format!("not JSON: {e}"))], &row);
             return None;
         }
     };
@@ -55,7 +55,7 @@ pub(super) fn classify<R: Record>(
             quarantine.push(
                 source,
                 line,
-                &reasons.iter().map(Reason::from_issue).collect::<Vec<_>>(),
+                &reasons.iter().map(QuarantineReason::from_issue).collect::<Vec<_>>(),
                 &redact(&value),
             );
             None
@@ -65,7 +65,7 @@ pub(super) fn classify<R: Record>(
             if !seen.insert(key) {
                 let field = R::ENTITY.key_field();
                 quality.quarantine(Rule::DuplicateKey, units);
-                let reason = Reason::new(Rule::DuplicateKey, field, format!("{field} {key} appears again today; the first row is kept"));
+                let reason = QuarantineReason::new(Rule::DuplicateKey, field, format!("{field} {key} appears again today; the first row is kept"));
                 quarantine.push(source, line, &[reason], &redact(&value));
                 return None;
             }

@@ -41,14 +41,14 @@ mod summary;
 mod tables;
 
 pub use error::TransformError;
-pub use summary::{HistoryCounts, TableCounts, TableSummary, TransformSummary};
+pub use summary::{HistoryCounts, RunDetails, TableCounts, TableSummary, TransformSummary};
 
 use crate::codec::{Layout, Table, TableReader};
 use crate::commit::{CommitSettings, RunSpec, Staged, read_committed, with_run};
 use crate::config::{Config, TransformConfig};
 use crate::curated::TableName;
 use crate::job::{Invocation, observed};
-use crate::manifest::ObjectRole;
+use crate::manifest::{FetchStarted, ObjectRole};
 use crate::metrics::{Metric, Metrics};
 use crate::partition::{Partition, Zone};
 use crate::storage::Store;
@@ -56,7 +56,7 @@ use crate::trigger::{Trigger, check_logical_date};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use pii::Pii;
 use scd2::MergeStats;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -130,7 +130,8 @@ impl Transformer {
         let (committed, built) = with_run(spec, &self.commit, |writer| async move {
             let mut built = self.build(date, &writer).await?;
             let partitions = self.partitions(date, &writer, &mut built).await?;
-            let details = json!({ "dq_report": built.report, "fetch_started_at": built.fetch_started_at });
+            let details = RunDetails { dq_report: &built.report, fetch: FetchStarted { fetch_started_at: built.fetch_started_at } };
+            let details = serde_json::to_value(details).expect("the run details serialise");
             Ok::<_, TransformError>(Staged { partitions, details, output: built })
         })
         .await?;

@@ -100,13 +100,13 @@ impl Rule {
 
 /// Why a row went to quarantine: one line of `reasons`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Reason {
+pub struct QuarantineReason {
     pub check: &'static str,
     pub field: String,
     pub detail: String,
 }
 
-impl Reason {
+impl QuarantineReason {
     pub fn new(rule: Rule, field: &str, detail: String) -> Self {
         Self { check: rule.as_str(), field: field.to_owned(), detail }
     }
@@ -285,12 +285,12 @@ struct Line<'a> {
     source: &'a str,
     /// 1-based line in that object.
     line: u64,
-    reasons: &'a [Reason],
+    reasons: &'a [QuarantineReason],
     row: &'a serde_json::Value,
 }
 
 impl QuarantineBuffer {
-    pub fn push(&mut self, source: &str, line: u64, reasons: &[Reason], row: &serde_json::Value) {
+    pub fn push(&mut self, source: &str, line: u64, reasons: &[QuarantineReason], row: &serde_json::Value) {
         self.lines.push(&Line { source, line, reasons, row });
     }
 
@@ -418,7 +418,7 @@ mod tests {
     #[test]
     fn quarantine_lines_carry_source_line_reasons_and_row() {
         let mut b = QuarantineBuffer::default();
-        b.push("raw/x/part-0.jsonl.gz", 3, &[Reason::new(Rule::DuplicateKey, "id", "id 7 appears again".into())], &serde_json::json!({"id": 7}));
+        b.push("raw/x/part-0.jsonl.gz", 3, &[QuarantineReason::new(Rule::DuplicateKey, "id", "id 7 appears again".into())], &serde_json::json!({"id": 7}));
         let gz = b.finish().unwrap();
         let mut text = String::new();
         GzDecoder::new(&gz[..]).read_to_string(&mut text).unwrap();

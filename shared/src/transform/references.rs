@@ -4,7 +4,7 @@
 //! not in today's tracks is quarantined alone (`unknown_track`), leaving a gap in the positions.
 
 use super::listen_events::Item;
-use super::quality::{QuarantineBuffer, Reason, Rule, TableQuality};
+use super::quality::{QuarantineBuffer, QuarantineReason, Rule, TableQuality};
 use crate::records::ListenHistory;
 use serde_json::{Value, json};
 
@@ -35,7 +35,7 @@ impl Known<'_> {
         if !self.has_user(h.user_id) {
             let units = h.items.len().max(1) as u64;
             quality.quarantine(Rule::UnknownUser, units);
-            let reason = Reason::new(Rule::UnknownUser, "user_id", format!("user {} is not in today's users", h.user_id));
+            let reason = QuarantineReason::new(Rule::UnknownUser, "user_id", format!("user {} is not in today's users", h.user_id));
             quarantine.push(at.source, at.line, &[reason], value);
             return None;
         }
@@ -47,7 +47,7 @@ impl Known<'_> {
                 continue;
             }
             quality.quarantine(Rule::UnknownTrack, 1);
-            let reason = Reason::new(Rule::UnknownTrack, "items", format!("track {track_id} (position {position}) is not in today's tracks"));
+            let reason = QuarantineReason::new(Rule::UnknownTrack, "items", format!("track {track_id} (position {position}) is not in today's tracks"));
             let item = json!({"user_id": h.user_id, "track_id": track_id, "position": position,
                 "created_at": h.created_at, "updated_at": h.updated_at});
             quarantine.push(at.source, at.line, &[reason], &item);

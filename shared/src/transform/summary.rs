@@ -1,7 +1,8 @@
 //! What a transform run reports: per table and in all (the function's response).
 
+use super::quality::DqReport;
 use crate::curated::TableName;
-use crate::manifest::Manifest;
+use crate::manifest::{FetchStarted, Manifest};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -41,6 +42,14 @@ pub struct TransformSummary {
     pub manifests: Vec<String>,
     pub removed_stale_objects: usize,
     pub duration_ms: u64,
+}
+
+/// The details transform's run manifest records.
+#[derive(Debug, Serialize)]
+pub struct RunDetails<'a> {
+    pub dq_report: &'a DqReport,
+    #[serde(flatten)]
+    pub fetch: FetchStarted,
 }
 
 /// The counts a curated partition's manifest records, typed: the next date reads `rows` and

@@ -8,6 +8,7 @@ use crate::manifest::Manifest;
 use crate::job::Classified;
 use crate::records::Entity;
 use bytes::Bytes;
+use serde_json::json;
 use crate::metrics::MemorySink;
 use crate::storage::MemoryStore;
 use flate2::read::GzDecoder;

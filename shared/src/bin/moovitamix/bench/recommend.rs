@@ -9,10 +9,10 @@ use super::{cpu_time, peak_memory_mib, reset_peak_memory};
 use crate::AnyError;
 use moovitamix::config::{Config, RecommendConfig};
 use moovitamix::recommend::als::{AlsModel, AlsParams};
-use moovitamix::recommend::evaluate::{Metrics, evaluate, popularity};
+use moovitamix::recommend::evaluate::{RankingMetrics, evaluate, popularity};
 use moovitamix::recommend::interactions::{Csr, IdMap, Interactions};
 use moovitamix::recommend::recipe::Recipe;
-use moovitamix::recommend::split::{Listen, recency_weighted, temporal_split, triples, validation_split};
+use moovitamix::recommend::split::{WeightedListen, recency_weighted, temporal_split, triples, validation_split};
 use moovitamix::recommend::topk::{Ranked, recommend_all};
 use moovitamix::recommend::cold_start::RecentListen;
 use moovitamix::recommend::inputs::{Catalog, Listen as InputListen};
@@ -183,7 +183,7 @@ fn ml100k_file() -> Result<PathBuf, String> {
 }
 
 /// Every rating as a listen of weight 1, in dense indices; returns (listens, users, items).
-fn load_ml100k(path: &Path) -> Result<(Vec<Listen>, usize, usize), AnyError> {
+fn load_ml100k(path: &Path) -> Result<(Vec<WeightedListen>, usize, usize), AnyError> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let mut lines = text.lines().enumerate();
     match lines.next() {
@@ -199,7 +199,7 @@ fn load_ml100k(path: &Path) -> Result<(Vec<Listen>, usize, usize), AnyError> {
     let users = IdMap::from_ids(rows.iter().map(|r| r.0));
     let items = IdMap::from_ids(rows.iter().map(|r| r.1));
     let index = |m: &IdMap, id| m.index(id).expect("a listed id");
-    let listens = rows.iter().map(|&(u, i, t)| Listen { user: index(&users, u), item: index(&items, i), weight: 1.0, timestamp: t }).collect();
+    let listens = rows.iter().map(|&(u, i, t)| WeightedListen { user: index(&users, u), item: index(&items, i), weight: 1.0, timestamp: t }).collect();
     Ok((listens, users.len(), items.len()))
 }
 
@@ -222,7 +222,7 @@ fn ml100k(path: &Path, config: &RecommendConfig, tune: bool) -> Result<(), AnyEr
         "{:<11} {:>7} {:>7} {:>8} {:>7} {:>9} {:>8} {:>8} {:>9}",
         "model", "P@10", "R@10", "NDCG@10", "MAP@10", "coverage", "train s", "score s", "peak MiB"
     );
-    let row = |name: &str, m: &Metrics, train_s: Option<f64>, score_s: f64, peak: f64| {
+    let row = |name: &str, m: &RankingMetrics, train_s: Option<f64>, score_s: f64, peak: f64| {
         let train_s = train_s.map_or("-".to_owned(), |s| format!("{s:.3}"));
         println!(
             "{name:<11} {:>7.4} {:>7.4} {:>8.4} {:>7.4} {:>9.4} {train_s:>8} {score_s:>8.3} {peak:>9.1}",
@@ -308,7 +308,7 @@ fn fit_and_score(params: &AlsParams, train: &Interactions) -> (f64, f64, Vec<Ran
 
 /// The grid the recipe was picked from, on validation listens only; best NDCG@10 among the
 /// settings that cover at least 30% of the catalogue (so a popularity-like model cannot win).
-fn tune_on_validation(train_listens: &[Listen], nu: usize, ni: usize, h: &Recipe, share: f64) {
+fn tune_on_validation(train_listens: &[WeightedListen], nu: usize, ni: usize, h: &Recipe, share: f64) {
     let (fit, validation) = validation_split(train_listens, share, 2);
     let train = Interactions::from_triples(nu, ni, &recency_weighted(&fit, h.recency_beta, h.recency_power));
     let validation = Csr::from_triples(nu, ni, &triples(&validation));
