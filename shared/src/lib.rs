@@ -59,3 +59,28 @@ pub mod trigger;
 /// The built-in simulator of the source API (tests, local runs, benchmarks).
 #[cfg(feature = "simulator")]
 pub mod simulator;
+
+/// The README's map of concepts to files names files and folders that exist.
+#[cfg(test)]
+#[test]
+fn the_readme_layout_names_existing_files() {
+    let readme = include_str!("../../README.md");
+    let section = readme.split("## Repository layout").nth(1).expect("the README has a layout section");
+    let map = section.split("(`shared/src/`").nth(1).expect("the layout maps concepts to files under shared/src/");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut named = 0;
+    for row in map.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| concept") && !l.starts_with("| ---")) {
+        let files = row.rsplit('|').nth(1).unwrap_or_default();
+        let mut folder = String::new();
+        for name in files.split('`').skip(1).step_by(2) {
+            if name.ends_with('/') {
+                folder = name.to_owned();
+            }
+            // A bare file name after a folder (`commit/` (`run.rs`)) is in that folder.
+            let path = if name.contains('/') { src.join(name) } else { src.join(&folder).join(name) };
+            assert!(path.exists(), "README layout: {name} ({}) does not exist", path.display());
+            named += 1;
+        }
+    }
+    assert!(named > 30, "the map names {named} files");
+}

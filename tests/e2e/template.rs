@@ -6,6 +6,7 @@
 //! Each check returns the problems it finds; the `*_is_caught` tests break a copy of the template
 //! on purpose and assert that the check notices, so a check that passes vacuously fails here.
 
+use moovitamix::curated::TableName;
 use moovitamix::metrics::Metric;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
@@ -912,72 +913,13 @@ fn check_dashboard(t: &Value) -> Vec<String> {
 
 fn check_query_layer(t: &Value) -> Vec<String> {
     let mut problems = vec![];
-    let columns = |list: &[(&str, &str)]| list.iter().map(|(n, ty)| (n.to_string(), ty.to_string())).collect::<Vec<_>>();
-    let scd2 = [
-        ("created_at", "timestamp"),
-        ("updated_at", "timestamp"),
-        ("valid_from", "timestamp"),
-        ("valid_to", "timestamp"),
-        ("is_current", "boolean"),
-        ("row_hash", "string"),
-        ("ingested_at", "timestamp"),
-        ("carried_forward", "boolean"),
-    ];
-    let tracks: Vec<(&str, &str)> = [
-        ("id", "bigint"),
-        ("name", "string"),
-        ("artist", "string"),
-        ("songwriters", "string"),
-        ("duration", "string"),
-        ("duration_seconds", "int"),
-        ("genres", "string"),
-        ("genres_normalized", "string"),
-        ("album", "string"),
-    ]
-    .into_iter()
-    .chain(scd2)
-    .collect();
-    let users: Vec<(&str, &str)> = [
-        ("id", "bigint"),
-        ("first_name", "string"),
-        ("last_name", "string"),
-        ("email_hash", "string"),
-        ("email_key_id", "string"),
-        ("gender", "string"),
-        ("favorite_genres", "string"),
-        ("favorite_genres_normalized", "string"),
-    ]
-    .into_iter()
-    .chain(scd2)
-    .collect();
+    // The Glue columns follow the tables' declarations in the code, names, order and types.
+    let columns = |table: TableName| table.columns().iter().map(|c| (c.name.to_owned(), c.kind.glue().to_owned())).collect::<Vec<_>>();
     let expected = [
-        ("tracks", "curated/tracks", columns(&tracks)),
-        ("users", "curated/users", columns(&users)),
-        (
-            "listen_events",
-            "curated/listen_events",
-            columns(&[
-                ("user_id", "bigint"),
-                ("track_id", "bigint"),
-                ("position", "int"),
-                ("created_at", "timestamp"),
-                ("updated_at", "timestamp"),
-                ("is_new", "boolean"),
-                ("carried_forward", "boolean"),
-            ]),
-        ),
-        (
-            "recommendations",
-            "recommendations",
-            columns(&[
-                ("user_id", "bigint"),
-                ("rank", "int"),
-                ("track_id", "bigint"),
-                ("score", "double"),
-                ("model_version", "string"),
-                ("reason", "string"),
-            ]),
-        ),
+        ("tracks", "curated/tracks", columns(TableName::Tracks)),
+        ("users", "curated/users", columns(TableName::Users)),
+        ("listen_events", "curated/listen_events", columns(TableName::ListenEvents)),
+        ("recommendations", "recommendations", columns(TableName::Recommendations)),
     ];
     let tables = of_type(t, "AWS::Glue::Table");
     for (name, prefix, want) in expected {
