@@ -1,41 +1,10 @@
 //! Word lists for fake rows (Faker-like names, titles and the documented value sets).
 
-/// The 17 genre values of `favorite_genres`, as documented.
-pub const GENRES: [&str; 17] = [
-    "Rock",
-    "Pop",
-    "Hip Hop",
-    "Jazz",
-    "Electronic",
-    "Classical",
-    "Country",
-    "Blues",
-    "R&B",
-    "Reggae",
-    "Folk",
-    "Metal",
-    "Punk",
-    "Funk",
-    "Indie",
-    "Alternative",
-    "Techno",
-];
+/// The documented value sets: one list each, in [`crate::records`] (which validates against them).
+pub use crate::records::{GENDERS, GENRES};
 
 /// Relative popularity of each genre (same order as [`GENRES`]), for tracks and users.
 pub(crate) const GENRE_WEIGHTS: [u32; 17] = [14, 16, 12, 5, 8, 3, 6, 3, 7, 3, 4, 5, 3, 3, 6, 5, 3];
-
-/// The documented `gender` values.
-pub const GENDERS: [&str; 9] = [
-    "Male",
-    "Female",
-    "Non-binary",
-    "Genderqueer",
-    "Genderfluid",
-    "Agender",
-    "Bigender",
-    "Gender questioning",
-    "Gender nonconforming",
-];
 
 pub(crate) const GENDER_WEIGHTS: [u32; 9] = [44, 44, 4, 2, 2, 1, 1, 1, 1];
 
