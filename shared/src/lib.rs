@@ -5,7 +5,9 @@
 //!
 //! | module | what it is for |
 //! | --- | --- |
-//! | [`config`] | settings from environment variables, loaded once per container |
+//! | [`config`] | the environment loader and the settings every stage shares; each stage's own settings and their table in `<stage>::config` |
+//! | [`aws`] | the AWS SDK configuration, loaded once per container and handed to the S3, CloudWatch and SSM clients |
+//! | [`ssm`] | the SSM adapter: transform's e-mail hashing key, a SecureString |
 //! | [`partition`] | the `<zone>/<dataset>/dt=YYYY-MM-DD/<file>` key layout, built and parsed in one place |
 //! | [`storage`] | the object store trait: local folder, S3, memory |
 //! | [`commit`] | the commit protocol of every stage ([`commit::with_run`]): lease and heartbeat, per-run folders, one conditional switch, symlink manifests, clean-up |
@@ -20,7 +22,7 @@
 //! | [`transform::listen_events`] | listen history flattened per item, and the day's new pairs |
 //! | [`transform::quality`] | blocking and warning checks, thresholds, the data-quality report |
 //! | [`transform::parquet_io`] | the curated tables' Parquet schemas, part files, reading back |
-//! | [`transform::pii`] | the keyed e-mail hash (HMAC-SHA256) and its key id, the names policy, the key from SSM |
+//! | [`transform::pii`] | the keyed e-mail hash (HMAC-SHA256) and its key id, the names policy |
 //! | [`transform::curated`], [`transform::raw`] | curated business rows and their hash; reading (and, for tests, writing) a committed raw date |
 //! | [`recommend`] | the recommend job: daily scoring with the champion ALS model, gated retraining, rollback |
 //! | [`recommend::als`] | implicit-feedback ALS solved by conjugate gradient, multi-threaded |
@@ -35,6 +37,7 @@
 
 #[cfg(test)]
 mod arbitrary_json;
+pub mod aws;
 pub mod commit;
 pub mod job;
 pub mod config;
@@ -48,6 +51,7 @@ pub mod recommend;
 pub mod records;
 pub mod report;
 pub mod source;
+pub mod ssm;
 pub mod storage;
 pub mod telemetry;
 pub mod transform;

@@ -774,10 +774,9 @@ fn check_alarms(t: &Value) -> Vec<String> {
         "GreaterThanThreshold",
         0.05,
     );
-    // Each threshold that stops the line alarms at the value the code fails at (config::VARIABLES' default).
+    // Each threshold that stops the line alarms at the value the code fails at (its default in config::variables()).
     let default_of = |name: &str| {
-        moovitamix::config::VARIABLES
-            .iter()
+        moovitamix::config::variables()
             .find(|v| v.name == name)
             .and_then(|v| v.default.parse::<f64>().ok())
             .unwrap_or(f64::NAN)

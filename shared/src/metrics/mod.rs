@@ -218,9 +218,9 @@ impl Metrics {
     }
 
     /// The sink the configuration names: CloudWatch (in Lambda by default) or log lines.
-    pub async fn from_config(function: &'static str, config: &crate::config::Config) -> Self {
+    pub async fn from_config(function: &'static str, config: &crate::config::Config, aws: &crate::aws::AwsConfig) -> Self {
         let sink: Arc<dyn MetricsSink> = match config.metrics_backend {
-            crate::config::MetricsBackend::CloudWatch => Arc::new(CloudWatchSink::from_env().await),
+            crate::config::MetricsBackend::CloudWatch => Arc::new(CloudWatchSink::new(aws.cloudwatch().await)),
             crate::config::MetricsBackend::Log => Arc::new(LogSink),
         };
         Self::new(function, config.metrics_namespace.clone(), sink)

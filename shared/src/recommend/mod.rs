@@ -13,6 +13,7 @@
 
 pub mod als;
 pub mod cold_start;
+pub mod config;
 pub mod evaluate;
 pub mod gate;
 pub mod inputs;
@@ -26,7 +27,9 @@ pub mod topk;
 pub mod training;
 
 use crate::commit::{CommitError, CommitSettings, PartitionCommit, RunSpec, RunWriter, Staged, with_run};
-use crate::config::{Config, RecommendConfig};
+use crate::aws::AwsConfig;
+use crate::config::Config;
+use config::RecommendConfig;
 use crate::job::{Classified, Invocation, observed};
 use crate::manifest::ObjectRole;
 use crate::metrics::{Metric, Metrics};
@@ -182,10 +185,10 @@ pub struct Recommender {
 }
 
 impl Recommender {
-    pub async fn from_config(config: &Config) -> Self {
+    pub async fn from_config(config: &Config, aws: &AwsConfig) -> Self {
         Self {
-            store: crate::storage::open(&config.data_url).await,
-            metrics: Metrics::from_config(FUNCTION, config).await,
+            store: crate::storage::open(&config.data_url, aws).await,
+            metrics: Metrics::from_config(FUNCTION, config, aws).await,
             config: config.recommend.clone(),
             commit: config.commit(),
         }

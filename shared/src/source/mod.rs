@@ -10,7 +10,7 @@
 
 pub mod retry;
 
-use crate::config::SourceConfig;
+use crate::fetch::config::SourceConfig;
 use futures::{Stream, StreamExt, stream};
 use retry::{Backoff, RetryBudget, parse_retry_after};
 use serde::Deserialize;

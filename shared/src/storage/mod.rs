@@ -143,14 +143,11 @@ impl fmt::Display for DataUrl {
     }
 }
 
-/// Opens the store `url` names. S3 clients are built from the ambient AWS configuration
-/// (`AWS_ENDPOINT_URL` is honoured, with path-style addressing when it is set).
-pub async fn open(url: &DataUrl) -> std::sync::Arc<dyn Store> {
+/// Opens the store `url` names; an S3 client comes from the container's AWS configuration.
+pub async fn open(url: &DataUrl, aws: &crate::aws::AwsConfig) -> std::sync::Arc<dyn Store> {
     match url {
         DataUrl::Local(path) => std::sync::Arc::new(LocalStore::new(path.clone())),
-        DataUrl::S3 { bucket, prefix } => {
-            std::sync::Arc::new(S3Store::new(s3::client_from_env().await, bucket.clone(), prefix.clone()))
-        }
+        DataUrl::S3 { bucket, prefix } => std::sync::Arc::new(S3Store::new(aws.s3().await, bucket.clone(), prefix.clone())),
     }
 }
 

@@ -26,6 +26,7 @@
 //! the raw run's start, and file contents depend only on rows); re-running an earlier date does
 //! not rewrite the later ones: re-run them in order after it (a backfill).
 
+pub mod config;
 pub mod curated;
 pub mod listen_events;
 pub mod parquet_io;
@@ -35,7 +36,9 @@ pub mod raw;
 pub mod scd2;
 
 use crate::commit::{CommitError, CommitSettings, PartitionCommit, ReadError, RunSpec, RunWriter, Staged, read_committed, with_run};
-use crate::config::{Config, TransformConfig};
+use crate::aws::AwsConfig;
+use crate::config::Config;
+use config::{SaltError, TransformConfig};
 use crate::job::{Classified, Invocation, observed};
 use crate::manifest::{Manifest, ObjectEntry, ObjectRole};
 use crate::metrics::{Metric, Metrics};
@@ -48,7 +51,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use curated::{Interner, TrackRow, UserRow};
 use listen_events::{Item, ListenEvent, ListenRows, PairsError, PreviousPairs};
 use parquet_io::{Layout, ParquetIoError, PartsWriter, Table, TableReader};
-use pii::{Pii, PiiError};
+use pii::Pii;
 use quality::{
     CurrentRowsDropped, DqReport, QuarantineBuffer, QuarantineExceeded, Reason, Rule, TableQuality,
     current_drop,
@@ -83,7 +86,7 @@ pub fn as_of(date: NaiveDate) -> DateTime<Utc> {
 #[derive(Debug, thiserror::Error)]
 pub enum TransformError {
     #[error(transparent)]
-    Pii(#[from] PiiError),
+    Pii(#[from] SaltError),
     #[error(transparent)]
     Trigger(#[from] TriggerError),
     #[error(transparent)]
@@ -354,11 +357,11 @@ fn as_is(row: &Value) -> Value {
 }
 
 impl Transformer {
-    pub async fn from_config(config: &Config) -> Result<Self, TransformError> {
+    pub async fn from_config(config: &Config, aws: &AwsConfig) -> Result<Self, TransformError> {
         Ok(Self {
-            store: crate::storage::open(&config.data_url).await,
-            metrics: Metrics::from_config(FUNCTION, config).await,
-            pii: Pii::from_config(&config.transform).await?,
+            store: crate::storage::open(&config.data_url, aws).await,
+            metrics: Metrics::from_config(FUNCTION, config, aws).await,
+            pii: Pii::new(config.transform.salt.resolve(aws).await?, config.transform.keep_names),
             config: config.transform.clone(),
             commit: config.commit(),
         })

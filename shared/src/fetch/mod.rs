@@ -20,7 +20,9 @@
 use crate::commit::{
     CommitError, CommitSettings, PartitionCommit, RunSpec, RunWriter, Staged, with_run,
 };
-use crate::config::{Config, FetchConfig};
+use crate::aws::AwsConfig;
+use crate::config::Config;
+use config::FetchConfig;
 use crate::job::{Classified, Invocation, observed};
 use crate::manifest::{ObjectEntry, ObjectRole};
 use crate::metrics::{Metric, Metrics};
@@ -40,6 +42,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
+
+pub mod config;
 
 pub const FUNCTION: &str = "fetch";
 
@@ -206,11 +210,11 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub async fn from_config(config: &Config) -> Result<Self, SourceError> {
+    pub async fn from_config(config: &Config, aws: &AwsConfig) -> Result<Self, SourceError> {
         Ok(Self {
-            store: crate::storage::open(&config.data_url).await,
+            store: crate::storage::open(&config.data_url, aws).await,
             source: SourceClient::new(config.source.clone())?,
-            metrics: Metrics::from_config(FUNCTION, config).await,
+            metrics: Metrics::from_config(FUNCTION, config, aws).await,
             part_rows: config.part_rows,
             limits: config.fetch,
             commit: config.commit(),
