@@ -12,6 +12,7 @@ use moovitamix::metrics::{MemorySink, Metric, Metrics};
 use moovitamix::partition::Zone;
 use moovitamix::records::Entity;
 use moovitamix::simulator::{Dataset, Faults, RunningSimulator, SimulatorConfig};
+use moovitamix::source::PageSource;
 use moovitamix::storage::{LocalStore, S3Store, Store};
 use serde_json::Value;
 use std::collections::HashMap;

@@ -14,6 +14,7 @@ use moovitamix::metrics::{MemorySink, Metrics};
 use moovitamix::partition::{Partition, Zone};
 use moovitamix::records::Entity;
 use moovitamix::simulator::{Evolution, Faults, RunningSimulator, SimulatorConfig};
+use moovitamix::source::PageSource;
 use moovitamix::storage::{LocalStore, Store};
 use moovitamix::transform::curated::{TrackRow, UserRow};
 use moovitamix::transform::listen_events::ListenEvent;

@@ -28,7 +28,7 @@ use crate::manifest::{ObjectEntry, ObjectRole};
 use crate::metrics::{Metric, Metrics};
 use crate::partition::{Partition, Zone};
 use crate::records::{Check, Entity, Issue, ListenHistory, Record, Track, User, Validated, redact_personal};
-use crate::source::{Fetched, SourceClient, SourceError};
+use crate::source::{Fetched, PageSource, SourceClient, SourceError};
 use crate::storage::{Store, StoreError};
 use crate::trigger::{DateError, Trigger, TriggerError, check_logical_date};
 use bytes::Bytes;
@@ -197,11 +197,12 @@ pub struct FetchSummary {
     pub duration_ms: u64,
 }
 
-/// The fetch job and what it needs, built once per container.
+/// The fetch job and what it needs, built once per container: the source is the HTTP client,
+/// or scripted pages in unit tests.
 #[derive(Debug, Clone)]
-pub struct Fetcher {
+pub struct Fetcher<S = SourceClient> {
     pub store: Arc<dyn Store>,
-    pub source: SourceClient,
+    pub source: S,
     pub metrics: Metrics,
     pub part_rows: usize,
     /// The data contract: the rejected share allowed, and how far back a date may be.
@@ -210,7 +211,7 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub async fn from_config(config: &Config, aws: &AwsConfig) -> Result<Self, SourceError> {
+    pub async fn from_config(config: &Config, aws: &AwsConfig) -> Result<Fetcher, SourceError> {
         Ok(Self {
             store: crate::storage::open(&config.data_url, aws).await,
             source: SourceClient::new(config.source.clone())?,
@@ -220,7 +221,9 @@ impl Fetcher {
             commit: config.commit(),
         })
     }
+}
 
+impl<S: PageSource> Fetcher<S> {
     /// Runs for the logical date an event names (see [`crate::trigger`]), once the date passes
     /// [`Fetcher::check_date`] against the invocation's start.
     pub async fn handle(
@@ -262,7 +265,7 @@ impl Fetcher {
         let source = self.source.for_run();
         let spec = RunSpec { store: self.store.clone(), stage: FUNCTION, zone: Zone::Raw, date, run_id: invocation.run_id.clone(), deadline: invocation.deadline };
         let (committed, summaries) = with_run(spec, &self.commit, |writer| async move {
-            tracing::info!(source = %source.config().base_url, store = %self.store.location(), "fetch started");
+            tracing::info!(source = %source.base_url(), store = %self.store.location(), "fetch started");
             // The source serves the present: this is when the date's snapshot was taken.
             let snapshot_taken_at = Utc::now();
             let entities = futures::future::try_join_all(ENDPOINTS.iter().map(|e| self.read_endpoint(&source, e, &writer, date))).await?;
@@ -294,7 +297,7 @@ impl Fetcher {
         Ok(FetchSummary {
             date,
             run_id: invocation.run_id.to_string(),
-            source: self.source.config().base_url.clone(),
+            source: self.source.base_url().to_owned(),
             entities: summaries.into_iter().collect(),
             run_manifest: committed.run_manifest,
             manifests: committed.manifests,
@@ -307,7 +310,7 @@ impl Fetcher {
     /// tell a duplicate the source holds (the same on both passes) from a listing that shifted.
     async fn read_endpoint(
         &self,
-        source: &SourceClient,
+        source: &S,
         endpoint: &Endpoint,
         writer: &RunWriter,
         date: NaiveDate,
@@ -359,7 +362,7 @@ impl Fetcher {
 
     async fn read_once(
         &self,
-        source: &SourceClient,
+        source: &S,
         endpoint: &Endpoint,
         writer: &RunWriter,
         date: NaiveDate,
@@ -423,7 +426,7 @@ impl Fetcher {
             partition: raw,
             counts,
             objects,
-            source: format!("{}/{}", source.config().base_url, endpoint.path),
+            source: format!("{}/{}", source.base_url(), endpoint.path),
             details,
             also_owns: vec![quarantine],
         };
@@ -578,3 +581,6 @@ impl<'a> PartSink<'a> {
         Ok(self.objects)
     }
 }
+
+#[cfg(test)]
+mod tests;
