@@ -5,7 +5,6 @@ use moovitamix::job::Classified;
 use chrono::NaiveDate;
 use flate2::read::GzDecoder;
 use moovitamix::commit::read_committed;
-use moovitamix::config::Config;
 use moovitamix::fetch::{FetchError, Fetcher};
 use moovitamix::manifest::{ObjectRole, sha256_hex};
 use moovitamix::metrics::{MemorySink, Metric, Metrics};
@@ -30,30 +29,16 @@ fn sim_config(faults: Faults) -> SimulatorConfig {
 
 /// A fetcher for `url` writing to `store`, with fast retries and an in-memory metrics sink.
 fn fetcher(url: &str, store: Arc<dyn Store>, overrides: &[(&str, &str)]) -> (Fetcher, Arc<MemorySink>) {
-    let mut env: HashMap<String, String> = [
-        ("SOURCE_API_URL", url),
+    let fast = [
         ("FETCH_BACKOFF_BASE_MS", "5"),
         ("FETCH_BACKOFF_MAX_MS", "1500"),
         ("FETCH_TIMEOUT_MS", "2000"),
         ("FETCH_MAX_ATTEMPTS", "12"),
         ("FETCH_CONCURRENCY", "4"),
         ("FETCH_PART_ROWS", "300"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    env.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let sink = Arc::new(MemorySink::default());
-    let fetcher = Fetcher {
-        store,
-        source: moovitamix::source::SourceClient::new(config.source.clone()).unwrap(),
-        metrics: Metrics::new("fetch", "MooVitamix/Test", sink.clone()),
-        part_rows: config.part_rows,
-        limits: config.fetch,
-        commit: config.commit(),
-    };
-    (fetcher, sink)
+    ];
+    let jobs = moovitamix_tests::jobs(url, store, &[&fast[..], overrides].concat());
+    (jobs.fetcher, jobs.fetch_metrics)
 }
 
 fn gunzip_lines(data: &[u8]) -> Vec<Value> {

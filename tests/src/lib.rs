@@ -7,6 +7,7 @@
 //! | [`crash`] | enumerate a stage run's crash points: crash before each store operation, restart, check what readers see |
 //! | [`lambda`] | run `cargo lambda watch` as a child process and `cargo lambda invoke` functions through it |
 //! | [`events`] | the sample events in `tests/events/`, and the workspace's paths |
+//! | [`jobs`] | the fetch and transform jobs of a test, over its store and source, from one constructor |
 //! | [`readme`] | the README's `sh` blocks and their commands, as a user reads them |
 //!
 //! Tests that need a tool or a server skip (printing `skipped: ...`) when a developer runs plain
@@ -15,8 +16,11 @@
 pub mod aws;
 pub mod crash;
 pub mod events;
+pub mod jobs;
 pub mod lambda;
 pub mod readme;
+
+pub use jobs::{Jobs, jobs};
 
 /// The Python that has `duckdb`, the independent Parquet reader of the tests:
 /// `MOOVITAMIX_PYTHON`, else the one `tests/run.sh` installs into `.tools/venv-readers/`.
