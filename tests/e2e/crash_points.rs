@@ -124,6 +124,7 @@ async fn recommend_survives_every_crash_point_on_a_local_folder() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(loopback_aws), ignore = "needs the loopback AWS server: AWS_ENDPOINT_URL (bash tests/run.sh starts LocalStack)")]
 async fn every_stage_survives_every_crash_point_on_s3() {
     let Some(aws) = moovitamix_tests::aws::loopback_aws() else { return };
     let bucket = aws.fresh_bucket("crash").await;

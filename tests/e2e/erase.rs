@@ -171,6 +171,7 @@ async fn an_erased_user_is_gone_from_every_object_of_a_local_folder() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(loopback_aws), ignore = "needs the loopback AWS server: AWS_ENDPOINT_URL (bash tests/run.sh starts LocalStack)")]
 async fn an_erased_user_is_gone_from_every_object_on_s3() {
     let Some(aws) = moovitamix_tests::aws::loopback_aws() else { return };
     let bucket = aws.fresh_bucket("erase").await;

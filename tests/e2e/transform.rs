@@ -226,6 +226,7 @@ async fn curated_rows(store: &Arc<dyn Store>, k: u64) -> (Vec<(TrackRow, DateTim
 }
 
 #[tokio::test]
+#[cfg_attr(not(loopback_aws), ignore = "needs the loopback AWS server: AWS_ENDPOINT_URL (bash tests/run.sh starts LocalStack)")]
 async fn on_s3_the_same_days_give_the_same_tables() {
     let Some(aws) = moovitamix_tests::aws::loopback_aws() else { return };
     let bucket = aws.fresh_bucket("transform").await;

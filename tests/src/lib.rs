@@ -10,8 +10,11 @@
 //! | [`jobs`] | the fetch and transform jobs of a test, over its store and source, from one constructor |
 //! | [`readme`] | the README's `sh` blocks and their commands, as a user reads them |
 //!
-//! Tests that need a tool or a server skip (printing `skipped: ...`) when a developer runs plain
-//! `cargo test` without it, and fail when `CI` or `MOOVITAMIX_TEST_AWS` says it must be there.
+//! The AWS-backed tests are built `#[ignore]`d when no loopback AWS server is configured
+//! (`tests/build.rs`), so `cargo test` lists them as `ignored, needs the loopback AWS server`
+//! rather than `ok`; tests that need another tool skip (printing `skipped: ...`) when a developer
+//! runs plain `cargo test` without it. Both fail when `CI` or `MOOVITAMIX_TEST_AWS` says the tool
+//! or server must be there.
 
 pub mod aws;
 pub mod crash;

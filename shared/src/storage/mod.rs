@@ -169,15 +169,4 @@ mod tests {
         }
         assert_eq!(DataUrl::parse("s3://b/p/q").unwrap().to_string(), "s3://b/p/q");
     }
-
-    #[tokio::test]
-    async fn memory_backend_conforms() {
-        conformance::run(&MemoryStore::default()).await;
-    }
-
-    #[tokio::test]
-    async fn local_backend_conforms() {
-        let dir = tempfile::tempdir().unwrap();
-        conformance::run(&LocalStore::new(dir.path().to_path_buf())).await;
-    }
 }
