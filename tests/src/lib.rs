@@ -4,6 +4,7 @@
 //! | module | what it is for |
 //! | --- | --- |
 //! | [`aws`] | find the loopback AWS-API server (LocalStack, started by `tests/run.sh`), build S3 and CloudWatch clients for it, make a fresh bucket per test |
+//! | [`cloudformation`] | a small reader of CloudFormation templates as data, for the checks of `infra/template.yaml` |
 //! | [`crash`] | enumerate a stage run's crash points: crash before each store operation, restart, check what readers see |
 //! | [`lambda`] | run `cargo lambda watch` as a child process and `cargo lambda invoke` functions through it |
 //! | [`events`] | the sample events in `tests/events/`, and the workspace's paths |
@@ -17,6 +18,7 @@
 //! or server must be there.
 
 pub mod aws;
+pub mod cloudformation;
 pub mod crash;
 pub mod events;
 pub mod jobs;
