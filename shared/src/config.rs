@@ -205,15 +205,15 @@ impl Env<'_> {
     }
 }
 
+/// The settings an environment of these `pairs` gives (for unit tests of the settings).
+#[cfg(test)]
+pub(crate) fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::from_lookup(|k| pairs.iter().find(|(name, _)| *name == k).map(|(_, v)| v.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::from_lookup(|k| map.get(k).cloned())
-    }
 
     #[test]
     fn defaults_are_the_documented_ones() {
