@@ -9,13 +9,13 @@
 //! | [`aws`] | the AWS SDK configuration, loaded once per container and handed to the S3, CloudWatch and SSM clients |
 //! | [`ssm`] | the SSM adapter: transform's e-mail hashing key, a SecureString |
 //! | [`partition`] | the `<zone>/<dataset>/dt=YYYY-MM-DD/<file>` key layout, built and parsed in one place |
-//! | [`storage`] | the object store trait: local folder, S3, memory |
+//! | [`storage`] | the object store trait: local folder, S3, memory; each function's store scoped to the zones its IAM role allows |
 //! | [`commit`] | the commit protocol of every stage ([`commit::with_run`]): lease and heartbeat, per-run folders, one conditional switch, symlink manifests, clean-up |
 //! | [`job`] | what every run shares around its work: invocation (run id, deadline), span, run metrics, error classes |
 //! | [`manifest`] | what a committed partition records about itself |
 //! | [`metrics`] | metric names, and the CloudWatch and local sinks |
 //! | [`records`] | the source's rows and their validation (accepted / warned / rejected) |
-//! | [`source`] | the paginated HTTP client of the source API, with retries |
+//! | [`source`] | the source API's pages: the [`source::PageSource`] seam with the listing rules, and the HTTP client with retries |
 //! | [`fetch`] | the fetch job: every endpoint, every page, into raw partitions |
 //! | [`transform`] | the transform job: raw into curated Parquet tables (SCD2 history of tracks and users, listen events and their daily delta), with data-quality checks and quarantine |
 //! | [`transform::scd2`] | the pure SCD2 merge of (previous history, today's snapshot, as_of) |

@@ -4,7 +4,7 @@ use moovitamix::config::Config;
 use moovitamix::fetch::Fetcher;
 use moovitamix::metrics::{MemorySink, Metrics};
 use moovitamix::source::SourceClient;
-use moovitamix::storage::Store;
+use moovitamix::storage::{ScopedStore, Store};
 use moovitamix::transform::Transformer;
 use moovitamix::transform::config::SaltSource;
 use moovitamix::transform::pii::Pii;
@@ -22,7 +22,8 @@ pub struct Jobs {
 /// The e-mail hashing key of a test that names none (`PII_SALT` in `env` overrides it).
 pub const TEST_SALT: &str = "e2e-salt";
 
-/// Fetch (reading the source at `url`) and transform over `store`, configured as the environment
+/// Fetch (reading the source at `url`) and transform over `store`, each reaching only the zones
+/// its IAM role allows (`moovitamix::storage::ACCESS`), configured as the environment
 /// `env` says over the documented defaults, as a container would be (but with test metrics and
 /// no AWS configuration).
 pub fn jobs(url: &str, store: Arc<dyn Store>, env: &[(&str, &str)]) -> Jobs {
@@ -32,7 +33,7 @@ pub fn jobs(url: &str, store: Arc<dyn Store>, env: &[(&str, &str)]) -> Jobs {
     let SaltSource::Value(salt) = config.transform.salt.clone() else { panic!("tests hash with PII_SALT") };
     let (fetch_metrics, transform_metrics) = (Arc::new(MemorySink::default()), Arc::new(MemorySink::default()));
     let fetcher = Fetcher {
-        store: store.clone(),
+        store: Arc::new(ScopedStore::new(store.clone(), moovitamix::fetch::FUNCTION)),
         source: SourceClient::new(config.source.clone()).expect("a valid source client"),
         metrics: Metrics::new(moovitamix::fetch::FUNCTION, "MooVitamix/Test", fetch_metrics.clone()),
         part_rows: config.part_rows,
@@ -41,7 +42,7 @@ pub fn jobs(url: &str, store: Arc<dyn Store>, env: &[(&str, &str)]) -> Jobs {
     };
     let commit = config.commit();
     let transformer = Transformer {
-        store,
+        store: Arc::new(ScopedStore::new(store, moovitamix::transform::FUNCTION)),
         metrics: Metrics::new(moovitamix::transform::FUNCTION, "MooVitamix/Test", transform_metrics.clone()),
         pii: Pii::new(salt, config.transform.keep_names),
         config: config.transform,

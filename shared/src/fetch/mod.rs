@@ -213,7 +213,7 @@ pub struct Fetcher<S = SourceClient> {
 impl Fetcher {
     pub async fn from_config(config: &Config, aws: &AwsConfig) -> Result<Fetcher, SourceError> {
         Ok(Self {
-            store: crate::storage::open(&config.data_url, aws).await,
+            store: crate::storage::open_for(FUNCTION, &config.data_url, aws).await,
             source: SourceClient::new(config.source.clone())?,
             metrics: Metrics::from_config(FUNCTION, config, aws).await,
             part_rows: config.part_rows,

@@ -187,7 +187,7 @@ pub struct Recommender {
 impl Recommender {
     pub async fn from_config(config: &Config, aws: &AwsConfig) -> Self {
         Self {
-            store: crate::storage::open(&config.data_url, aws).await,
+            store: crate::storage::open_for(FUNCTION, &config.data_url, aws).await,
             metrics: Metrics::from_config(FUNCTION, config, aws).await,
             config: config.recommend.clone(),
             commit: config.commit(),

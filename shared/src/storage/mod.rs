@@ -7,6 +7,7 @@
 mod local;
 mod memory;
 mod s3;
+mod scoped;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
@@ -18,6 +19,7 @@ pub use scripted::{Pause, ScriptedStore};
 pub use local::LocalStore;
 pub use memory::MemoryStore;
 pub use s3::S3Store;
+pub use scoped::{ACCESS, Access, ScopedStore, access};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -141,6 +143,12 @@ impl fmt::Display for DataUrl {
             DataUrl::Local(p) => write!(f, "{}", p.display()),
         }
     }
+}
+
+/// The store `function` (one of [`ACCESS`]'s) uses: the one `url` names, reachable only where
+/// its IAM role allows.
+pub async fn open_for(function: &'static str, url: &DataUrl, aws: &crate::aws::AwsConfig) -> std::sync::Arc<dyn Store> {
+    std::sync::Arc::new(ScopedStore::new(open(url, aws).await, function))
 }
 
 /// Opens the store `url` names; an S3 client comes from the container's AWS configuration.

@@ -359,7 +359,7 @@ fn as_is(row: &Value) -> Value {
 impl Transformer {
     pub async fn from_config(config: &Config, aws: &AwsConfig) -> Result<Self, TransformError> {
         Ok(Self {
-            store: crate::storage::open(&config.data_url, aws).await,
+            store: crate::storage::open_for(FUNCTION, &config.data_url, aws).await,
             metrics: Metrics::from_config(FUNCTION, config, aws).await,
             pii: Pii::new(config.transform.salt.resolve(aws).await?, config.transform.keep_names),
             config: config.transform.clone(),

@@ -1,26 +1,12 @@
-//! Roles: each function reaches only its own prefixes of the data bucket, lists only under
-//! conditions, and puts metrics only in the pipeline's namespace.
+//! Roles: each function reaches only its own prefixes of the data bucket (the zones of
+//! `moovitamix::storage::ACCESS`, which its store enforces), lists only under conditions, and
+//! puts metrics only in the pipeline's namespace.
 
 use super::{FUNCTIONS, assert_clean, assert_caught, mutated};
+use moovitamix::partition::Zone;
 use moovitamix_tests::cloudformation::*;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-
-/// Which prefixes of the data bucket one function may read, write and list.
-struct Access {
-    read: &'static [&'static str],
-    write: &'static [&'static str],
-}
-
-fn expected_access(function: &str) -> Access {
-    match function {
-        "fetch" => Access { read: &["raw", "quarantine"], write: &["raw", "quarantine"] },
-        // Writing raw/ is for the erasure path, which rewrites raw dates.
-        "transform" => Access { read: &["raw", "curated", "quarantine"], write: &["raw", "curated", "quarantine"] },
-        "recommend" => Access { read: &["curated", "models", "recommendations"], write: &["models", "recommendations"] },
-        other => panic!("unknown function {other}"),
-    }
-}
 
 const S3_READ: [&str; 2] = ["s3:GetObject", "s3:GetObjectVersion"];
 
@@ -59,7 +45,8 @@ pub fn check_roles(t: &Value) -> Vec<String> {
             continue;
         };
         let log_group = &resources(t)[fid]["Properties"]["LoggingConfig"]["LogGroup"];
-        let expected = expected_access(name);
+        // The code's table of each function's zones: its store refuses the others (ScopedStore).
+        let expected = moovitamix::storage::access(name);
         let (mut read, mut write, mut list) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
         let mut metrics_conditioned = false;
         for s in statements(role) {
@@ -134,7 +121,7 @@ pub fn check_roles(t: &Value) -> Vec<String> {
                 }
             }
         }
-        let as_set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<String>>();
+        let as_set = |v: &[Zone]| v.iter().map(|z| z.as_str().to_owned()).collect::<BTreeSet<String>>();
         if read != as_set(expected.read) {
             problems.push(format!("{rid}: reads {read:?}, expected {:?}", expected.read));
         }
