@@ -75,9 +75,9 @@ impl Classified for EraseError {
         match self {
             EraseError::BadEvent(_) => "Permanent.BadEvent",
             EraseError::Read(ReadError::Mixed { .. }) => "Retryable.MidCommit",
-            EraseError::Read(ReadError::Commit(_)) | EraseError::Store(_) | EraseError::Parquet(CodecError::Store(_)) => "Retryable.Storage",
+            EraseError::Store(_) | EraseError::Parquet(CodecError::Store(_)) => "Retryable.Storage",
             EraseError::Read(ReadError::NotCommitted { .. }) | EraseError::Corrupt { .. } | EraseError::Parquet(_) => "Permanent.Corrupt",
-            EraseError::Commit(e) => e.error_type(),
+            EraseError::Read(ReadError::Commit(e)) | EraseError::Commit(e) => e.error_type(),
         }
     }
 }

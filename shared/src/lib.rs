@@ -5,15 +5,17 @@
 //!
 //! | module | what it is for |
 //! | --- | --- |
-//! | [`config`] | settings from environment variables, loaded once per container |
+//! | [`config`] | the environment loader and the settings every stage shares; each stage's own settings and their table in `<stage>::config` |
+//! | [`aws`] | the AWS SDK configuration, loaded once per container and handed to the S3, CloudWatch and SSM clients |
+//! | [`ssm`] | the SSM adapter: transform's e-mail hashing key, a SecureString |
 //! | [`partition`] | the `<zone>/<dataset>/dt=YYYY-MM-DD/<file>` key layout, built and parsed in one place |
-//! | [`storage`] | the object store trait: local folder, S3, memory |
+//! | [`storage`] | the object store trait: local folder, S3, memory; each function's store scoped to the zones its IAM role allows |
 //! | [`commit`] | the commit protocol of every stage ([`commit::with_run`]): lease and heartbeat, per-run folders, one conditional switch, symlink manifests, clean-up |
 //! | [`job`] | what every run shares around its work: invocation (run id, deadline), span, run metrics, error classes |
 //! | [`manifest`] | what a committed partition records about itself |
 //! | [`metrics`] | metric names, and the CloudWatch and local sinks |
 //! | [`records`] | the source's rows and their validation (accepted / warned / rejected) |
-//! | [`source`] | the paginated HTTP client of the source API, with retries |
+//! | [`source`] | the source API's pages: the [`source::PageSource`] seam with the listing rules, and the HTTP client with retries |
 //! | [`fetch`] | the fetch job: every endpoint, every page, into raw partitions |
 //! | [`codec`] | the table codec, nothing table-specific: columns declared once, Parquet part files written and read back, gzipped JSON-lines parts |
 //! | [`curated`] | the curated tables, the contract between the stages: one file per table (row type and columns), the SCD2 columns, the row hash, the table names |
@@ -22,7 +24,7 @@
 //! | [`transform::listen_events`] | listen history flattened per item, and the day's new pairs |
 //! | [`transform::quality`] | blocking and warning checks, thresholds, the data-quality report |
 //! | [`transform::rows`] | today's records as curated rows: derived columns, personal data through [`transform::pii`] |
-//! | [`transform::pii`] | the keyed e-mail hash (HMAC-SHA256) and its key id, the names policy, the key from SSM |
+//! | [`transform::pii`] | the keyed e-mail hash (HMAC-SHA256) and its key id, the names policy |
 //! | [`transform::raw`] | reading (and, for tests, writing) a committed raw date |
 //! | [`recommend`] | the recommend job: daily scoring with the champion ALS model, gated retraining, rollback |
 //! | [`recommend::als`] | implicit-feedback ALS solved by conjugate gradient, multi-threaded |
@@ -37,6 +39,7 @@
 
 #[cfg(test)]
 mod arbitrary_json;
+pub mod aws;
 pub mod codec;
 pub mod commit;
 pub mod curated;
@@ -52,6 +55,7 @@ pub mod recommend;
 pub mod records;
 pub mod report;
 pub mod source;
+pub mod ssm;
 pub mod storage;
 pub mod telemetry;
 pub mod transform;

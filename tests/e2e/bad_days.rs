@@ -5,16 +5,14 @@
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use moovitamix::commit::read_committed;
-use moovitamix::config::{Config, Secret};
-use moovitamix::fetch::Fetcher;
 use moovitamix::job::{Classified, Invocation};
-use moovitamix::metrics::{MemorySink, Metric, Metrics};
+use moovitamix::metrics::Metric;
 use moovitamix::partition::Zone;
 use moovitamix::simulator::{Dataset, Evolution, Faults, RunningSimulator, SimulatorConfig};
 use moovitamix::storage::{LocalStore, Store};
-use moovitamix::transform::pii::Pii;
 use moovitamix::curated::{ListenEvent, TableName, TrackRow, UserRow, Version};
-use moovitamix::transform::{FUNCTION, Transformer, read_curated};
+use moovitamix::transform::read_curated;
+use moovitamix_tests::Jobs;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -33,34 +31,9 @@ fn sim_config(evolution: Evolution) -> SimulatorConfig {
     SimulatorConfig { tracks: 400, users: 300, start_date: start(), date: start(), evolution, ..SimulatorConfig::default() }
 }
 
-struct Jobs {
-    fetcher: Fetcher,
-    transformer: Transformer,
-    fetch_metrics: Arc<MemorySink>,
-    transform_metrics: Arc<MemorySink>,
-}
-
+/// The jobs over `store`, four pages in flight, with `overrides`.
 fn jobs(url: &str, store: Arc<dyn Store>, overrides: &[(&str, &str)]) -> Jobs {
-    let mut env: HashMap<&str, &str> = [("SOURCE_API_URL", url), ("FETCH_CONCURRENCY", "4")].into();
-    env.extend(overrides.iter().copied());
-    let config = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
-    let (fetch_metrics, transform_metrics) = (Arc::new(MemorySink::default()), Arc::new(MemorySink::default()));
-    let fetcher = Fetcher {
-        store: store.clone(),
-        source: moovitamix::source::SourceClient::new(config.source.clone()).unwrap(),
-        metrics: Metrics::new("fetch", "MooVitamix/Test", fetch_metrics.clone()),
-        part_rows: config.part_rows,
-        limits: config.fetch,
-        commit: config.commit(),
-    };
-    let transformer = Transformer {
-        store,
-        metrics: Metrics::new(FUNCTION, "MooVitamix/Test", transform_metrics.clone()),
-        pii: Pii::new(Secret::new("e2e-salt"), false),
-        config: config.transform,
-        commit: moovitamix::commit::CommitSettings::default(),
-    };
-    Jobs { fetcher, transformer, fetch_metrics, transform_metrics }
+    moovitamix_tests::jobs(url, store, &[&[("FETCH_CONCURRENCY", "4")], overrides].concat())
 }
 
 /// Fetches and transforms days 0..faults.len(), day k served with `faults[k]`.

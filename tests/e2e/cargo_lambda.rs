@@ -93,7 +93,7 @@ async fn transform_runs_under_cargo_lambda_on_fetched_dates() {
         _ => None,
     })
     .unwrap();
-    let fetcher = Fetcher::from_config(&config).await.unwrap();
+    let fetcher = Fetcher::from_config(&config, &moovitamix::aws::AwsConfig::new()).await.unwrap();
     for date in ["2026-11-20", "2026-11-21"] {
         fetcher.run(date.parse().unwrap(), &format!("fetch-{date}")).await.unwrap();
     }
@@ -214,8 +214,9 @@ async fn curated_days(data_url: &str, dates: &[&str]) {
         _ => None,
     })
     .unwrap();
-    let fetcher = Fetcher::from_config(&config).await.unwrap();
-    let transformer = moovitamix::transform::Transformer::from_config(&config).await.unwrap();
+    let aws = moovitamix::aws::AwsConfig::new();
+    let fetcher = Fetcher::from_config(&config, &aws).await.unwrap();
+    let transformer = moovitamix::transform::Transformer::from_config(&config, &aws).await.unwrap();
     for date in dates {
         fetcher.run(date.parse().unwrap(), &format!("fetch-{date}")).await.unwrap();
         transformer.run(date.parse().unwrap(), &format!("transform-{date}")).await.unwrap();

@@ -4,7 +4,7 @@
 
 use chrono::{Duration as Days, NaiveDate};
 use moovitamix::commit::CommitSettings;
-use moovitamix::config::{Config, Secret};
+use moovitamix::config::Config;
 use moovitamix::fetch::Fetcher;
 use moovitamix::metrics::{MemorySink, Metrics};
 use moovitamix::partition::Zone;
@@ -17,7 +17,6 @@ use moovitamix::manifest::ObjectRole;
 use moovitamix::partition::Partition;
 use moovitamix::storage::{LocalStore, S3Store, ScriptedStore, Store};
 use moovitamix::transform::Transformer;
-use moovitamix::transform::pii::Pii;
 use moovitamix::transform::raw::RawWriter;
 use moovitamix_tests::crash::{Stage, enumerate};
 use std::collections::HashMap;
@@ -31,8 +30,11 @@ fn sim() -> SimulatorConfig {
     SimulatorConfig { tracks: 40, users: 25, listens_per_user: 6, start_date: date(), date: date(), ..SimulatorConfig::default() }
 }
 
+/// Small parts and files, so that a run has many store operations to crash at.
+const ENV: &[(&str, &str)] = &[("FETCH_PART_ROWS", "20"), ("TRANSFORM_ROW_GROUP_ROWS", "1024"), ("TRANSFORM_FILE_ROWS", "1024"), ("PII_SALT", "crash-salt")];
+
 fn config(url: &str) -> Config {
-    let env: HashMap<&str, &str> = [("SOURCE_API_URL", url), ("FETCH_PART_ROWS", "20"), ("TRANSFORM_ROW_GROUP_ROWS", "1024"), ("TRANSFORM_FILE_ROWS", "1024")].into();
+    let env: HashMap<&str, &str> = ENV.iter().copied().chain([("SOURCE_API_URL", url)]).collect();
     Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap()
 }
 
@@ -41,8 +43,7 @@ fn metrics(function: &'static str) -> Metrics {
 }
 
 fn transformer(store: Arc<dyn Store>, commit: CommitSettings) -> Transformer {
-    let config = config("http://127.0.0.1:1");
-    Transformer { store, metrics: metrics("transform"), pii: Pii::new(Secret::new("crash-salt"), false), config: config.transform, commit }
+    Transformer { commit, ..moovitamix_tests::jobs("http://127.0.0.1:1", store, ENV).transformer }
 }
 
 /// The date's raw commit, as fetch would write it.
@@ -80,15 +81,7 @@ async fn transform_crash_points(fresh: impl AsyncFn() -> Arc<dyn Store>) {
 
 async fn fetch_crash_points(fresh: impl AsyncFn() -> Arc<dyn Store>) {
     let sim = RunningSimulator::start(sim()).await.unwrap();
-    let config = config(&sim.url());
-    let fetcher = |store: Arc<dyn Store>, commit: CommitSettings| Fetcher {
-        store,
-        source: moovitamix::source::SourceClient::new(config.source.clone()).unwrap(),
-        metrics: metrics("fetch"),
-        part_rows: config.part_rows,
-        limits: config.fetch,
-        commit,
-    };
+    let fetcher = |store: Arc<dyn Store>, commit: CommitSettings| Fetcher { commit, ..moovitamix_tests::jobs(&sim.url(), store, ENV).fetcher };
     let stage = Stage { name: "fetch", zone: Zone::Raw, date: date(), owned: owned(&["raw/", "quarantine/tracks/", "quarantine/users/", "quarantine/listen_history/"]) };
     let seed = async |store: Arc<dyn Store>| {
         fetcher(store, moovitamix_tests::crash::settings(std::time::Duration::ZERO)).run(date(), "previous").await.unwrap();
@@ -131,6 +124,7 @@ async fn recommend_survives_every_crash_point_on_a_local_folder() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(loopback_aws), ignore = "needs the loopback AWS server: AWS_ENDPOINT_URL (bash tests/run.sh starts LocalStack)")]
 async fn every_stage_survives_every_crash_point_on_s3() {
     let Some(aws) = moovitamix_tests::aws::loopback_aws() else { return };
     let bucket = aws.fresh_bucket("crash").await;

@@ -6,20 +6,20 @@
 
 use chrono::{Days, NaiveDate};
 use flate2::read::GzDecoder;
-use moovitamix::config::{Config, Secret};
-use moovitamix::fetch::Fetcher;
 use moovitamix::job::Invocation;
-use moovitamix::metrics::{MemorySink, Metrics};
 use moovitamix::simulator::{Evolution, Faults, RunningSimulator, SimulatorConfig};
 use moovitamix::storage::{LocalStore, S3Store, Store};
-use moovitamix::transform::pii::Pii;
 use moovitamix::curated::{TableName, TrackRow, UserRow, Version};
-use moovitamix::transform::{FUNCTION, Transformer, read_curated};
+use moovitamix::transform::read_curated;
+use moovitamix_tests::{Jobs, jobs};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::sync::Arc;
+
+/// The jobs' settings over the defaults: small raw parts, every day's change accepted.
+const ENV: &[(&str, &str)] = &[("DQ_MAX_ROW_COUNT_CHANGE", "1"), ("DQ_MAX_QUARANTINE_SHARE", "0.2"), ("FETCH_PART_ROWS", "40"), ("PII_SALT", "erase-key")];
 
 const DAYS: u64 = 3;
 
@@ -37,28 +37,6 @@ fn sim_config() -> SimulatorConfig {
         faults: Faults { duplicate_rows: 2, malformed_rate: 0.04, ..Faults::default() },
         ..SimulatorConfig::default()
     }
-}
-
-fn jobs(url: &str, store: Arc<dyn Store>) -> (Fetcher, Transformer) {
-    let env: HashMap<&str, &str> = [("SOURCE_API_URL", url), ("DQ_MAX_ROW_COUNT_CHANGE", "1"), ("DQ_MAX_QUARANTINE_SHARE", "0.2")].into();
-    let config = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
-    let metrics = |function| Metrics::new(function, "MooVitamix/Test", Arc::new(MemorySink::default()));
-    let fetcher = Fetcher {
-        store: store.clone(),
-        source: moovitamix::source::SourceClient::new(config.source.clone()).unwrap(),
-        metrics: metrics("fetch"),
-        part_rows: 40,
-        limits: config.fetch.clone(),
-        commit: config.commit(),
-    };
-    let transformer = Transformer {
-        store,
-        metrics: metrics(FUNCTION),
-        pii: Pii::new(Secret::new("erase-key"), false),
-        config: config.transform,
-        commit: moovitamix::commit::CommitSettings::default(),
-    };
-    (fetcher, transformer)
 }
 
 /// Every object of the store as text: JSON as it is, gzipped JSON lines decompressed, Parquet
@@ -96,7 +74,7 @@ fn user_rows(objects: &[(String, String)]) -> Vec<(String, Value)> {
 
 async fn erase_one_user(store: Arc<dyn Store>) {
     let sim = RunningSimulator::start(sim_config()).await.unwrap();
-    let (fetcher, transformer) = jobs(&sim.url(), store.clone());
+    let Jobs { fetcher, transformer, .. } = jobs(&sim.url(), store.clone(), ENV);
     for k in 0..DAYS {
         sim.control().set_date(day(k));
         fetcher.run(day(k), &format!("fetch-{k}")).await.unwrap_or_else(|e| panic!("day {k}: {e}"));
@@ -192,6 +170,7 @@ async fn an_erased_user_is_gone_from_every_object_of_a_local_folder() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(loopback_aws), ignore = "needs the loopback AWS server: AWS_ENDPOINT_URL (bash tests/run.sh starts LocalStack)")]
 async fn an_erased_user_is_gone_from_every_object_on_s3() {
     let Some(aws) = moovitamix_tests::aws::loopback_aws() else { return };
     let bucket = aws.fresh_bucket("erase").await;

@@ -5,14 +5,14 @@ use moovitamix::job::Classified;
 use chrono::NaiveDate;
 use flate2::read::GzDecoder;
 use moovitamix::commit::read_committed;
-use moovitamix::config::Config;
 use moovitamix::fetch::{FetchError, Fetcher};
 use moovitamix::manifest::{ObjectRole, sha256_hex};
 use moovitamix::metrics::{MemorySink, Metric, Metrics};
 use moovitamix::partition::Zone;
 use moovitamix::records::Entity;
 use moovitamix::simulator::{Dataset, Faults, RunningSimulator, SimulatorConfig};
-use moovitamix::storage::{LocalStore, S3Store, Store};
+use moovitamix::source::PageSource;
+use moovitamix::storage::{LocalStore, S3Store, ScriptedStore, Store};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::Read;
@@ -29,30 +29,16 @@ fn sim_config(faults: Faults) -> SimulatorConfig {
 
 /// A fetcher for `url` writing to `store`, with fast retries and an in-memory metrics sink.
 fn fetcher(url: &str, store: Arc<dyn Store>, overrides: &[(&str, &str)]) -> (Fetcher, Arc<MemorySink>) {
-    let mut env: HashMap<String, String> = [
-        ("SOURCE_API_URL", url),
+    let fast = [
         ("FETCH_BACKOFF_BASE_MS", "5"),
         ("FETCH_BACKOFF_MAX_MS", "1500"),
         ("FETCH_TIMEOUT_MS", "2000"),
         ("FETCH_MAX_ATTEMPTS", "12"),
         ("FETCH_CONCURRENCY", "4"),
         ("FETCH_PART_ROWS", "300"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    env.extend(overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
-    let sink = Arc::new(MemorySink::default());
-    let fetcher = Fetcher {
-        store,
-        source: moovitamix::source::SourceClient::new(config.source.clone()).unwrap(),
-        metrics: Metrics::new("fetch", "MooVitamix/Test", sink.clone()),
-        part_rows: config.part_rows,
-        limits: config.fetch,
-        commit: config.commit(),
-    };
-    (fetcher, sink)
+    ];
+    let jobs = moovitamix_tests::jobs(url, store, &[&fast[..], overrides].concat());
+    (jobs.fetcher, jobs.fetch_metrics)
 }
 
 fn gunzip_lines(data: &[u8]) -> Vec<Value> {
@@ -240,10 +226,20 @@ async fn a_rerun_gives_the_same_rows_and_concurrent_runs_do_not_mix() {
     assert_eq!(keys.len(), files_after_first, "no stray objects: {keys:?}");
     assert!(keys.iter().all(|k| !k.contains("run-1")), "run-1's objects are gone: {keys:?}");
 
-    let (a, b) = tokio::join!(fetcher.run(date(), "run-3"), fetcher.run(date(), "run-4"));
+    // Two runs at once, for sure: run-3 stalls before its commit write, holding the date's
+    // lease, while run-4 runs whole; then run-3 goes on.
+    let scripted = Arc::new(ScriptedStore::new(store.clone()));
+    let pause = scripted.pause_before_put_to(&format!("raw/_run/dt={}/_manifest.json", date()));
+    let stalled = Fetcher { store: scripted.clone(), ..fetcher.clone() };
+    let run_3 = tokio::spawn(async move { stalled.run(date(), "run-3").await });
+    pause.reached().await;
+    let b = fetcher.run(date(), "run-4").await;
+    pause.resume();
+    let a = run_3.await.unwrap();
     let busy = [&a, &b].iter().filter(|r| matches!(r, Err(FetchError::Commit(moovitamix::commit::CommitError::Busy { .. })))).count();
     assert!(a.is_ok() || b.is_ok(), "one of two concurrent runs commits");
     assert_eq!(busy + [&a, &b].iter().filter(|r| r.is_ok()).count(), 2, "the other is refused as busy: {a:?} {b:?}");
+    assert_eq!((a.is_ok(), busy), (true, 1), "exactly one commits (the lease holder), the other is refused: {a:?} {b:?}");
     let winner = if a.is_ok() { "run-3" } else { "run-4" };
     let committed = read_committed(store.as_ref(), Zone::Raw, date()).await.unwrap();
     assert!(committed.partitions.iter().all(|m| m.run_id == winner));
@@ -252,12 +248,12 @@ async fn a_rerun_gives_the_same_rows_and_concurrent_runs_do_not_mix() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(loopback_aws), ignore = "needs the loopback AWS server: AWS_ENDPOINT_URL (bash tests/run.sh starts LocalStack)")]
 async fn fetch_writes_to_s3_and_publishes_metrics_to_cloudwatch() {
     let Some(aws) = moovitamix_tests::aws::loopback_aws() else { return };
     let bucket = aws.fresh_bucket("fetch").await;
     let sim = RunningSimulator::start(sim_config(Faults::default())).await.unwrap();
     let store: Arc<dyn Store> = Arc::new(S3Store::new(aws.s3(), bucket.clone(), "pipeline".into()));
-    moovitamix::storage::conformance::run(store.as_ref()).await;
 
     let namespace = format!("MooVitamixTest/{bucket}");
     let sink = Arc::new(moovitamix::metrics::CloudWatchSink::new(aws.cloudwatch()));

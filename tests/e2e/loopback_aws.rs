@@ -7,6 +7,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use moovitamix_tests::aws::{error_chain, loopback_aws};
 
 #[tokio::test]
+#[cfg_attr(not(loopback_aws), ignore = "needs the loopback AWS server: AWS_ENDPOINT_URL (bash tests/run.sh starts LocalStack)")]
 async fn s3_stores_lists_and_refuses_a_second_create_only_put() {
     let Some(aws) = loopback_aws() else { return };
     let s3 = aws.s3();
@@ -40,6 +41,7 @@ async fn s3_stores_lists_and_refuses_a_second_create_only_put() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(loopback_aws), ignore = "needs the loopback AWS server: AWS_ENDPOINT_URL (bash tests/run.sh starts LocalStack)")]
 async fn cloudwatch_accepts_metric_data_and_returns_it() {
     let Some(aws) = loopback_aws() else { return };
     let cloudwatch = aws.cloudwatch();

@@ -247,7 +247,7 @@ impl Session {
         c.current_dir(&self.root).args(["-c", text]).stdin(Stdio::null());
         for (key, _) in std::env::vars_os() {
             let key = key.to_string_lossy().into_owned();
-            let pipeline = moovitamix::config::VARIABLES.iter().any(|v| v.name == key);
+            let pipeline = moovitamix::config::variables().any(|v| v.name == key);
             if pipeline || key.starts_with("AWS_") || key.starts_with("MOOVITAMIX_") || key == "RUST_LOG" || key == "CI" {
                 c.env_remove(&key);
             }

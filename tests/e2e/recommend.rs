@@ -175,6 +175,7 @@ print(json.dumps(out))
 
 
 #[tokio::test]
+#[cfg_attr(not(loopback_aws), ignore = "needs the loopback AWS server: AWS_ENDPOINT_URL (bash tests/run.sh starts LocalStack)")]
 async fn on_s3_the_pipeline_scores_and_the_champion_pointer_is_guarded() {
     let Some(aws) = moovitamix_tests::aws::loopback_aws() else { return };
     let bucket = aws.fresh_bucket("recommend").await;

@@ -97,9 +97,10 @@ async fn the_report_renders_in_chromium_with_every_section_and_nothing_from_outs
         _ => None,
     })
     .unwrap();
-    let fetcher = Fetcher::from_config(&config).await.unwrap();
-    let transformer = Transformer::from_config(&config).await.unwrap();
-    let recommender = Recommender::from_config(&config).await;
+    let aws = moovitamix::aws::AwsConfig::new();
+    let fetcher = Fetcher::from_config(&config, &aws).await.unwrap();
+    let transformer = Transformer::from_config(&config, &aws).await.unwrap();
+    let recommender = Recommender::from_config(&config, &aws).await;
     for date in ["2026-11-20", "2026-11-21", "2026-11-22"] {
         let date = date.parse().unwrap();
         simulator.control().set_date(date);
@@ -110,7 +111,7 @@ async fn the_report_renders_in_chromium_with_every_section_and_nothing_from_outs
     let Outcome::Train(second) = recommender.run(Request::Train { date: None }, "train-2").await.unwrap() else { panic!("a train request answers a training") };
     simulator.shutdown().await;
 
-    let store = moovitamix::storage::open(&config.data_url).await;
+    let store = moovitamix::storage::open(&config.data_url, &aws).await;
     let page = work.path().join("report.html");
     let (location, gathered) = report::write(store, &Destination::File(page.clone()), chrono::Utc::now()).await.unwrap();
     assert_eq!(location, page.display().to_string());

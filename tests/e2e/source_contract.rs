@@ -6,22 +6,30 @@
 use chrono::{Days, NaiveDate};
 use flate2::read::GzDecoder;
 use moovitamix::commit::read_committed;
-use moovitamix::config::{Config, Secret};
-use moovitamix::fetch::{FetchError, Fetcher};
+use moovitamix::fetch::FetchError;
 use moovitamix::job::Classified;
 use moovitamix::manifest::ObjectRole;
-use moovitamix::metrics::{MemorySink, Metrics};
 use moovitamix::partition::{Partition, Zone};
 use moovitamix::records::Entity;
 use moovitamix::simulator::{Evolution, Faults, RunningSimulator, SimulatorConfig};
+use moovitamix::source::PageSource;
 use moovitamix::storage::{LocalStore, Store};
-use moovitamix::transform::pii::Pii;
 use moovitamix::curated::{ListenEvent, TableName, TrackRow, UserRow, Version};
-use moovitamix::transform::{FUNCTION, Transformer, quarantine_dataset, read_curated};
+use moovitamix::transform::{quarantine_dataset, read_curated};
+use moovitamix_tests::{Jobs, jobs};
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::sync::Arc;
+
+/// The jobs' settings over the defaults: quick retries, every day's change accepted.
+const ENV: &[(&str, &str)] = &[
+    ("FETCH_CONCURRENCY", "4"),
+    ("FETCH_BACKOFF_BASE_MS", "5"),
+    ("FETCH_MAX_ATTEMPTS", "6"),
+    ("DQ_MAX_ROW_COUNT_CHANGE", "1"),
+    ("PII_SALT", "e2e-key"),
+];
 
 const DAYS: u64 = 3;
 
@@ -39,35 +47,6 @@ fn sim_config(faults: Faults) -> SimulatorConfig {
         faults,
         ..SimulatorConfig::default()
     }
-}
-
-fn jobs(url: &str, store: Arc<dyn Store>) -> (Fetcher, Transformer) {
-    let env: HashMap<&str, &str> = [
-        ("SOURCE_API_URL", url),
-        ("FETCH_CONCURRENCY", "4"),
-        ("FETCH_BACKOFF_BASE_MS", "5"),
-        ("FETCH_MAX_ATTEMPTS", "6"),
-        ("DQ_MAX_ROW_COUNT_CHANGE", "1"),
-    ]
-    .into();
-    let config = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
-    let metrics = |function| Metrics::new(function, "MooVitamix/Test", Arc::new(MemorySink::default()));
-    let fetcher = Fetcher {
-        store: store.clone(),
-        source: moovitamix::source::SourceClient::new(config.source.clone()).unwrap(),
-        metrics: metrics("fetch"),
-        part_rows: config.part_rows,
-        limits: config.fetch.clone(),
-        commit: config.commit(),
-    };
-    let transformer = Transformer {
-        store,
-        metrics: metrics(FUNCTION),
-        pii: Pii::new(Secret::new("e2e-key"), false),
-        config: config.transform,
-        commit: moovitamix::commit::CommitSettings::default(),
-    };
-    (fetcher, transformer)
 }
 
 fn local() -> (tempfile::TempDir, Arc<dyn Store>) {
@@ -109,8 +88,8 @@ async fn a_key_the_source_serves_twice_every_day_is_committed_and_quarantined_by
     let (_clean_dir, clean_store) = local();
     let sim = RunningSimulator::start(sim_config(Faults { duplicate_rows: 2, ..Faults::default() })).await.unwrap();
     let clean = RunningSimulator::start(sim_config(Faults::default())).await.unwrap();
-    let (fetcher, transformer) = jobs(&sim.url(), store.clone());
-    let (clean_fetcher, clean_transformer) = jobs(&clean.url(), clean_store.clone());
+    let Jobs { fetcher, transformer, .. } = jobs(&sim.url(), store.clone(), ENV);
+    let Jobs { fetcher: clean_fetcher, transformer: clean_transformer, .. } = jobs(&clean.url(), clean_store.clone(), ENV);
     for k in 0..DAYS {
         sim.control().set_date(day(k));
         clean.control().set_date(day(k));
@@ -144,7 +123,7 @@ async fn a_listing_that_shifts_while_it_is_read_is_started_over_once() {
     // After three requests to an endpoint, its first row is gone and a new one is appended:
     // `total` and the row count stay, and the first pass misses a row at a page boundary.
     let sim = RunningSimulator::start(sim_config(Faults { shift_after: Some(3), ..Faults::default() })).await.unwrap();
-    let (fetcher, transformer) = jobs(&sim.url(), store.clone());
+    let Jobs { fetcher, transformer, .. } = jobs(&sim.url(), store.clone(), ENV);
     for k in 0..DAYS {
         sim.control().set_date(day(k));
         let fetched = fetcher.run(day(k), &format!("fetch-{k}")).await.unwrap_or_else(|e| panic!("day {k}: {e}"));
@@ -177,7 +156,7 @@ async fn a_listing_that_shifts_while_it_is_read_is_started_over_once() {
 async fn a_page_of_the_wrong_shape_fails_the_run_as_permanent_after_one_retry() {
     let (_dir, store) = local();
     let sim = RunningSimulator::start(sim_config(Faults::default())).await.unwrap();
-    let (fetcher, transformer) = jobs(&sim.url(), store.clone());
+    let Jobs { fetcher, transformer, .. } = jobs(&sim.url(), store.clone(), ENV);
     fetcher.run(day(0), "fetch-0").await.unwrap();
     transformer.run(day(0), "transform-0").await.unwrap();
 

@@ -4,21 +4,21 @@
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use moovitamix::commit::read_committed;
-use moovitamix::config::{Config, Secret};
-use moovitamix::fetch::Fetcher;
 use moovitamix::manifest::ObjectRole;
-use moovitamix::metrics::{MemorySink, Metrics};
 use moovitamix::partition::Zone;
 use moovitamix::simulator::{Dataset, Evolution, RunningSimulator, SimulatorConfig};
 use moovitamix::storage::{LocalStore, S3Store, Store};
-use moovitamix::transform::pii::Pii;
 use moovitamix::curated::{ListenEvent, TableName, TrackRow, UserRow, Version};
-use moovitamix::transform::{FUNCTION, Transformer, as_of, read_curated};
+use moovitamix::transform::{as_of, read_curated};
+use moovitamix_tests::{Jobs, jobs};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
+
+/// The jobs' settings over the defaults: every day's change accepted.
+const ENV: &[(&str, &str)] = &[("FETCH_CONCURRENCY", "4"), ("DQ_MAX_ROW_COUNT_CHANGE", "1")];
 
 const DAYS: u64 = 3;
 
@@ -46,32 +46,10 @@ fn served(k: u64, entity: &str) -> Vec<Value> {
     Dataset::new(&SimulatorConfig { date: day(k), ..sim_config() }).rows(entity).collect()
 }
 
-fn jobs(url: &str, store: Arc<dyn Store>) -> (Fetcher, Transformer) {
-    let env: HashMap<&str, &str> = [("SOURCE_API_URL", url), ("FETCH_CONCURRENCY", "4"), ("DQ_MAX_ROW_COUNT_CHANGE", "1")].into();
-    let config = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
-    let metrics = |function| Metrics::new(function, "MooVitamix/Test", Arc::new(MemorySink::default()));
-    let fetcher = Fetcher {
-        store: store.clone(),
-        source: moovitamix::source::SourceClient::new(config.source.clone()).unwrap(),
-        metrics: metrics("fetch"),
-        part_rows: config.part_rows,
-        limits: config.fetch,
-        commit: config.commit(),
-    };
-    let transformer = Transformer {
-        store,
-        metrics: metrics(FUNCTION),
-        pii: Pii::new(Secret::new("e2e-salt"), false),
-        config: config.transform,
-        commit: moovitamix::commit::CommitSettings::default(),
-    };
-    (fetcher, transformer)
-}
-
 /// Fetches and transforms days 0..DAYS from a simulator evolving day by day.
 async fn run_days(store: Arc<dyn Store>) {
     let sim = RunningSimulator::start(sim_config()).await.unwrap();
-    let (fetcher, transformer) = jobs(&sim.url(), store);
+    let Jobs { fetcher, transformer, .. } = jobs(&sim.url(), store, ENV);
     for k in 0..DAYS {
         sim.control().set_date(day(k));
         fetcher.run(day(k), &format!("fetch-{k}")).await.unwrap();
@@ -246,6 +224,7 @@ async fn curated_rows(store: &Arc<dyn Store>, k: u64) -> (Vec<(TrackRow, DateTim
 }
 
 #[tokio::test]
+#[cfg_attr(not(loopback_aws), ignore = "needs the loopback AWS server: AWS_ENDPOINT_URL (bash tests/run.sh starts LocalStack)")]
 async fn on_s3_the_same_days_give_the_same_tables() {
     let Some(aws) = moovitamix_tests::aws::loopback_aws() else { return };
     let bucket = aws.fresh_bucket("transform").await;

@@ -4,19 +4,28 @@
 //! | module | what it is for |
 //! | --- | --- |
 //! | [`aws`] | find the loopback AWS-API server (LocalStack, started by `tests/run.sh`), build S3 and CloudWatch clients for it, make a fresh bucket per test |
+//! | [`cloudformation`] | a small reader of CloudFormation templates as data, for the checks of `infra/template.yaml` |
 //! | [`crash`] | enumerate a stage run's crash points: crash before each store operation, restart, check what readers see |
 //! | [`lambda`] | run `cargo lambda watch` as a child process and `cargo lambda invoke` functions through it |
 //! | [`events`] | the sample events in `tests/events/`, and the workspace's paths |
+//! | [`jobs`] | the fetch and transform jobs of a test, over its store and source, from one constructor |
 //! | [`readme`] | the README's `sh` blocks and their commands, as a user reads them |
 //!
-//! Tests that need a tool or a server skip (printing `skipped: ...`) when a developer runs plain
-//! `cargo test` without it, and fail when `CI` or `MOOVITAMIX_TEST_AWS` says it must be there.
+//! The AWS-backed tests are built `#[ignore]`d when no loopback AWS server is configured
+//! (`tests/build.rs`), so `cargo test` lists them as `ignored, needs the loopback AWS server`
+//! rather than `ok`; tests that need another tool skip (printing `skipped: ...`) when a developer
+//! runs plain `cargo test` without it. Both fail when `CI` or `MOOVITAMIX_TEST_AWS` says the tool
+//! or server must be there.
 
 pub mod aws;
+pub mod cloudformation;
 pub mod crash;
 pub mod events;
+pub mod jobs;
 pub mod lambda;
 pub mod readme;
+
+pub use jobs::{Jobs, jobs};
 
 /// The Python that has `duckdb`, the independent Parquet reader of the tests:
 /// `MOOVITAMIX_PYTHON`, else the one `tests/run.sh` installs into `.tools/venv-readers/`.

@@ -5,6 +5,7 @@
 //! and answers its summary, or fails with a stable error type so that Lambda's `Errors` alarms fire.
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use moovitamix::aws::AwsConfig;
 use moovitamix::config::Config;
 use moovitamix::fetch::Fetcher;
 use moovitamix::job::{Classified, Invocation};
@@ -30,10 +31,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
 }
 
-/// What every invocation of the container shares: the configuration and the job built from it.
+/// What every invocation of the container shares: the configuration, the AWS configuration, and the job built from them.
 async fn start() -> Result<Fetcher, String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
-    Fetcher::from_config(&config).await.map_err(|e| e.to_string())
+    // One AWS configuration (loaded at first use) for the store, the metrics and SSM.
+    Fetcher::from_config(&config, &AwsConfig::new()).await.map_err(|e| e.to_string())
 }
 
 async fn handler(fetcher: &Fetcher, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {

@@ -6,6 +6,7 @@
 //! stable error type so that Lambda's `Errors` alarms fire.
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use moovitamix::aws::AwsConfig;
 use moovitamix::config::Config;
 use moovitamix::recommend::Recommender;
 use moovitamix::job::{Classified, Invocation};
@@ -31,10 +32,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
 }
 
-/// What every invocation of the container shares: the configuration and the job built from it.
+/// What every invocation of the container shares: the configuration, the AWS configuration, and the job built from them.
 async fn start() -> Result<Recommender, String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
-    Ok::<_, String>(Recommender::from_config(&config).await)
+    // One AWS configuration (loaded at first use) for the store, the metrics and SSM.
+    Ok::<_, String>(Recommender::from_config(&config, &AwsConfig::new()).await)
 }
 
 async fn handler(recommender: &Recommender, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {

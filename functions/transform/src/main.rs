@@ -8,6 +8,7 @@
 //! role is the one that reads and writes raw, quarantine and curated.
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use moovitamix::aws::AwsConfig;
 use moovitamix::config::Config;
 use moovitamix::transform::Transformer;
 use moovitamix::job::{Classified, Invocation};
@@ -33,10 +34,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     }
 }
 
-/// What every invocation of the container shares: the configuration and the job built from it.
+/// What every invocation of the container shares: the configuration, the AWS configuration, and the job built from them.
 async fn start() -> Result<Transformer, String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
-    Transformer::from_config(&config).await.map_err(|e| e.to_string())
+    // One AWS configuration (loaded at first use) for the store, the metrics and SSM.
+    Transformer::from_config(&config, &AwsConfig::new()).await.map_err(|e| e.to_string())
 }
 
 async fn handler(transformer: &Transformer, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {

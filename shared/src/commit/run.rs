@@ -31,7 +31,7 @@ pub struct CommitSettings {
 }
 
 impl Default for CommitSettings {
-    /// The documented defaults (see `config::VARIABLES`) on the system clock.
+    /// The documented defaults (see `config::SHARED_VARIABLES`) on the system clock.
     fn default() -> Self {
         Self {
             lease: LeaseSettings { ttl: Duration::from_secs(60), max_clock_skew: Duration::from_secs(15), wait: Duration::from_secs(90) },

@@ -51,6 +51,26 @@ async fn write_run(store: &Arc<dyn Store>, run_id: &str, rows: &[&str], settings
     Ok(committed)
 }
 
+/// The test settings on the system clock.
+fn system() -> CommitSettings {
+    settings(Arc::new(SystemClock))
+}
+
+/// A store whose date already holds a commit, of the run `prev`.
+async fn seeded() -> Arc<dyn Store> {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    write_run(&store, "prev", &["p"], &system()).await.unwrap();
+    store
+}
+
+/// How many store operations the run `A` (two rows) makes over a seeded date, uninterrupted.
+async fn operations_of_a() -> u64 {
+    let counting = Arc::new(ScriptedStore::new(seeded().await));
+    let store: Arc<dyn Store> = counting.clone();
+    write_run(&store, "A", &["a1", "a2"], &system()).await.unwrap();
+    counting.ops()
+}
+
 /// Every key in the store but the lease.
 async fn keys(store: &Arc<dyn Store>) -> Vec<String> {
     store.list("").await.unwrap().into_iter().map(|o| o.key).filter(|k| !k.ends_with("_lease.json")).collect()
@@ -59,7 +79,7 @@ async fn keys(store: &Arc<dyn Store>) -> Vec<String> {
 #[tokio::test]
 async fn a_rerun_replaces_the_partition_and_leaves_no_stray_objects() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
-    let s = settings(Arc::new(SystemClock));
+    let s = system();
     write_run(&store, "run1", &["a", "b", "c"], &s).await.unwrap();
     let second = write_run(&store, "run2", &["x"], &s).await.unwrap();
     assert_eq!(second.removed_stale_objects, 5, "three old parts, the old quarantine object, the old manifest");
@@ -83,7 +103,7 @@ async fn a_rerun_replaces_the_partition_and_leaves_no_stray_objects() {
 #[tokio::test]
 async fn a_failed_run_leaves_the_previous_commit_whole() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
-    let s = settings(Arc::new(SystemClock));
+    let s = system();
     write_run(&store, "run1", &["a"], &s).await.unwrap();
     let before = keys(&store).await;
     let spec = RunSpec { store: store.clone(), stage: "fetch", zone: Zone::Raw, date: date(), run_id: RunId::from("run2"), deadline: None };
@@ -106,7 +126,7 @@ async fn readers_refuse_missing_and_mixed_commits() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
     let err = read_committed(store.as_ref(), Zone::Raw, date()).await.unwrap_err();
     assert!(matches!(err, ReadError::NotCommitted { .. }), "{err}");
-    write_run(&store, "run1", &["a"], &settings(Arc::new(SystemClock))).await.unwrap();
+    write_run(&store, "run1", &["a"], &system()).await.unwrap();
     // A partition manifest of another run under the run manifest's name (hand-edited storage).
     let key = Partition::new(Zone::Raw, "tracks", date()).run_manifest_key("run1");
     let mut m = read_manifest(store.as_ref(), &key).await.unwrap().unwrap();
@@ -120,7 +140,7 @@ async fn readers_refuse_missing_and_mixed_commits() {
 #[tokio::test]
 async fn a_run_stops_itself_before_its_deadline_and_releases_its_lease() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
-    let s = settings(Arc::new(SystemClock));
+    let s = system();
     write_run(&store, "run1", &["a"], &s).await.unwrap();
     let before = keys(&store).await;
     let deadline = chrono::Utc::now() + chrono::Duration::milliseconds(300);
@@ -148,18 +168,11 @@ async fn a_run_stops_itself_before_its_deadline_and_releases_its_lease() {
 /// whole. Then the same with A stalled but not expired: B is refused, A commits.
 #[tokio::test]
 async fn a_stale_writer_is_fenced_at_every_step() {
-    // Count A's operations on an uninterrupted run.
-    let counting = Arc::new(ScriptedStore::new(Arc::new(MemoryStore::default())));
-    let store: Arc<dyn Store> = counting.clone();
-    write_run(&store, "prev", &["p"], &settings(Arc::new(SystemClock))).await.unwrap();
-    let base_ops = counting.ops();
-    write_run(&store, "A", &["a1", "a2"], &settings(Arc::new(SystemClock))).await.unwrap();
-    let ops = counting.ops() - base_ops;
+    let ops = operations_of_a().await;
     let mut tried = 0;
     for expired in [true, false] {
         for k in 1..=ops {
-            let inner: Arc<dyn Store> = Arc::new(MemoryStore::default());
-            write_run(&inner, "prev", &["p"], &settings(Arc::new(SystemClock))).await.unwrap();
+            let inner = seeded().await;
             let scripted = Arc::new(ScriptedStore::new(inner.clone()));
             let pause = scripted.pause_before(k);
             let clock_a = Arc::new(ManualClock::new(chrono::Utc::now()));
@@ -237,7 +250,7 @@ async fn a_retry_after_a_killed_run_succeeds_once_the_dead_lease_lapses() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
     let s = CommitSettings {
         lease: LeaseSettings { ttl: Duration::from_millis(1500), max_clock_skew: Duration::from_millis(200), wait: Duration::from_secs(10) },
-        ..settings(Arc::new(SystemClock))
+        ..system()
     };
     write_run(&store, "run1", &["a"], &s).await.unwrap();
     let spec = RunSpec { store: store.clone(), stage: "fetch", zone: Zone::Raw, date: date(), run_id: RunId::from("killed"), deadline: None };
@@ -263,20 +276,14 @@ async fn a_retry_after_a_killed_run_succeeds_once_the_dead_lease_lapses() {
 /// deletes what a landed commit lists; and it leaves the date free for the next run.
 #[tokio::test]
 async fn a_lost_answer_at_any_operation_neither_fakes_nor_breaks_a_commit() {
-    let counting = Arc::new(ScriptedStore::new(Arc::new(MemoryStore::default())));
-    let store: Arc<dyn Store> = counting.clone();
-    write_run(&store, "prev", &["p"], &settings(Arc::new(SystemClock))).await.unwrap();
-    counting.reset();
-    write_run(&store, "A", &["a1", "a2"], &settings(Arc::new(SystemClock))).await.unwrap();
-    let ops = counting.ops();
+    let ops = operations_of_a().await;
     let mut committed_runs = 0;
     for k in 1..=ops {
-        let inner: Arc<dyn Store> = Arc::new(MemoryStore::default());
-        write_run(&inner, "prev", &["p"], &settings(Arc::new(SystemClock))).await.unwrap();
+        let inner = seeded().await;
         let scripted = Arc::new(ScriptedStore::new(inner.clone()));
         scripted.lose_answer_of(k);
         let a_store: Arc<dyn Store> = scripted.clone();
-        let a = write_run(&a_store, "A", &["a1", "a2"], &settings(Arc::new(SystemClock))).await;
+        let a = write_run(&a_store, "A", &["a1", "a2"], &system()).await;
         let committed = read_committed(inner.as_ref(), Zone::Raw, date()).await.unwrap_or_else(|e| panic!("k={k}: unreadable: {e}"));
         assert_eq!(a.is_ok(), committed.run.run_id == "A", "k={k}: A answered {a:?} but {} is committed", committed.run.run_id);
         committed_runs += usize::from(a.is_ok());
@@ -290,7 +297,7 @@ async fn a_lost_answer_at_any_operation_neither_fakes_nor_breaks_a_commit() {
         let expected: String = committed.partitions[0].data_keys().map(|k| format!("memory://{k}\n")).collect();
         assert_eq!(String::from_utf8_lossy(&symlink), expected, "k={k}: the query layer shows the committed run");
         // The lease was released (or adopted and released): a run that does not wait gets the date.
-        write_run(&inner, "next", &["n"], &settings(Arc::new(SystemClock))).await.unwrap_or_else(|e| panic!("k={k}: the next run: {e}"));
+        write_run(&inner, "next", &["n"], &system()).await.unwrap_or_else(|e| panic!("k={k}: the next run: {e}"));
     }
     assert_eq!(committed_runs, ops as usize, "every run commits through a lost answer");
     eprintln!("lost answers: {ops} operations, {committed_runs} runs committed through them");
@@ -301,8 +308,7 @@ async fn a_lost_answer_at_any_operation_neither_fakes_nor_breaks_a_commit() {
 /// nothing; the run that takes the date over then commits whole.
 #[tokio::test]
 async fn a_commit_write_that_stalls_is_abandoned_before_the_lease_lapses() {
-    let inner: Arc<dyn Store> = Arc::new(MemoryStore::default());
-    write_run(&inner, "prev", &["p"], &settings(Arc::new(SystemClock))).await.unwrap();
+    let inner = seeded().await;
     let scripted = Arc::new(ScriptedStore::new(inner.clone()));
     let pause = scripted.pause_before_put_to("raw/_run/dt=2026-11-21/_manifest.json");
     let clock_a = Arc::new(ManualClock::new(chrono::Utc::now()));
@@ -348,17 +354,11 @@ async fn a_holder_whose_clock_runs_ahead_blocks_the_date_no_longer_than_a_ttl() 
 /// layer shows a whole commit, and the run that did not commit leaves none of its objects.
 #[tokio::test]
 async fn two_writers_interleaved_at_every_pair_of_steps_leave_one_whole_commit() {
-    let counting = Arc::new(ScriptedStore::new(Arc::new(MemoryStore::default())));
-    let store: Arc<dyn Store> = counting.clone();
-    write_run(&store, "prev", &["p"], &settings(Arc::new(SystemClock))).await.unwrap();
-    counting.reset();
-    write_run(&store, "A", &["a1", "a2"], &settings(Arc::new(SystemClock))).await.unwrap();
-    let ops = counting.ops();
+    let ops = operations_of_a().await;
     let mut tried = 0;
     for k in 1..=ops {
         for j in 1..=ops {
-            let inner: Arc<dyn Store> = Arc::new(MemoryStore::default());
-            write_run(&inner, "prev", &["p"], &settings(Arc::new(SystemClock))).await.unwrap();
+            let inner = seeded().await;
             let (a_scripted, b_scripted) = (Arc::new(ScriptedStore::new(inner.clone())), Arc::new(ScriptedStore::new(inner.clone())));
             let (a_pause, b_pause) = (a_scripted.pause_before(k), b_scripted.pause_before(j));
             let clock_a = Arc::new(ManualClock::new(chrono::Utc::now()));

@@ -16,12 +16,6 @@ impl CloudWatchSink {
     pub fn new(client: aws_sdk_cloudwatch::Client) -> Self {
         Self { client }
     }
-
-    /// A client from the ambient AWS configuration (`AWS_ENDPOINT_URL` is honoured).
-    pub async fn from_env() -> Self {
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::new(aws_sdk_cloudwatch::Client::new(&shared))
-    }
 }
 
 fn to_cloudwatch(d: &Datum) -> MetricDatum {

@@ -14,6 +14,23 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::{Arc, Mutex};
 
+/// Declares the metric enum and its `ALL` from one list of variants, so that `ALL` cannot miss one.
+macro_rules! metric_enum {
+    ($(#[$outer:meta])* pub enum $enum:ident { $($(#[$inner:meta])* $variant:ident,)* }) => {
+        $(#[$outer])*
+        pub enum $enum {
+            $($(#[$inner])* $variant,)*
+        }
+
+        impl $enum {
+            /// Every metric, in declaration order, for checks that the alarms and the dashboard
+            /// name real ones (built from the declaration itself).
+            pub const ALL: &'static [$enum] = &[$($enum::$variant,)*];
+        }
+    };
+}
+
+metric_enum! {
 /// Every metric the pipeline emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Metric {
@@ -82,6 +99,7 @@ pub enum Metric {
     RunSucceeded,
     RunFailed,
 }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
@@ -94,43 +112,6 @@ pub enum Unit {
 }
 
 impl Metric {
-    /// Every metric, for checks that the alarms and the dashboard name real ones.
-    pub const ALL: [Metric; 33] = [
-        Metric::RowsFetched,
-        Metric::RowsRejected,
-        Metric::RowsWarned,
-        Metric::PagesFetched,
-        Metric::HttpRetries,
-        Metric::BytesWritten,
-        Metric::RejectedShare,
-        Metric::RowsIn,
-        Metric::RowsOut,
-        Metric::RowsQuarantined,
-        Metric::QuarantineShare,
-        Metric::CurrentRowsDrop,
-        Metric::CarriedForward,
-        Metric::DqWarnings,
-        Metric::NewVersions,
-        Metric::ClosedVersions,
-        Metric::TrainDurationMs,
-        Metric::Ndcg10,
-        Metric::Precision10,
-        Metric::Recall10,
-        Metric::Promoted,
-        Metric::GateRefusedStreak,
-        Metric::GateEvaluatedUsers,
-        Metric::GateDifferenceLower,
-        Metric::UsersScored,
-        Metric::ColdStartUsers,
-        Metric::CatalogCoverage,
-        Metric::ScoreDurationMs,
-        Metric::FreshnessSeconds,
-        Metric::CleanupFailures,
-        Metric::DurationMs,
-        Metric::RunSucceeded,
-        Metric::RunFailed,
-    ];
-
     pub fn name(self) -> &'static str {
         match self {
             Metric::RowsFetched => "RowsFetched",
@@ -218,9 +199,9 @@ impl Metrics {
     }
 
     /// The sink the configuration names: CloudWatch (in Lambda by default) or log lines.
-    pub async fn from_config(function: &'static str, config: &crate::config::Config) -> Self {
+    pub async fn from_config(function: &'static str, config: &crate::config::Config, aws: &crate::aws::AwsConfig) -> Self {
         let sink: Arc<dyn MetricsSink> = match config.metrics_backend {
-            crate::config::MetricsBackend::CloudWatch => Arc::new(CloudWatchSink::from_env().await),
+            crate::config::MetricsBackend::CloudWatch => Arc::new(CloudWatchSink::new(aws.cloudwatch().await)),
             crate::config::MetricsBackend::Log => Arc::new(LogSink),
         };
         Self::new(function, config.metrics_namespace.clone(), sink)

@@ -13,6 +13,7 @@
 
 pub mod als;
 pub mod cold_start;
+pub mod config;
 mod error;
 pub mod evaluate;
 pub mod evaluation;
@@ -36,7 +37,9 @@ pub use score::read_recommendations;
 pub use summary::{Outcome, RollbackSummary, ScoreSummary, TrainSummary, UnpinSummary};
 
 use crate::commit::CommitSettings;
-use crate::config::{Config, RecommendConfig};
+use crate::aws::AwsConfig;
+use crate::config::Config;
+use config::RecommendConfig;
 use crate::job::{Invocation, observed};
 use crate::metrics::Metrics;
 use crate::storage::Store;
@@ -60,10 +63,10 @@ pub struct Recommender {
 }
 
 impl Recommender {
-    pub async fn from_config(config: &Config) -> Self {
+    pub async fn from_config(config: &Config, aws: &AwsConfig) -> Self {
         Self {
-            store: crate::storage::open(&config.data_url).await,
-            metrics: Metrics::from_config(FUNCTION, config).await,
+            store: crate::storage::open_for(FUNCTION, &config.data_url, aws).await,
+            metrics: Metrics::from_config(FUNCTION, config, aws).await,
             config: config.recommend.clone(),
             commit: config.commit(),
         }

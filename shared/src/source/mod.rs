@@ -1,4 +1,5 @@
-//! The HTTP client of the source API: one page with retries, and every page of an endpoint in order.
+//! The source API: its pages, the listing rules over them ([`PageSource`]), and the HTTP client
+//! that gets one page with retries ([`SourceClient`]).
 //!
 //! Transient failures (connection errors, timeouts, 5xx, 429, 408, and bodies that are not the
 //! expected JSON: truncated, or an HTML error page) are retried with [`retry::Backoff`] within
@@ -8,10 +9,12 @@
 //! moment, then [`SourceError::WrongShape`]), and a body larger than `FETCH_MAX_BODY_BYTES`
 //! ([`SourceError::TooLarge`], read no further than the limit).
 
+mod pages;
 pub mod retry;
 
-use crate::config::SourceConfig;
-use futures::{Stream, StreamExt, stream};
+pub use pages::PageSource;
+
+use crate::fetch::config::SourceConfig;
 use retry::{Backoff, RetryBudget, parse_retry_after};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -114,10 +117,6 @@ impl SourceClient {
         Self { budget: Arc::new(RetryBudget::new(self.config.retry_budget)), ..self.clone() }
     }
 
-    pub fn url(&self, path: &str, page: u64) -> String {
-        format!("{}/{path}?page={page}&size={}", self.config.base_url, self.config.page_size)
-    }
-
     /// Gets one page, retrying transient failures.
     pub async fn page(&self, path: &str, number: u64) -> Result<Fetched, SourceError> {
         let url = self.url(path, number);
@@ -200,32 +199,27 @@ impl SourceClient {
             Err(e) => Err(transient(format!("unparsable body ({e}; {} bytes{})", body.len(), if e.is_eof() { ", truncated" } else { "" }))),
         }
     }
+}
 
-    /// Page 1 of `path`, which gives `total` and `pages` for the rest of the listing.
-    pub async fn first_page(&self, path: &str) -> Result<Fetched, SourceError> {
-        let first = self.page(path, 1).await?;
-        let (total, pages) = (first.page.total, first.page.pages);
-        if pages != total.div_ceil(self.config.page_size as u64) {
-            let detail = format!("page 1 says {pages} pages for {total} rows of {} per page", self.config.page_size);
-            return Err(SourceError::BadPage { url: self.url(path, 1), detail });
-        }
-        Ok(first)
+impl PageSource for SourceClient {
+    fn base_url(&self) -> &str {
+        &self.config.base_url
     }
 
-    /// Pages 2 onwards of `path`, in page order, with at most `concurrency` requests in flight.
-    /// A page reporting another `total` or `pages` than `first` ends the stream with
-    /// [`SourceError::Changed`], for the caller to start the endpoint over.
-    pub fn remaining_pages<'a>(&'a self, path: &'a str, first: &Page) -> impl Stream<Item = Result<Fetched, SourceError>> + 'a {
-        let (total, pages) = (first.total, first.pages);
-        stream::iter(2..=pages).map(move |n| self.page(path, n)).buffered(self.config.concurrency).map(move |fetched| {
-            let fetched = fetched?;
-            let p = &fetched.page;
-            if p.total != total || p.pages != pages {
-                let detail = format!("page 1 said {total} rows in {pages} pages; page {} says {} rows in {} pages", p.page, p.total, p.pages);
-                return Err(SourceError::Changed { path: path.to_owned(), detail });
-            }
-            Ok(fetched)
-        })
+    fn page_size(&self) -> u32 {
+        self.config.page_size
+    }
+
+    fn concurrency(&self) -> usize {
+        self.config.concurrency
+    }
+
+    fn for_run(&self) -> Self {
+        SourceClient::for_run(self)
+    }
+
+    async fn page(&self, path: &str, number: u64) -> Result<Fetched, SourceError> {
+        SourceClient::page(self, path, number).await
     }
 }
 

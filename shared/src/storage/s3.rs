@@ -18,14 +18,6 @@ pub struct S3Store {
     prefix: String,
 }
 
-/// An S3 client from the ambient AWS configuration (environment, profile, or the Lambda role).
-pub async fn client_from_env() -> aws_sdk_s3::Client {
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-    let config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(path_style).build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
 impl S3Store {
     pub fn new(client: aws_sdk_s3::Client, bucket: String, prefix: String) -> Self {
         Self { client, bucket, prefix: prefix.trim_matches('/').to_owned() }

@@ -1,7 +1,7 @@
 //! Why a transform run fails, and the stable class of each failure (the Lambda error type alarms and retries key on).
 
 use super::listen_events::PairsError;
-use super::pii::PiiError;
+use super::config::SaltError;
 use super::quality::{CurrentRowsDropped, QuarantineExceeded};
 use super::raw::RawError;
 use super::scd2::MergeError;
@@ -18,7 +18,7 @@ use chrono::NaiveDate;
 #[derive(Debug, thiserror::Error)]
 pub enum TransformError {
     #[error(transparent)]
-    Pii(#[from] PiiError),
+    Pii(#[from] SaltError),
     #[error(transparent)]
     Trigger(#[from] TriggerError),
     #[error(transparent)]

@@ -26,6 +26,7 @@
 //! the raw run's start, and file contents depend only on rows); re-running an earlier date does
 //! not rewrite the later ones: re-run them in order after it (a backfill).
 
+pub mod config;
 mod build;
 mod classify;
 mod error;
@@ -45,7 +46,9 @@ pub use summary::{HistoryCounts, RunDetails, TableCounts, TableSummary, Transfor
 
 use crate::codec::{Layout, Table, TableReader};
 use crate::commit::{CommitSettings, RunSpec, Staged, read_committed, with_run};
-use crate::config::{Config, TransformConfig};
+use crate::aws::AwsConfig;
+use crate::config::Config;
+use config::TransformConfig;
 use crate::curated::TableName;
 use crate::job::{Invocation, observed};
 use crate::manifest::{FetchStarted, ObjectRole};
@@ -85,11 +88,11 @@ pub struct Transformer {
 }
 
 impl Transformer {
-    pub async fn from_config(config: &Config) -> Result<Self, TransformError> {
+    pub async fn from_config(config: &Config, aws: &AwsConfig) -> Result<Self, TransformError> {
         Ok(Self {
-            store: crate::storage::open(&config.data_url).await,
-            metrics: Metrics::from_config(FUNCTION, config).await,
-            pii: Pii::from_config(&config.transform).await?,
+            store: crate::storage::open_for(FUNCTION, &config.data_url, aws).await,
+            metrics: Metrics::from_config(FUNCTION, config, aws).await,
+            pii: Pii::new(config.transform.salt.resolve(aws).await?, config.transform.keep_names),
             config: config.transform.clone(),
             commit: config.commit(),
         })

@@ -1,4 +1,4 @@
-//! Personal data in the curated zone: the keyed e-mail hash, the names policy, and the key's source.
+//! Personal data in the curated zone: the keyed e-mail hash and the names policy.
 //!
 //! `curated/users` never holds an e-mail address: `email_hash = hex(HMAC-SHA256(key,
 //! lower(trim(email))))`, so the same address gives the same hash across days (joins and SCD2
@@ -6,32 +6,18 @@
 //! Beside each hash, `email_key_id` names the key that made it: the first 16 hex digits of
 //! HMAC-SHA256(key, "moovitamix/pii-key-id"), which identifies the key without revealing it. A new
 //! key (rotation) gives new hashes under a new id, so readers can tell which hashes belong
-//! together. First and last names are written as null unless `KEEP_NAMES=true`. The key comes
-//! from an SSM SecureString in Lambda (`PII_SALT_PARAMETER`, read once per container), from
-//! `PII_SALT` locally, or, for local runs with neither, a fixed development key (logged as a
-//! warning; a Lambda refuses to start without a key).
+//! together. First and last names are written as null unless `KEEP_NAMES=true`. Where the key
+//! comes from (SSM in Lambda, `PII_SALT` locally, a development key) is transform's
+//! configuration: [`super::config::SaltSource`].
 
 use crate::curated::{Hash256, Text};
-use crate::config::{ConfigError, SaltSource, Secret, TransformConfig};
+use crate::config::Secret;
 use crate::records::{Record, User, redact_personal};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// The key of local runs that set none. Public, so only for simulated data.
-pub const DEVELOPMENT_KEY: &str = "moovitamix-development-salt-not-for-real-data";
-
 /// What the key id is the keyed hash of.
 const KEY_ID_MESSAGE: &[u8] = b"moovitamix/pii-key-id";
-
-#[derive(Debug, thiserror::Error)]
-pub enum PiiError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("reading the PII salt from SSM parameter {parameter}: {detail}")]
-    Ssm { parameter: String, detail: String },
-    #[error("the PII salt in SSM parameter {parameter} is empty")]
-    EmptySalt { parameter: String },
-}
 
 /// The personal-data policy of one container.
 #[derive(Debug, Clone)]
@@ -50,20 +36,6 @@ impl Pii {
     /// The id of the key, stored beside every hash it made (`email_key_id`).
     pub fn key_id(&self) -> &Text {
         &self.key_id
-    }
-
-    /// Resolves the configured salt source (one SSM call in Lambda).
-    pub async fn from_config(config: &TransformConfig) -> Result<Self, PiiError> {
-        let salt = match &config.salt {
-            SaltSource::Value(s) => s.clone(),
-            SaltSource::SsmParameter(name) => read_ssm(name).await?,
-            SaltSource::Development => {
-                tracing::warn!("no PII_SALT or PII_SALT_PARAMETER: hashing e-mails with the public development key (local data only)");
-                Secret::new(DEVELOPMENT_KEY)
-            }
-            SaltSource::Missing => return Err(SaltSource::missing_error().into()),
-        };
-        Ok(Self::new(salt, config.keep_names))
     }
 
     /// The keyed hash of an address, after trimming and lower-casing; `None` for a blank one.
@@ -106,20 +78,6 @@ fn hmac(key: &Secret, message: &[u8]) -> Hash256 {
     let mut mac = Hmac::<Sha256>::new_from_slice(key.expose().as_bytes()).expect("HMAC takes a key of any length");
     mac.update(message);
     Hash256(mac.finalize().into_bytes().into())
-}
-
-/// Reads a SecureString (decrypted) with the ambient AWS configuration.
-async fn read_ssm(parameter: &str) -> Result<Secret, PiiError> {
-    let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let client = aws_sdk_ssm::Client::new(&shared);
-    let answer = client.get_parameter().name(parameter).with_decryption(true).send().await.map_err(|e| PiiError::Ssm {
-        parameter: parameter.to_owned(),
-        detail: aws_sdk_ssm::error::DisplayErrorContext(e).to_string(),
-    })?;
-    match answer.parameter.and_then(|p| p.value).filter(|v| !v.is_empty()) {
-        Some(value) => Ok(Secret::new(value)),
-        None => Err(PiiError::EmptySalt { parameter: parameter.to_owned() }),
-    }
 }
 
 #[cfg(test)]
@@ -169,12 +127,5 @@ mod tests {
         assert_eq!(keeping.redact_user_row(&json!({"id": 1, "first_name": ["Ada"], "last_name": "L"}))["first_name"], json!(null));
         assert_eq!(keeping.redact_user_row(&json!({"id": 1, "last_name": "L"}))["last_name"], "L");
         assert!(!pii.redact_user_row(&json!(["a@b.c", "Ada"])).to_string().contains("a@b.c"));
-    }
-
-    #[tokio::test]
-    async fn a_lambda_without_a_salt_refuses_to_start() {
-        let config = crate::config::Config::from_lookup(|k| (k == "AWS_LAMBDA_FUNCTION_NAME").then(|| "transform".to_owned())).unwrap();
-        let err = Pii::from_config(&config.transform).await.unwrap_err();
-        assert!(err.to_string().contains("PII_SALT_PARAMETER"), "{err}");
     }
 }

@@ -5,6 +5,7 @@
 
 use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
+use moovitamix::aws::AwsConfig;
 use moovitamix::config::Config;
 use moovitamix::fetch::{FetchSummary, Fetcher};
 use moovitamix::simulator::{RunningSimulator, SimulatorConfig};
@@ -220,9 +221,11 @@ async fn run(date: Option<NaiveDate>, range: Option<(NaiveDate, NaiveDate)>, all
         }
     };
     say!("data:   {}", config.data_url);
-    let fetcher = Fetcher::from_config(&config).await?;
-    let transformer = Transformer::from_config(&config).await?;
-    let recommender = Recommender::from_config(&config).await;
+    // One AWS configuration for the three jobs, as one per Lambda container.
+    let aws = AwsConfig::new();
+    let fetcher = Fetcher::from_config(&config, &aws).await?;
+    let transformer = Transformer::from_config(&config, &aws).await?;
+    let recommender = Recommender::from_config(&config, &aws).await;
     let backfill = (dates.len() > 1).then(|| moovitamix::progress::Task::start("backfill: dates", dates.len() as u64));
     let mut rows_so_far = 0;
     for date in dates {
@@ -357,7 +360,7 @@ fn print_score(s: &ScoreSummary) {
 }
 
 async fn recommend(request: Request) -> Result<(), AnyError> {
-    let recommender = Recommender::from_config(&Config::from_env()?).await;
+    let recommender = Recommender::from_config(&Config::from_env()?, &AwsConfig::new()).await;
     match recommender.run(request, moovitamix::job::Invocation::new()).await? {
         Outcome::Score(s) => print_score(&s),
         Outcome::Train(t) => print_train(&t),
@@ -375,7 +378,7 @@ async fn recommend(request: Request) -> Result<(), AnyError> {
 
 async fn models() -> Result<(), AnyError> {
     let config = Config::from_env()?;
-    let models = ModelStore::new(moovitamix::storage::open(&config.data_url).await);
+    let models = ModelStore::new(moovitamix::storage::open(&config.data_url, &AwsConfig::new()).await);
     let champion = models.champion().await?.map(|(c, _)| c);
     say!("{:<28} {:<10} {:>9} {:>9} {:>9}  decision", "version", "data date", "ndcg@10", "champion", "baseline");
     for version in models.versions().await? {
@@ -396,7 +399,7 @@ async fn erase(user_ids: Vec<i64>) -> Result<(), AnyError> {
     if let Some(bad) = user_ids.iter().find(|id| **id <= 0) {
         return Err(format!("--user-id {bad}: user ids are positive integers").into());
     }
-    let transformer = Transformer::from_config(&Config::from_env()?).await?;
+    let transformer = Transformer::from_config(&Config::from_env()?, &AwsConfig::new()).await?;
     let summary = transformer.eraser().erase(&user_ids, moovitamix::job::Invocation::new()).await?;
     say!("erased users {:?} (run {}): {} date(s) rewritten, {} held nothing of them", summary.user_ids, summary.run_id, summary.rewritten.len(), summary.untouched);
     for d in &summary.rewritten {
@@ -407,7 +410,7 @@ async fn erase(user_ids: Vec<i64>) -> Result<(), AnyError> {
 
 async fn report(out: Option<PathBuf>) -> Result<(), AnyError> {
     let config = Config::from_env()?;
-    let store = moovitamix::storage::open(&config.data_url).await;
+    let store = moovitamix::storage::open(&config.data_url, &AwsConfig::new()).await;
     let to = out.map_or(moovitamix::report::Destination::DataFolder, moovitamix::report::Destination::File);
     let (location, report) = moovitamix::report::write(store, &to, Utc::now()).await?;
     say!(

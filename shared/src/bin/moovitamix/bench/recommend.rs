@@ -7,7 +7,8 @@
 
 use super::{cpu_time, peak_memory_mib, reset_peak_memory};
 use crate::AnyError;
-use moovitamix::config::{Config, RecommendConfig};
+use moovitamix::config::Config;
+use moovitamix::recommend::config::RecommendConfig;
 use moovitamix::recommend::als::{AlsModel, AlsParams};
 use moovitamix::recommend::evaluate::{RankingMetrics, evaluate, popularity};
 use moovitamix::recommend::interactions::{Csr, IdMap, Interactions};

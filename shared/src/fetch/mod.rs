@@ -20,14 +20,16 @@
 use crate::commit::{
     CommitError, CommitSettings, PartitionCommit, RunSpec, RunWriter, Staged, with_run,
 };
-use crate::config::{Config, FetchConfig};
+use crate::aws::AwsConfig;
+use crate::config::Config;
+use config::FetchConfig;
 use crate::job::{Classified, Invocation, observed};
 use crate::codec::jsonl::LinePartsWriter;
 use crate::manifest::{ObjectEntry, ObjectRole};
 use crate::metrics::{Metric, Metrics};
 use crate::partition::{Partition, Zone};
 use crate::records::{Check, Entity, Issue, ListenHistory, Record, Track, User, Validated, redact_personal};
-use crate::source::{Fetched, SourceClient, SourceError};
+use crate::source::{Fetched, PageSource, SourceClient, SourceError};
 use crate::storage::{Store, StoreError};
 use crate::trigger::{DateError, Trigger, TriggerError, check_logical_date};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -38,6 +40,8 @@ use serde_json::value::RawValue;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
+
+pub mod config;
 
 pub const FUNCTION: &str = "fetch";
 
@@ -191,11 +195,12 @@ pub struct FetchSummary {
     pub duration_ms: u64,
 }
 
-/// The fetch job and what it needs, built once per container.
+/// The fetch job and what it needs, built once per container: the source is the HTTP client,
+/// or scripted pages in unit tests.
 #[derive(Debug, Clone)]
-pub struct Fetcher {
+pub struct Fetcher<S = SourceClient> {
     pub store: Arc<dyn Store>,
-    pub source: SourceClient,
+    pub source: S,
     pub metrics: Metrics,
     pub part_rows: usize,
     /// The data contract: the rejected share allowed, and how far back a date may be.
@@ -204,17 +209,19 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub async fn from_config(config: &Config) -> Result<Self, SourceError> {
+    pub async fn from_config(config: &Config, aws: &AwsConfig) -> Result<Fetcher, SourceError> {
         Ok(Self {
-            store: crate::storage::open(&config.data_url).await,
+            store: crate::storage::open_for(FUNCTION, &config.data_url, aws).await,
             source: SourceClient::new(config.source.clone())?,
-            metrics: Metrics::from_config(FUNCTION, config).await,
+            metrics: Metrics::from_config(FUNCTION, config, aws).await,
             part_rows: config.part_rows,
             limits: config.fetch,
             commit: config.commit(),
         })
     }
+}
 
+impl<S: PageSource> Fetcher<S> {
     /// Runs for the logical date an event names (see [`crate::trigger`]), once the date passes
     /// [`Fetcher::check_date`] against the invocation's start.
     pub async fn handle(
@@ -256,7 +263,7 @@ impl Fetcher {
         let source = self.source.for_run();
         let spec = RunSpec { store: self.store.clone(), stage: FUNCTION, zone: Zone::Raw, date, run_id: invocation.run_id.clone(), deadline: invocation.deadline };
         let (committed, summaries) = with_run(spec, &self.commit, |writer| async move {
-            tracing::info!(source = %source.config().base_url, store = %self.store.location(), "fetch started");
+            tracing::info!(source = %source.base_url(), store = %self.store.location(), "fetch started");
             // The source serves the present: this is when the date's snapshot was taken.
             let snapshot_taken_at = Utc::now();
             let entities = futures::future::try_join_all(ENDPOINTS.iter().map(|e| self.read_endpoint(&source, e, &writer, date))).await?;
@@ -288,7 +295,7 @@ impl Fetcher {
         Ok(FetchSummary {
             date,
             run_id: invocation.run_id.to_string(),
-            source: self.source.config().base_url.clone(),
+            source: self.source.base_url().to_owned(),
             entities: summaries.into_iter().collect(),
             run_manifest: committed.run_manifest,
             manifests: committed.manifests,
@@ -301,7 +308,7 @@ impl Fetcher {
     /// tell a duplicate the source holds (the same on both passes) from a listing that shifted.
     async fn read_endpoint(
         &self,
-        source: &SourceClient,
+        source: &S,
         endpoint: &Endpoint,
         writer: &RunWriter,
         date: NaiveDate,
@@ -353,7 +360,7 @@ impl Fetcher {
 
     async fn read_once(
         &self,
-        source: &SourceClient,
+        source: &S,
         endpoint: &Endpoint,
         writer: &RunWriter,
         date: NaiveDate,
@@ -417,7 +424,7 @@ impl Fetcher {
             partition: raw,
             counts,
             objects,
-            source: format!("{}/{}", source.config().base_url, endpoint.path),
+            source: format!("{}/{}", source.base_url(), endpoint.path),
             details,
             also_owns: vec![quarantine],
         };
@@ -522,3 +529,6 @@ impl EndpointReader<'_> {
         self.rejected.flush_if_full().await.map_err(store_err)
     }
 }
+
+#[cfg(test)]
+mod tests;
