@@ -194,7 +194,7 @@ async fn on_s3_the_pipeline_scores_and_the_champion_pointer_is_guarded() {
     let models = ModelStore::new(store.clone());
     let stale = models.champion().await.unwrap();
     let p = pipeline("http://127.0.0.1:9", store.clone());
-    let Outcome::Train(t) = p.recommender.run(Request::Train { date: None }, "20261102T090000Z-train").await.unwrap() else { panic!() };
+    let Outcome::Train(t) = p.recommender.run(Request::Train { date: None, scheduled: false }, "20261102T090000Z-train").await.unwrap() else { panic!() };
     assert!(t.promoted, "{t:?}");
     let err = models.set_champion(&version, "rollback", stale, chrono::Utc::now()).await.unwrap_err();
     assert!(matches!(err, ModelStoreError::ChampionMoved), "{err}");

@@ -203,7 +203,7 @@ impl Recommender {
     ) -> Result<Outcome, RecommendError> {
         let request = Request::parse(event)
             .inspect_err(|e| tracing::error!(error = %e, "refused the event"))?;
-        if let Request::Score { date } | Request::Train { date: Some(date) } = &request {
+        if let Request::Score { date } | Request::Train { date: Some(date), .. } = &request {
             // A date after tomorrow cannot have real data; past dates are re-runs, allowed.
             check_logical_date(*date, invocation.started_at, None, true)
                 .inspect_err(|e| tracing::error!(error = %e, "refused the date"))?;
@@ -215,14 +215,14 @@ impl Recommender {
     pub async fn run(&self, request: Request, invocation: impl Into<Invocation>) -> Result<Outcome, RecommendError> {
         let invocation = invocation.into();
         let date = match &request {
-            Request::Score { date } | Request::Train { date: Some(date) } => *date,
+            Request::Score { date } | Request::Train { date: Some(date), .. } => *date,
             _ => invocation.started_at.date_naive(),
         };
         let run_id = invocation.run_id.clone();
         let work = async {
             match request {
                 Request::Score { date } => self.score(date, &invocation).await.map(Outcome::Score),
-                Request::Train { date } => self.train(date, run_id.as_str(), invocation.started_at).await.map(Outcome::Train),
+                Request::Train { date, scheduled } => self.train(date, !scheduled, run_id.as_str(), invocation.started_at).await.map(Outcome::Train),
                 Request::Rollback { version } => self.rollback(&version).await.map(Outcome::Rollback),
                 Request::Unpin => self.unpin().await.map(Outcome::Unpin),
             }
@@ -231,9 +231,9 @@ impl Recommender {
     }
 
     /// Trains on a curated date (default: the latest one transform committed, up to tomorrow by
-    /// `now`: a date after it cannot be real, and must not steer training). An explicit train: a
-    /// promoted model replaces the champion even when it is pinned.
-    pub async fn train(&self, date: Option<NaiveDate>, run_id: &str, now: DateTime<Utc>) -> Result<TrainSummary, RecommendError> {
+    /// `now`: a date after it cannot be real, and must not steer training). An `explicit` train (a
+    /// person's, not the schedule's): a promoted model replaces the champion even when it is pinned.
+    pub async fn train(&self, date: Option<NaiveDate>, explicit: bool, run_id: &str, now: DateTime<Utc>) -> Result<TrainSummary, RecommendError> {
         let date = match date {
             Some(d) => d,
             None => {
@@ -241,7 +241,7 @@ impl Recommender {
             }
         };
         let inputs = Arc::new(self.read_with_recent(date).await?);
-        self.train_on(&inputs, run_id, true).await
+        self.train_on(&inputs, run_id, explicit).await
     }
 
     /// A date's inputs with the listens new on the last `COLD_START_RECENT_DAYS` dates.
@@ -270,7 +270,7 @@ impl Recommender {
         if let Err(why) = &served {
             tracing::warn!(champion = version, why, "the champion is compared as its recipe only");
         }
-        Ok(Some(training::ChampionInput { version: version.to_owned(), hyper: card.hyper, served }))
+        Ok(Some(training::ChampionInput { version: version.to_owned(), data_date: card.data_date, hyper: card.hyper, served }))
     }
 
     /// Trains, gates and stores a model; `explicit` (a train request, not a score run's
@@ -282,6 +282,7 @@ impl Recommender {
             Some((c, _)) => self.champion_input(&c.version, inputs).await?,
             None => None,
         };
+        let champion_data_date = champion_input.as_ref().map(|c| c.data_date);
         let hyper = self.config.hyper;
         let settings = training::TrainSettings { holdout_share: self.config.holdout_share, gate: self.config.gate };
         let (listens, config) = (inputs.clone(), self.config.clone());
@@ -308,10 +309,17 @@ impl Recommender {
 
         // A pinned champion (set by rollback) stays until an explicit train or an unpin.
         let held_by_pin = champion.as_ref().filter(|(c, _)| c.pinned && !explicit && trained.decision.promoted()).map(|(c, _)| c.version.clone());
-        let promoted = trained.decision.promoted() && held_by_pin.is_none();
-        let reason = match &held_by_pin {
-            Some(v) => format!("{}; kept as a candidate: the champion {v} is pinned by a rollback (an explicit train or unpin replaces it)", trained.decision.reason()),
-            None => trained.decision.reason().to_owned(),
+        // A model of older data never replaces a newer one, explicit or not: a rollback is the way back.
+        let newer_champion = champion_data_date.filter(|d| *d > inputs.date && trained.decision.promoted());
+        let promoted = trained.decision.promoted() && held_by_pin.is_none() && newer_champion.is_none();
+        let reason = match (&held_by_pin, newer_champion) {
+            (Some(v), _) => format!("{}; kept as a candidate: the champion {v} is pinned by a rollback (an explicit train or unpin replaces it)", trained.decision.reason()),
+            (None, Some(d)) => format!(
+                "{}; kept as a candidate: it is trained on curated {}, older than the champion's {d} (`rollback` makes an older model the champion)",
+                trained.decision.reason(),
+                inputs.date
+            ),
+            (None, None) => trained.decision.reason().to_owned(),
         };
         let now = Utc::now();
         let micros = |m: Option<i64>| m.and_then(DateTime::from_timestamp_micros);
@@ -328,6 +336,7 @@ impl Recommender {
             evaluation: trained.evaluation.clone(),
             decision: trained.decision.clone(),
             held_by_pin: held_by_pin.clone(),
+            held_by_newer_champion: newer_champion,
             train_ms: trained.train_ms,
             code_version: crate::manifest::code_version(),
         };

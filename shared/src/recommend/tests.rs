@@ -65,7 +65,7 @@ async fn score(r: &Recommender, k: u64, run_id: &str) -> ScoreSummary {
 }
 
 async fn train(r: &Recommender, date: Option<NaiveDate>, run_id: &str) -> TrainSummary {
-    match r.run(Request::Train { date }, run_id).await.unwrap() {
+    match r.run(Request::Train { date, scheduled: false }, run_id).await.unwrap() {
         Outcome::Train(t) => t,
         other => panic!("{other:?}"),
     }
@@ -210,7 +210,7 @@ async fn refusals_say_what_to_do() {
     assert_eq!(err.error_type(), "Permanent.CuratedNotCommitted");
     assert!(err.to_string().contains("run the stage that writes it first"), "{err}");
     assert_eq!(metrics.total(Metric::RunFailed, None), 1.0);
-    let err = r.run(Request::Train { date: None }, "r2").await.unwrap_err();
+    let err = r.run(Request::Train { date: None, scheduled: false }, "r2").await.unwrap_err();
     assert!(matches!(err, RecommendError::Input(InputError::NoCuratedDate)), "{err}");
     let raw_commit = json!({"detail-type": "Object Created", "source": "aws.s3",
         "detail": {"bucket": {"name": "b"}, "object": {"key": "raw/_run/dt=2026-11-01/_manifest.json"}}});
@@ -226,7 +226,7 @@ async fn a_curated_date_in_the_future_does_not_steer_training() {
     curated_day(&store, future).await;
     let (r, _) = recommender(&store, &[]);
     let now = crate::transform::as_of(day(0)) + chrono::Duration::hours(7);
-    let trained = match r.run(Request::Train { date: None }, Invocation::with_id("v1").at(now)).await.unwrap() {
+    let trained = match r.run(Request::Train { date: None, scheduled: false }, Invocation::with_id("v1").at(now)).await.unwrap() {
         Outcome::Train(t) => t,
         other => panic!("{other:?}"),
     };
@@ -235,11 +235,11 @@ async fn a_curated_date_in_the_future_does_not_steer_training() {
     assert_eq!(refused.error_type(), "Permanent.BadDate", "{refused}");
 }
 
-/// A score run's automatic training never replaces a champion set by rollback; it stores its
-/// candidates. An unpin (event) lets the next automatic training promote again; an explicit train
+/// Automatic training (a score run's, the weekly schedule's) never replaces a champion set by
+/// rollback; it stores its candidates. An unpin (event) lets the next automatic training promote again; an explicit train
 /// replaces a pinned champion at once.
 #[tokio::test]
-async fn a_rollback_holds_across_days_until_an_unpin_or_an_explicit_train() {
+async fn a_rollback_holds_across_days_and_the_weekly_schedule_until_an_unpin_or_an_explicit_train() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
     for k in 0..5 {
         curated_day(&store, k).await;
@@ -280,6 +280,22 @@ async fn a_rollback_holds_across_days_until_an_unpin_or_an_explicit_train() {
     assert!(explicit.promoted, "{explicit:?}");
     let (champion, _) = ModelStore::new(store.clone()).champion().await.unwrap().unwrap();
     assert!(champion.version == explicit.version && !champion.pinned, "{champion:?}");
+
+    // The weekly schedule's train is automatic: rolled back to v1, the scheduled event trains and
+    // stores a candidate the gate promotes, and v1 stays, pinned.
+    r.run(Request::Rollback { version: v1.version.clone() }, "rb2").await.unwrap();
+    let Outcome::Train(weekly) = r.run(Request::parse(&json!({"mode": "train", "scheduled": true})).unwrap(), "20261105T090000Z-hhhh0000").await.unwrap() else { panic!() };
+    assert!(!weekly.promoted && weekly.reason.contains(&format!("the champion {} is pinned", v1.version)), "{weekly:?}");
+    let (champion, _) = ModelStore::new(store.clone()).champion().await.unwrap().unwrap();
+    assert!(champion.version == v1.version && champion.pinned, "{champion:?}");
+
+    // Unpinned, an explicit train on an older date than the champion's (v1: day 1) is kept as a
+    // candidate even though the gate promotes it: going back is a rollback's job.
+    r.run(Request::Unpin, "unpin2").await.unwrap();
+    let old = train(&r, Some(day(0)), "20261105T100000Z-iiii0000").await;
+    let card = ModelStore::new(store.clone()).card(&old.version).await.unwrap().unwrap();
+    assert!(!old.promoted && card.decision.promoted() && card.held_by_newer_champion == Some(day(1)), "{old:?} {card:?}");
+    assert_eq!(ModelStore::new(store.clone()).champion().await.unwrap().unwrap().0.version, v1.version);
 }
 
 /// The listens of a simulated day, as curated would hold them (no transform: the pure training path).

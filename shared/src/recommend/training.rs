@@ -22,6 +22,7 @@ use super::split;
 use super::topk;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
+use chrono::NaiveDate;
 
 /// Metrics are taken at this cut-off, whatever the number of tracks served.
 pub const EVAL_K: usize = 10;
@@ -108,6 +109,8 @@ pub struct TrainSettings {
 #[derive(Debug, Clone)]
 pub struct ChampionInput {
     pub version: String,
+    /// The curated date it was trained on: a candidate trained on an older date does not replace it.
+    pub data_date: NaiveDate,
     /// Its recipe, for the recipe comparison.
     pub hyper: Hyper,
     /// The stored model with the listens it was trained on, for the served comparison; or why
@@ -375,7 +378,7 @@ mod tests {
         let mut seen: Vec<(i64, i64)> = listens.iter().map(|l| (l.user_id, l.track_id)).collect();
         seen.sort_unstable();
         seen.dedup();
-        ChampionInput { version: "v1".into(), hyper, served: Ok(ServedChampion { model, seen }) }
+        ChampionInput { version: "v1".into(), data_date: NaiveDate::MIN, hyper, served: Ok(ServedChampion { model, seen }) }
     }
 
     fn weak() -> Hyper {
@@ -403,7 +406,7 @@ mod tests {
     #[test]
     fn the_champion_is_evaluated_as_its_recipe_when_it_cannot_be_served() {
         let data = TrainingData::new(&clustered());
-        let recipe_only = |hyper: Hyper| ChampionInput { version: "v1".into(), hyper, served: Err("not readable".into()) };
+        let recipe_only = |hyper: Hyper| ChampionInput { version: "v1".into(), data_date: NaiveDate::MIN, hyper, served: Err("not readable".into()) };
         let same = train(&data, hyper(), Some(&recipe_only(hyper())), &settings(0.0), None);
         assert_eq!(same.evaluation.champion, Some(same.evaluation.candidate), "same recipe, same scores");
         assert_eq!(same.evaluation.served_unavailable.as_deref(), Some("not readable"));

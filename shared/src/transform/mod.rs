@@ -125,6 +125,7 @@ impl Classified for TransformError {
     fn error_type(&self) -> &'static str {
         use TransformError as E;
         match self {
+            E::Pii(PiiError::SsmUnavailable { .. }) => "Retryable.SaltUnavailable",
             E::Pii(_) => "Permanent.Configuration",
             E::Trigger(_) | E::WrongZone { .. } => "Permanent.BadEvent",
             E::Date(_) => "Permanent.BadDate",

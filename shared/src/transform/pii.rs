@@ -29,6 +29,9 @@ pub enum PiiError {
     Config(#[from] ConfigError),
     #[error("reading the PII salt from SSM parameter {parameter}: {detail}")]
     Ssm { parameter: String, detail: String },
+    /// A throttle, a timeout, a 5xx: the read may succeed when tried again.
+    #[error("reading the PII salt from SSM parameter {parameter} (may pass on a retry): {detail}")]
+    SsmUnavailable { parameter: String, detail: String },
     #[error("the PII salt in SSM parameter {parameter} is empty")]
     EmptySalt { parameter: String },
 }
@@ -112,9 +115,17 @@ fn hmac(key: &Secret, message: &[u8]) -> Hash256 {
 async fn read_ssm(parameter: &str) -> Result<Secret, PiiError> {
     let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let client = aws_sdk_ssm::Client::new(&shared);
-    let answer = client.get_parameter().name(parameter).with_decryption(true).send().await.map_err(|e| PiiError::Ssm {
-        parameter: parameter.to_owned(),
-        detail: aws_sdk_ssm::error::DisplayErrorContext(e).to_string(),
+    let answer = client.get_parameter().name(parameter).with_decryption(true).send().await.map_err(|e| {
+        use aws_sdk_ssm::error::ProvideErrorMetadata;
+        // The deployment's mistakes (no such parameter or key, no permission) stay until fixed;
+        // anything else (a throttle, a timeout, a 5xx) may pass.
+        const DEPLOYMENT: [&str; 5] = ["ParameterNotFound", "ParameterVersionNotFound", "InvalidKeyId", "AccessDeniedException", "ValidationException"];
+        let permanent = e.as_service_error().and_then(|s| s.code()).is_some_and(|code| DEPLOYMENT.contains(&code));
+        let (parameter, detail) = (parameter.to_owned(), aws_sdk_ssm::error::DisplayErrorContext(e).to_string());
+        match permanent {
+            true => PiiError::Ssm { parameter, detail },
+            false => PiiError::SsmUnavailable { parameter, detail },
+        }
     })?;
     match answer.parameter.and_then(|p| p.value).filter(|v| !v.is_empty()) {
         Some(value) => Ok(Secret::new(value)),

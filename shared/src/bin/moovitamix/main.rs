@@ -153,7 +153,7 @@ async fn main() -> ExitCode {
         } => run(date, from.zip(to), allow_past, sim).await,
         Command::Simulate { listen, date, sim } => simulate(listen, date, sim).await,
         Command::Bench { stage } => bench::run(stage).await,
-        Command::Train { date } => recommend(Request::Train { date }).await,
+        Command::Train { date } => recommend(Request::Train { date, scheduled: false }).await,
         Command::Models => models().await,
         Command::Rollback { version } => recommend(Request::Rollback { version }).await,
         Command::Erase { user_ids } => erase(user_ids).await,
@@ -386,8 +386,9 @@ async fn models() -> Result<(), AnyError> {
             Some(c) if c.version == version => "  <- champion",
             _ => "",
         };
-        let champ = e.champion.map_or("-".to_owned(), |s| format!("{:.4}", s.ndcg_at_10));
-        say!("{version:<28} {:<10} {:>9.4} {champ:>9} {:>9.4}  {}{mark}", card.data_date, e.candidate.ndcg_at_10, e.baseline.ndcg_at_10, without_parentheses(card.decision.reason()));
+        let champ = e.champion_shown().map_or("-".to_owned(), |s| format!("{:.4}", s.ndcg_at_10));
+        let held = card.held().map(|h| format!(" ({h})")).unwrap_or_default();
+        say!("{version:<28} {:<10} {:>9.4} {champ:>9} {:>9.4}  {}{held}{mark}", card.data_date, e.candidate.ndcg_at_10, e.baseline.ndcg_at_10, without_parentheses(card.decision.reason()));
     }
     Ok(())
 }
