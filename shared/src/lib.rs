@@ -35,10 +35,12 @@
 
 #[cfg(test)]
 mod arbitrary_json;
+pub mod buckets;
 pub mod commit;
 pub mod job;
 pub mod config;
 pub mod erase;
+pub mod fanout;
 pub mod fetch;
 pub mod manifest;
 pub mod metrics;
