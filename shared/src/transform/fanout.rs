@@ -26,6 +26,26 @@ use crate::buckets::Bucket;
 use crate::commit::RunId;
 use serde::Deserialize;
 
+/// The field that marks an event as a step of the fan-out state machine (`infra/template.yaml`).
+pub const STEP_FIELD: &str = "fanout";
+
+/// A step of the state machine, as its event names it.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "fanout", rename_all = "snake_case", deny_unknown_fields)]
+enum Step {
+    /// The trigger (fetch's S3 event, or `{"date": ...}`): how many buckets, and phase 1 if several.
+    Plan { event: Value },
+    Bucket { date: NaiveDate, run_id: String, bucket: u32, buckets: u32 },
+    Commit { date: NaiveDate, run_id: String },
+}
+
+fn run_id_of(text: &str) -> Result<RunId, FanoutError> {
+    match text.is_empty() || text.contains(['/', '\\']) {
+        true => Err(FanoutError::BadStep(format!("run_id {text:?} is not one path segment"))),
+        false => Ok(RunId::from(text)),
+    }
+}
+
 const PLAN_FILE: &str = "_fanout/plan.json";
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +60,8 @@ pub enum FanoutError {
     WrongBucket { bucket: Bucket, count: u32 },
     #[error("raw listen history of {date}: {detail}")]
     Layout { date: NaiveDate, detail: String },
+    #[error("not a fan-out step event ({0}); expected {{\"fanout\": \"plan\", \"event\": <the trigger>}}, {{\"fanout\": \"bucket\", \"date\", \"run_id\", \"bucket\", \"buckets\"}} or {{\"fanout\": \"commit\", \"date\", \"run_id\"}}")]
+    BadStep(String),
 }
 
 impl FanoutError {
@@ -48,7 +70,7 @@ impl FanoutError {
             FanoutError::InputChanged { .. } => "Retryable.InputChanged",
             FanoutError::Missing { .. } => "Permanent.FanoutIncomplete",
             FanoutError::Unreadable { .. } | FanoutError::Layout { .. } => "Permanent.FanoutCorrupt",
-            FanoutError::WrongBucket { .. } => "Permanent.BadEvent",
+            FanoutError::WrongBucket { .. } | FanoutError::BadStep(_) => "Permanent.BadEvent",
         }
     }
 }
@@ -175,6 +197,59 @@ async fn write_quarantine(writer: &RunWriter, date: NaiveDate, folder: &str, o: 
 }
 
 impl Transformer {
+    /// Runs a step of the fan-out state machine; `None` when the event is not one (no `fanout`).
+    ///
+    /// - `plan` answers `{"date", "fanned": false}` when the raw date is in one bucket (the state
+    ///   machine then runs the whole transform in one invocation, as without fan-out), else runs
+    ///   phase 1 and answers `{"date", "run_id", "fanned": true, "buckets": [<one bucket step
+    ///   event per bucket>]}`, the items of the Map state;
+    /// - `bucket` runs phase 2 for one bucket and answers `{"bucket", "buckets"}`;
+    /// - `commit` runs phase 3 under the plan's run id and answers the transform summary.
+    pub async fn handle_step(&self, event: &Value, invocation: Invocation) -> Option<Result<Value, TransformError>> {
+        event.get(STEP_FIELD)?;
+        Some(self.step(event, invocation).await)
+    }
+
+    async fn step(&self, event: &Value, invocation: Invocation) -> Result<Value, TransformError> {
+        let step: Step = serde_json::from_value(event.clone()).map_err(|e| FanoutError::BadStep(e.to_string()))?;
+        match step {
+            Step::Plan { event } => {
+                let trigger = Trigger::parse(&event)?;
+                if let Trigger::Committed { zone, key, .. } = &trigger
+                    && *zone != Zone::Raw
+                {
+                    return Err(TransformError::WrongZone { zone: *zone, key: key.clone() });
+                }
+                let date = trigger.logical_date();
+                check_logical_date(date, invocation.started_at, None, true)?;
+                let raw = RawDate::open(self.store.as_ref(), date).await?;
+                let keys = raw.partitions[&Entity::ListenHistory].objects.iter().map(|o| o.key.as_str());
+                let buckets = crate::buckets::count_of(keys).map_err(|detail| FanoutError::Layout { date, detail })?;
+                if buckets == 1 {
+                    return Ok(json!({"date": date, "fanned": false}));
+                }
+                let plan = self.prepare(date, &invocation.run_id).await?;
+                let run_id = plan.run_id;
+                let items: Vec<Value> = Bucket::all(plan.buckets)
+                    .map(|b| json!({STEP_FIELD: "bucket", "date": date, "run_id": run_id, "bucket": b.index, "buckets": b.count}))
+                    .collect();
+                Ok(json!({"date": date, "run_id": run_id, "fanned": true, "buckets": items}))
+            }
+            Step::Bucket { date, run_id, bucket, buckets } => {
+                if buckets == 0 || bucket >= buckets {
+                    return Err(FanoutError::BadStep(format!("bucket {bucket} of {buckets}")).into());
+                }
+                self.transform_bucket(date, &run_id_of(&run_id)?, Bucket::new(bucket, buckets)).await?;
+                Ok(json!({"bucket": bucket, "buckets": buckets}))
+            }
+            Step::Commit { date, run_id } => {
+                let invocation = Invocation { run_id: run_id_of(&run_id)?, ..invocation };
+                let summary = self.commit_fanned(date, invocation).await?;
+                Ok(serde_json::to_value(summary).expect("a summary serialises"))
+            }
+        }
+    }
+
     async fn put_record<T: Serialize>(&self, writer: &RunWriter, file: &str, record: &T) -> Result<(), TransformError> {
         let key = record_key(writer.date(), writer.run_id(), file);
         writer.put_object(key, Bytes::from(serde_json::to_vec(record).expect("a record serialises")), 1, ObjectRole::Report).await?;
