@@ -49,6 +49,7 @@ pub struct LocalFanout {
 impl LocalFanout {
     /// Transforms `date` fanned out over its raw buckets and commits it once.
     pub async fn transform(&self, transformer: &Transformer, date: NaiveDate, invocation: Invocation) -> Result<TransformSummary, FanoutRunError> {
+        let started = std::time::Instant::now();
         let plan = transformer.prepare(date, &invocation.run_id).await?;
         let run_id = invocation.run_id.to_string();
         let gate = Arc::new(tokio::sync::Semaphore::new(self.workers.max(1)));
@@ -69,7 +70,10 @@ impl LocalFanout {
         if let Some(e) = first_error {
             return Err(e);
         }
-        Ok(transformer.commit_fanned(date, invocation).await?)
+        let mut summary = transformer.commit_fanned(date, invocation).await?;
+        // The whole fanned run (prepare, buckets, commit), not the commit alone.
+        summary.duration_ms = started.elapsed().as_millis() as u64;
+        Ok(summary)
     }
 
     /// Runs one bucket's child until it succeeds or the attempts run out.

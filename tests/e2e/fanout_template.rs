@@ -128,6 +128,11 @@ fn the_state_machine_maps_the_workers_over_the_buckets_and_commits_once() {
     assert_eq!(map["ResultPath"], Value::Null, "the buckets' answers are not kept in the state");
     let bucket = &map["ItemProcessor"]["States"]["Bucket"];
     assert_eq!(bucket["Parameters"]["Payload.$"], "$", "each item is a bucket step event");
+    assert_eq!(
+        map["ItemSelector"],
+        json!({"fanout": "bucket", "date.$": "$.date", "run_id.$": "$.run_id", "bucket.$": "$$.Map.Item.Value", "buckets.$": "$.count"}),
+        "a bucket step event from each item (a bucket index) and the plan's answer"
+    );
     assert_eq!(map["MaxConcurrency"].as_u64(), Some(reserved), "the Map runs as many buckets at once as the workers may");
 }
 

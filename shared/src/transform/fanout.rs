@@ -201,8 +201,8 @@ impl Transformer {
     ///
     /// - `plan` answers `{"date", "fanned": false}` when the raw date is in one bucket (the state
     ///   machine then runs the whole transform in one invocation, as without fan-out), else runs
-    ///   phase 1 and answers `{"date", "run_id", "fanned": true, "buckets": [<one bucket step
-    ///   event per bucket>]}`, the items of the Map state;
+    ///   phase 1 and answers `{"date", "run_id", "fanned": true, "count": B, "buckets": [0, ..,
+    ///   B-1]}`, the Map state's items;
     /// - `bucket` runs phase 2 for one bucket and answers `{"bucket", "buckets"}`;
     /// - `commit` runs phase 3 under the plan's run id and answers the transform summary.
     pub async fn handle_step(&self, event: &Value, invocation: Invocation) -> Option<Result<Value, TransformError>> {
@@ -229,11 +229,10 @@ impl Transformer {
                     return Ok(json!({"date": date, "fanned": false}));
                 }
                 let plan = self.prepare(date, &invocation.run_id).await?;
-                let run_id = plan.run_id;
-                let items: Vec<Value> = Bucket::all(plan.buckets)
-                    .map(|b| json!({STEP_FIELD: "bucket", "date": date, "run_id": run_id, "bucket": b.index, "buckets": b.count}))
-                    .collect();
-                Ok(json!({"date": date, "run_id": run_id, "fanned": true, "buckets": items}))
+                // The Map's items are the bucket indexes (a few bytes each: 4,096 stay far inside a
+                // state's 256 KiB); its ItemSelector makes each a bucket step event.
+                let items: Vec<u32> = (0..plan.buckets).collect();
+                Ok(json!({"date": date, "run_id": plan.run_id, "fanned": true, "count": plan.buckets, "buckets": items}))
             }
             Step::Bucket { date, run_id, bucket, buckets } => {
                 if buckets == 0 || bucket >= buckets {
