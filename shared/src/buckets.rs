@@ -126,6 +126,9 @@ mod tests {
         assert_eq!(Bucket::of_key("curated/listen_events/dt=2026-11-01/run=r1/part-00000.parquet"), Bucket::WHOLE);
         assert_eq!(Bucket::of_key("x/bucket-00016-of-00016/part"), Bucket::WHOLE, "an index out of range is not a bucket");
         assert_eq!(count_of([key.as_str()]), Ok(16));
+        // One bucket names its parts exactly as the layout without buckets did.
+        let p = crate::partition::Partition::new(crate::partition::Zone::Raw, "listen_history", chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
+        assert_eq!(p.run_file("r1", &format!("{}part-{:05}.jsonl.gz", Bucket::WHOLE.folder(), 3)), p.part_key(3, "r1", "jsonl.gz"));
         assert_eq!(count_of([]), Ok(1));
         assert!(count_of([key.as_str(), "a/run=r/part-00000.parquet"]).is_err());
     }
