@@ -31,6 +31,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "FETCH_PART_ROWS", default: "200000", meaning: "Rows per raw data object before a new part starts." },
     Variable { name: "FETCH_MAX_REJECTED_SHARE", default: "0.05", meaning: "fetch: the run fails and commits nothing when an entity's rejected share of the rows served exceeds this (0..=1)." },
     Variable { name: "FETCH_MAX_PAST_DAYS", default: "2", meaning: "fetch: a logical date more than this many days before today (UTC) is refused unless the event says `\"allow_past\": true` (locally `--allow-past`): the source serves only the present (0..=3650)." },
+    Variable { name: "LISTEN_BUCKETS", default: "1", meaning: "fetch: the listen-history raw partition is written in this many buckets by a stable hash of `user_id` (1..=4096; 1 is the layout without buckets); transform's listen tables and the fan-out follow a date's buckets (see Fan-out)." },
     Variable { name: "LEASE_TTL_SECONDS", default: "60", meaning: "A run's lease on a date lapses when not renewed for this long (the run renews it every quarter of it), so a crashed run blocks its retry for at most this plus the skew (10..=900)." },
     Variable { name: "LEASE_MAX_CLOCK_SKEW_SECONDS", default: "15", meaning: "Clock skew between two writers tolerated before a lapsed lease is taken over (0..=600)." },
     Variable { name: "LEASE_WAIT_SECONDS", default: "90", meaning: "How long a run waits for another run of the same stage and date to finish or lapse before it fails with `Retryable.DateBusy` (0..=3600; within the invocation's deadline)." },
@@ -144,11 +145,13 @@ pub struct FetchConfig {
     pub max_rejected_share: f64,
     /// `FETCH_MAX_PAST_DAYS`: older logical dates need `allow_past`.
     pub max_past_days: u32,
+    /// `LISTEN_BUCKETS`: buckets of the listen-history raw partition ([`crate::buckets`]).
+    pub listen_buckets: u32,
 }
 
 impl Default for FetchConfig {
     fn default() -> Self {
-        Self { max_rejected_share: 0.05, max_past_days: 2 }
+        Self { max_rejected_share: 0.05, max_past_days: 2, listen_buckets: 1 }
     }
 }
 
@@ -238,7 +241,7 @@ impl Config {
                 .ok_or_else(|| env.error("METRICS_NAMESPACE", &env.text("METRICS_NAMESPACE"), "a non-empty namespace not starting with AWS/"))?,
             metrics_backend,
             part_rows: env.number("FETCH_PART_ROWS", 1, 100_000_000)?,
-            fetch: FetchConfig { max_rejected_share: env.share("FETCH_MAX_REJECTED_SHARE")?, max_past_days: env.number("FETCH_MAX_PAST_DAYS", 0, 3650)? },
+            fetch: FetchConfig { max_rejected_share: env.share("FETCH_MAX_REJECTED_SHARE")?, max_past_days: env.number("FETCH_MAX_PAST_DAYS", 0, 3650)?, listen_buckets: env.number("LISTEN_BUCKETS", 1, crate::buckets::MAX_BUCKETS)? },
             lease: crate::commit::LeaseSettings {
                 ttl: Duration::from_secs(env.number("LEASE_TTL_SECONDS", 10, 900)?),
                 max_clock_skew: Duration::from_secs(env.number("LEASE_MAX_CLOCK_SKEW_SECONDS", 0, 600)?),

@@ -24,6 +24,7 @@ use crate::config::{Config, FetchConfig};
 use crate::job::{Classified, Invocation, observed};
 use crate::manifest::{ObjectEntry, ObjectRole};
 use crate::metrics::{Metric, Metrics};
+use crate::buckets::Bucket;
 use crate::partition::{Partition, Zone};
 use crate::records::{Check, Entity, Issue, ListenHistory, Record, Track, User, Validated, redact_personal};
 use crate::source::{Fetched, SourceClient, SourceError};
@@ -367,10 +368,12 @@ impl Fetcher {
         };
         let raw = Partition::new(Zone::Raw, entity.as_str(), date);
         let quarantine = Partition::new(Zone::Quarantine, entity.as_str(), date);
+        // Listen history is written in buckets of users (the fan-out's unit); the rest whole.
+        let buckets = if entity == Entity::ListenHistory { self.limits.listen_buckets } else { 1 };
         let mut reader = EndpointReader {
             endpoint,
-            data: PartSink::new(writer, raw.clone(), ObjectRole::Data, self.part_rows),
-            rejected: PartSink::new(writer, quarantine.clone(), ObjectRole::Quarantine, self.part_rows),
+            data: BucketSinks::new(writer, &raw, ObjectRole::Data, self.part_rows, buckets),
+            rejected: BucketSinks::new(writer, &quarantine, ObjectRole::Quarantine, self.part_rows, buckets),
             keys: HashSet::new(),
             duplicates: BTreeSet::new(),
             edges: BTreeMap::new(),
@@ -456,8 +459,8 @@ fn page_keys(items: &[Box<RawValue>], entity: Entity) -> Vec<String> {
 /// The state of one pass over an endpoint's pages.
 struct EndpointReader<'a> {
     endpoint: &'a Endpoint,
-    data: PartSink<'a>,
-    rejected: PartSink<'a>,
+    data: BucketSinks<'a>,
+    rejected: BucketSinks<'a>,
     keys: HashSet<i64>,
     /// Keys seen again in this pass.
     duplicates: BTreeSet<i64>,
@@ -501,7 +504,7 @@ impl EndpointReader<'_> {
                     for w in warnings {
                         *self.summary.warnings_by_check.entry(w.check).or_default() += 1;
                     }
-                    self.data.push(raw.get().as_bytes());
+                    self.data.push(key, raw.get().as_bytes());
                 }
                 Verdict::Rejected { reasons } => {
                     self.summary.rejected += 1;
@@ -515,7 +518,9 @@ impl EndpointReader<'_> {
                         serde_json::to_vec(&QuarantinedRow { page: page.page, reasons: &reasons, row: raw.as_ref() })
                     }
                     .expect("serialises");
-                    self.rejected.push(&line);
+                    // A rejected row goes with its user's bucket when its key is readable.
+                    let key = value.get(entity.key_field()).and_then(Value::as_i64).unwrap_or(0);
+                    self.rejected.push(key, &line);
                 }
             }
         }
@@ -529,6 +534,8 @@ impl EndpointReader<'_> {
 struct PartSink<'a> {
     writer: &'a RunWriter,
     partition: Partition,
+    /// The bucket's sub-folder of the run's folder ([`Bucket::folder`]; empty when whole).
+    folder: String,
     role: ObjectRole,
     max_rows: usize,
     encoder: GzEncoder<Vec<u8>>,
@@ -537,8 +544,8 @@ struct PartSink<'a> {
 }
 
 impl<'a> PartSink<'a> {
-    fn new(writer: &'a RunWriter, partition: Partition, role: ObjectRole, max_rows: usize) -> Self {
-        Self { writer, partition, role, max_rows, encoder: Self::encoder(), rows: 0, objects: Vec::new() }
+    fn new(writer: &'a RunWriter, partition: Partition, folder: String, role: ObjectRole, max_rows: usize) -> Self {
+        Self { writer, partition, folder, role, max_rows, encoder: Self::encoder(), rows: 0, objects: Vec::new() }
     }
 
     /// Fast compression: raw JSON compresses ~4x even so, and the CPU saved is the client's.
@@ -562,7 +569,7 @@ impl<'a> PartSink<'a> {
         }
         let encoder = std::mem::replace(&mut self.encoder, Self::encoder());
         let data = encoder.finish().expect("in-memory write");
-        let key = self.partition.part_key(self.objects.len(), self.writer.run_id(), "jsonl.gz");
+        let key = self.partition.run_file(self.writer.run_id(), &format!("{}part-{:05}.jsonl.gz", self.folder, self.objects.len()));
         let entry = self.writer.put_object(key, Bytes::from(data), self.rows, self.role).await?;
         self.objects.push(entry);
         self.rows = 0;
@@ -572,5 +579,38 @@ impl<'a> PartSink<'a> {
     async fn finish(mut self) -> Result<Vec<ObjectEntry>, StoreError> {
         self.flush().await?;
         Ok(self.objects)
+    }
+}
+
+/// One [`PartSink`] per bucket of users ([`crate::buckets`]); one bucket writes the layout
+/// without buckets. Rows go to their key's bucket; the objects come out bucket by bucket.
+struct BucketSinks<'a> {
+    sinks: Vec<PartSink<'a>>,
+}
+
+impl<'a> BucketSinks<'a> {
+    fn new(writer: &'a RunWriter, partition: &Partition, role: ObjectRole, max_rows: usize, buckets: u32) -> Self {
+        let sinks = Bucket::all(buckets).map(|b| PartSink::new(writer, partition.clone(), b.folder(), role, max_rows)).collect();
+        Self { sinks }
+    }
+
+    fn push(&mut self, key: i64, line: &[u8]) {
+        let bucket = Bucket::of_user(key, self.sinks.len() as u32);
+        self.sinks[bucket.index as usize].push(line);
+    }
+
+    async fn flush_if_full(&mut self) -> Result<(), StoreError> {
+        for sink in &mut self.sinks {
+            sink.flush_if_full().await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(self) -> Result<Vec<ObjectEntry>, StoreError> {
+        let mut objects = Vec::new();
+        for sink in self.sinks {
+            objects.extend(sink.finish().await?);
+        }
+        Ok(objects)
     }
 }

@@ -5,7 +5,8 @@
 //! Created" event of fetch's run manifest), runs the transform job, and answers its summary, or
 //! fails with a stable error type so that Lambda's `Errors` alarms fire. `{"erase_user_id": N}`
 //! runs the erasure of that user's personal data instead (`moovitamix::erase`): this function's
-//! role is the one that reads and writes raw, quarantine and curated.
+//! role is the one that reads and writes raw, quarantine and curated. `{"fanout": ...}` is a step
+//! of the fan-out state machine (`moovitamix::transform::fanout`).
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use moovitamix::config::Config;
@@ -37,6 +38,10 @@ async fn handler(transformer: &Startup<Transformer>, event: LambdaEvent<Value>) 
             Err(e) => Err(e),
         };
         return erased.map(|summary| serde_json::to_value(summary).expect("a summary serialises")).map_err(diagnostic);
+    }
+    // A step of the fan-out state machine (`{"fanout": ...}`: plan, one bucket, commit).
+    if let Some(step) = transformer.handle_step(&event.payload, invocation.clone()).await {
+        return step.map_err(diagnostic);
     }
     match transformer.handle(&event.payload, invocation).await {
         Ok(summary) => Ok(serde_json::to_value(summary).expect("a summary serialises")),

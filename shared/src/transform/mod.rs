@@ -26,7 +26,9 @@
 //! the raw run's start, and file contents depend only on rows); re-running an earlier date does
 //! not rewrite the later ones: re-run them in order after it (a backfill).
 
+mod bucketed;
 pub mod curated;
+pub mod fanout;
 pub mod listen_events;
 pub mod parquet_io;
 pub mod pii;
@@ -46,7 +48,7 @@ use crate::trigger::{DateError, Trigger, TriggerError, check_logical_date};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use curated::{Interner, TrackRow, UserRow};
-use listen_events::{Item, ListenEvent, ListenRows, PairsError, PreviousPairs};
+use listen_events::{Item, ListenEvent, ListenRows, PairsError};
 use parquet_io::{Layout, ParquetIoError, PartsWriter, Table, TableReader};
 use pii::{Pii, PiiError};
 use quality::{
@@ -118,6 +120,8 @@ pub enum TransformError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Commit(#[from] CommitError),
+    #[error(transparent)]
+    Fanout(#[from] fanout::FanoutError),
 }
 
 impl Classified for TransformError {
@@ -148,6 +152,7 @@ impl Classified for TransformError {
             E::Quality(_) | E::Dropped(_) => "Permanent.DataQuality",
             E::Store(_) => "Retryable.Storage",
             E::Commit(e) => e.error_type(),
+            E::Fanout(e) => e.error_type(),
         }
     }
 
@@ -221,6 +226,8 @@ struct Context<'a> {
     previous: Option<Previous>,
     at: MergeAt,
     layout: Layout,
+    /// The bucket of users whose listen tables this run writes ([`fanout`]); whole otherwise.
+    bucket: crate::buckets::Bucket,
 }
 
 impl Context<'_> {
@@ -404,7 +411,11 @@ impl Transformer {
             Ok::<_, TransformError>(Staged { partitions, details, output: built })
         })
         .await?;
-        let run_id = invocation.run_id.to_string();
+        Ok(self.summarize(date, invocation.run_id.to_string(), committed, &built, clock))
+    }
+
+    /// Records a committed run's metrics and describes it (the function's response).
+    fn summarize(&self, date: NaiveDate, run_id: String, committed: crate::commit::Committed, built: &Built, clock: Instant) -> TransformSummary {
         let report = &built.report;
         let mut tables = BTreeMap::new();
         for o in &built.outputs {
@@ -442,7 +453,7 @@ impl Transformer {
         for (rule, n) in report.warnings_by_check() {
             self.metrics.record_with(Metric::DqWarnings, &[("Check", rule.as_str())], n as f64);
         }
-        Ok(TransformSummary {
+        TransformSummary {
             date,
             run_id,
             previous_date: report.previous_date,
@@ -454,7 +465,7 @@ impl Transformer {
             manifests: committed.manifests,
             removed_stale_objects: committed.removed_stale_objects,
             duration_ms: clock.elapsed().as_millis() as u64,
-        })
+        }
     }
 
     /// The latest date before `date` that fetch committed, if any.
@@ -496,7 +507,7 @@ impl Transformer {
         let at = MergeAt { as_of: as_of(date), ingested_at: fetch_started_at };
         let layout = Layout { row_group_rows: self.config.row_group_rows, file_rows: self.config.file_rows };
         tracing::info!(store = %self.store.location(), previous = ?previous.as_ref().map(|p| p.date), raw_run = %raw.run.run_id, "transform started");
-        let cx = Context { date, writer, raw, previous, at, layout };
+        let cx = Context { date, writer, raw, previous, at, layout, bucket: crate::buckets::Bucket::WHOLE };
 
         let mut interner = Interner::default();
         // Today's known keys: those served, and those carried forward.
@@ -504,8 +515,12 @@ impl Transformer {
         let (users, user_ids) = self.users(&cx, &mut interner).await?;
         drop(interner);
         let (events, delta) = self.listen_events(&cx, &track_ids, &user_ids).await?;
-        let mut outputs = vec![tracks, users, events, delta];
+        self.assess(&cx, vec![tracks, users, events, delta], fetch_started_at)
+    }
 
+    /// Compares the tables with the previous date's (row counts, the fall of current rows) and
+    /// writes the data-quality report; refuses a fall beyond `DQ_MAX_CURRENT_DROP`.
+    fn assess(&self, cx: &Context<'_>, mut outputs: Vec<Output>, fetch_started_at: DateTime<Utc>) -> Result<Built, TransformError> {
         let max = self.config.max_row_count_change;
         let (mut largest_drop, mut dropped) = (0.0, None);
         for o in &mut outputs {
@@ -541,7 +556,7 @@ impl Transformer {
             .map(|o| (o.table, o.quality.clone()))
             .collect();
         let report = DqReport {
-            date,
+            date: cx.date,
             previous_date: cx.previous.as_ref().map(|p| p.date),
             as_of: cx.at.as_of,
             max_quarantine_share: self.config.max_quarantine_share,
@@ -833,9 +848,9 @@ impl Transformer {
         carried.retain(|u| today.binary_search(u).is_err() && user_ids.binary_search(u).is_ok());
         let mut carried = carried.into_iter().peekable();
 
-        let mut pairs = PreviousPairs::new(cx.previous_reader(&self.store, LISTEN_EVENTS)?);
-        let mut events = PartsWriter::<ListenEvent>::new(cx.writer, cx.curated(LISTEN_EVENTS), cx.layout);
-        let mut delta = PartsWriter::<ListenEvent>::new(cx.writer, cx.curated(LISTEN_EVENTS_DELTA), cx.layout);
+        let mut pairs = bucketed::PreviousListens::of(cx, &self.store)?;
+        let mut events = PartsWriter::<ListenEvent>::new(cx.writer, cx.curated(LISTEN_EVENTS), cx.layout).in_folder(cx.bucket.folder());
+        let mut delta = PartsWriter::<ListenEvent>::new(cx.writer, cx.curated(LISTEN_EVENTS_DELTA), cx.layout).in_folder(cx.bucket.folder());
         let (mut previous_tracks, mut out) = (Vec::new(), Vec::new());
         let write_err = |table| move |source| TransformError::Write { table, source };
         for i in 0..=rows.len() {

@@ -26,7 +26,7 @@
 
 use super::curated::Hash256;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A business row with a key and a hash of its business columns.
 pub trait Versioned {
@@ -63,7 +63,7 @@ pub struct MergeAt {
 }
 
 /// What one merge decided, per key.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MergeStats {
     /// Keys seen for the first time.
     pub inserted: u64,
