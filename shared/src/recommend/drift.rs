@@ -16,6 +16,7 @@
 use super::als::AlsModel;
 use super::cold_start::{self, RecentListen};
 use super::evaluate;
+use super::gate::Comparison;
 use super::interactions::{Csr, IdMap, Interactions};
 use super::topk;
 use serde::{Deserialize, Serialize};
@@ -56,6 +57,9 @@ pub struct DriftChoice {
     pub users: u64,
     /// Mean NDCG@10 of the held-out users for each weight of [`WEIGHTS`].
     pub ndcg_at_10: Vec<WeightScore>,
+    /// The best weight against 0, paired over the users: chosen only when the whole interval
+    /// lies above 0 (as the gate's: a gain that is not noise).
+    pub versus_none: Comparison,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -84,12 +88,16 @@ impl From<&DriftChoice> for Serving {
 }
 
 /// Chooses the weight on the held-out listens `test` of a model trained on `train` ([`ndcg_by_weight`]
-/// over [`WEIGHTS`]): the best mean NDCG@10 wins; ties go to the smaller weight.
+/// over [`WEIGHTS`]): the best mean NDCG@10 (ties: the smaller weight), if it beats weight 0
+/// significantly (paired bootstrap at `confidence`, as the gate); else 0.
 #[allow(clippy::too_many_arguments)]
-pub fn choose(model: &AlsModel, train: &Interactions, test: &Csr, users: &IdMap, tracks: &IdMap, recent: &[RecentListen], recent_days: u32, k: usize) -> DriftChoice {
-    let (n, ndcg_at_10) = ndcg_by_weight(model, train, test, users, tracks, recent, recent_days, &WEIGHTS, k);
-    let best = ndcg_at_10.iter().fold(ndcg_at_10[0], |best, s| if s.ndcg > best.ndcg { *s } else { best });
-    DriftChoice { weight: best.weight, recent_days, users: n, ndcg_at_10 }
+pub fn choose(model: &AlsModel, train: &Interactions, test: &Csr, users: &IdMap, tracks: &IdMap, recent: &[RecentListen], recent_days: u32, confidence: f64, k: usize) -> DriftChoice {
+    let per_user = per_user_ndcg_by_weight(model, train, test, users, tracks, recent, recent_days, &WEIGHTS, k);
+    let ndcg_at_10: Vec<WeightScore> = WEIGHTS.iter().zip(&per_user).map(|(&weight, v)| WeightScore { weight, ndcg: v.iter().sum::<f64>() / v.len().max(1) as f64 }).collect();
+    let best = (0..WEIGHTS.len()).fold(0, |best, w| if ndcg_at_10[w].ndcg > ndcg_at_10[best].ndcg { w } else { best });
+    let versus_none = Comparison::paired(&per_user[best], &per_user[0], confidence);
+    let weight = if versus_none.lower > 0.0 { WEIGHTS[best] } else { 0.0 };
+    DriftChoice { weight, recent_days, users: per_user[0].len() as u64, ndcg_at_10, versus_none }
 }
 
 /// Mean NDCG@`k` of the blended lists for each of `weights`, on the users with held-out listens in
@@ -100,6 +108,14 @@ pub fn choose(model: &AlsModel, train: &Interactions, test: &Csr, users: &IdMap,
 /// 0 gives exactly the model's lists.
 #[allow(clippy::too_many_arguments)]
 pub fn ndcg_by_weight(model: &AlsModel, train: &Interactions, test: &Csr, users: &IdMap, tracks: &IdMap, recent: &[RecentListen], recent_days: u32, weights: &[f32], k: usize) -> (u64, Vec<WeightScore>) {
+    let per_user = per_user_ndcg_by_weight(model, train, test, users, tracks, recent, recent_days, weights, k);
+    let n = per_user.first().map_or(0, Vec::len);
+    (n as u64, weights.iter().zip(&per_user).map(|(&weight, v)| WeightScore { weight, ndcg: v.iter().sum::<f64>() / n.max(1) as f64 }).collect())
+}
+
+/// [`ndcg_by_weight`]'s users' NDCG@`k`, per weight (the users in the same order for every weight).
+#[allow(clippy::too_many_arguments)]
+fn per_user_ndcg_by_weight(model: &AlsModel, train: &Interactions, test: &Csr, users: &IdMap, tracks: &IdMap, recent: &[RecentListen], recent_days: u32, weights: &[f32], k: usize) -> Vec<Vec<f64>> {
     let f = model.factors();
     let held_out: Vec<u32> = (0..test.n_rows() as u32).filter(|&u| test.row_len(u as usize) > 0).collect();
     let step = held_out.len().div_ceil(MAX_USERS).max(1);
@@ -112,21 +128,20 @@ pub fn ndcg_by_weight(model: &AlsModel, train: &Interactions, test: &Csr, users:
     }
     let pairs: HashMap<i64, u64> = (0..train.n_items()).map(|i| (tracks.id(i as u32), train.by_item.row_len(i) as u64)).collect();
     let half = |user: u32| cold_start::is_sampled(users.id(user), 0.5);
-    let mut sums = vec![0f64; weights.len()];
+    let mut per_user: Vec<Vec<f64>> = vec![Vec::with_capacity(held_out.len()); weights.len()];
     for side in [true, false] {
         let rows: Vec<u32> = held_out.iter().copied().filter(|&u| half(u) == side).collect();
         let other_half = |user_id: i64| users.index(user_id).is_some_and(|u| half(u) != side);
         let by_id = trend(recent, recent_days, other_half, &pairs);
         let t: Vec<f32> = tracks.ids().iter().map(|id| by_id.get(id).copied().unwrap_or(0.0)).collect();
-        for (&w, sum) in weights.iter().zip(&mut sums) {
+        for (&w, values) in weights.iter().zip(&mut per_user) {
             let eligible: Vec<bool> = known.iter().zip(&t).map(|(&k, &t)| k || (w > 0.0 && t > 0.0)).collect();
             let bias: Vec<f32> = t.iter().map(|t| w * t).collect();
             let ranked = topk::top_k_blended(&model.user_factors, &items, f, &rows, &train.by_user, &eligible, &bias, k);
-            *sum += rows.iter().zip(&ranked).map(|(&u, r)| evaluate::ndcg_of(r, test.row(u as usize).0, k)).sum::<f64>();
+            values.extend(rows.iter().zip(&ranked).map(|(&u, r)| evaluate::ndcg_of(r, test.row(u as usize).0, k)));
         }
     }
-    let n = held_out.len().max(1) as f64;
-    (held_out.len() as u64, weights.iter().zip(&sums).map(|(&weight, s)| WeightScore { weight, ndcg: s / n }).collect())
+    per_user
 }
 
 /// Current tracks the model does not know, with a trend, best first (ties by lower id): what

@@ -439,7 +439,12 @@ fn a_new_hit_reaches_the_lists_the_day_after_without_retraining() {
     let choice = t.evaluation.drift.clone().expect("a drift choice");
     println!("drift choice on day 9 (first hit {first_hit:?}): {choice:?}");
     assert!(t.decision.promoted(), "{:?}", t.decision);
-    assert!(choice.weight > 0.0, "a shift in the held-out listens calls for a blend: {choice:?}");
+    assert!(choice.weight > 0.0 && choice.versus_none.lower > 0.0, "a shift in the held-out listens calls for a blend: {choice:?}");
+    let (calm, _) = hit_world(9, None);
+    let calm_data = TrainingData::new(&calm.listens);
+    let calm_drift = training::DriftInputs { recent: &calm.recent, recent_days: 7 };
+    let calm_choice = training::train(&calm_data, recommend.hyper, None, &settings, None, Some(&calm_drift)).evaluation.drift.unwrap();
+    println!("drift choice on day 9 without hits: weight {}, best against 0: {:?}", calm_choice.weight, calm_choice.versus_none);
     let champion = scoring::ServingModel {
         version: "v9".into(),
         als: t.model,

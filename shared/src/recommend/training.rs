@@ -189,7 +189,7 @@ pub fn train(data: &TrainingData, hyper: Hyper, champion: Option<&ChampionInput>
     let cold_start = cold.map(|c| choose_cold_start(data, c, &candidate, &hyper, &train));
     let drift = drift
         .filter(|d| !d.recent.is_empty())
-        .map(|d| drift::choose(&candidate, &train, &test, &data.users, &data.tracks, d.recent, d.recent_days, EVAL_K));
+        .map(|d| drift::choose(&candidate, &train, &test, &data.users, &data.tracks, d.recent, d.recent_days, confidence, EVAL_K));
     let (model, matrix) = match decision.promoted() {
         true => {
             let all = data.matrix(&data.pairs, &hyper);

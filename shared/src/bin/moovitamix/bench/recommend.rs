@@ -263,9 +263,11 @@ fn drift_on_ml100k(all: &[Listen], train_listens: &[Listen], test_listens: &[Lis
     let (fit, validation) = validation_split(train_listens, config.holdout_share, 2);
     let fit = matrix(&fit);
     let validation = Csr::from_triples(nu, ni, &triples(&validation));
-    let choice = drift::choose(&AlsModel::train(&h.als, &fit), &fit, &validation, &users, &tracks, &recent_of(train_listens), days, EVAL_K);
+    let choice = drift::choose(&AlsModel::train(&h.als, &fit), &fit, &validation, &users, &tracks, &recent_of(train_listens), days, config.gate.confidence, EVAL_K);
     let by_weight: Vec<String> = choice.ndcg_at_10.iter().map(|w| format!("{} {:.4}", w.weight, w.ndcg)).collect();
-    println!("\ndrift blend (trend = the last {days} days' listens): on validation, NDCG@10 by weight: {}; chosen: {}", by_weight.join(", "), choice.weight);
+    let v = &choice.versus_none;
+    println!("\ndrift blend (trend = the last {days} days' listens): on validation, NDCG@10 by weight: {}", by_weight.join(", "));
+    println!("the best against weight 0: {:+.4} [{:+.4}, {:+.4}] over {} users; chosen: {}", v.mean_difference, v.lower, v.upper, v.users, choice.weight);
     let train = matrix(train_listens);
     let test = Csr::from_triples(nu, ni, &triples(test_listens));
     let (_, on_test) = drift::ndcg_by_weight(&AlsModel::train(&h.als, &train), &train, &test, &users, &tracks, &recent_of(all), days, &[0.0, choice.weight], EVAL_K);
@@ -314,7 +316,9 @@ fn as_a_train_run(path: &Path, config: &RecommendConfig) -> Result<(), AnyError>
     println!("  gate: {}: {}", if t.decision.promoted() { "promoted" } else { "refused" }, t.decision.reason());
     if let Some(d) = &e.drift {
         let by_weight: Vec<String> = d.ndcg_at_10.iter().map(|w| format!("{} {:.4}", w.weight, w.ndcg)).collect();
-        println!("  drift weight on {} held-out users (NDCG@10 by weight; trend = the last {} days): {}; chosen: {}", d.users, d.recent_days, by_weight.join(", "), d.weight);
+        let v = &d.versus_none;
+        println!("  drift weight on {} held-out users (NDCG@10 by weight; trend = the last {} days): {}", d.users, d.recent_days, by_weight.join(", "));
+        println!("  the best against weight 0: {:+.4} [{:+.4}, {:+.4}]; chosen: {}", v.mean_difference, v.lower, v.upper, d.weight);
     }
     if let Some(c) = &e.cold_start {
         let policies: Vec<String> = c.policies.ndcg_at_10.iter().map(|(p, v)| format!("{p} {v:.4}")).collect();
