@@ -116,7 +116,8 @@ fn check_lists(rows: &[Recommendation], k: u64) {
         if own.is_empty() {
             assert_eq!(list[0].reason, Reason::ColdStart, "user {user}");
         } else if trained_on.get(&user) == Some(&own) {
-            assert_eq!(list[0].reason, Reason::Cf, "user {user}");
+            // The model's list; a track new since training may lead it by its trend (the drift blend).
+            assert!(list[0].reason != Reason::ColdStart && list.iter().any(|r| r.reason == Reason::Cf), "user {user}: {list:?}");
         }
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod als;
 pub mod cold_start;
+pub mod drift;
 pub mod evaluate;
 pub mod gate;
 pub mod inputs;
@@ -296,7 +297,8 @@ impl Recommender {
                 sample_share: config.cold_start_sample_share,
             };
             let cold = (config.cold_start_sample_share > 0.0).then_some(&cold);
-            let trained = (!data.pairs.is_empty()).then(|| training::train(&data, hyper, champion_input.as_ref(), &settings, cold));
+            let drift = training::DriftInputs { recent: &listens.recent, recent_days: config.cold_start_recent_days };
+            let trained = (!data.pairs.is_empty()).then(|| training::train(&data, hyper, champion_input.as_ref(), &settings, cold, Some(&drift)));
             (data, trained)
         })
         .await
@@ -440,7 +442,8 @@ impl Recommender {
             return Err(RecommendError::Model { version: version.to_owned(), detail });
         }
         let cold_start = stored.card.evaluation.cold_start.as_ref().map_or_else(Default::default, Into::into);
-        Ok(ServingModel { version: version.to_owned(), als, ids: stored.ids, hyper: stored.card.hyper, cold_start })
+        let drift = stored.card.evaluation.drift.as_ref().map_or_else(Default::default, Into::into);
+        Ok(ServingModel { version: version.to_owned(), als, ids: stored.ids, hyper: stored.card.hyper, cold_start, drift })
     }
 
     /// Scores every current user of `date` and commits `recommendations/dt=D/`.

@@ -80,6 +80,9 @@ pub struct Evaluation {
     /// The cold-start policies compared on hidden users, and the model for users with few listens.
     #[serde(default)]
     pub cold_start: Option<super::cold_start::ColdStartChoice>,
+    /// The drift weight compared on the held-out listens (cards from before drift: none, weight 0).
+    #[serde(default)]
+    pub drift: Option<super::drift::DriftChoice>,
 }
 
 /// The stored champion evaluated as it is served, on the held-out listens of the new split
@@ -381,6 +384,7 @@ mod tests {
                 served_unavailable: None,
                 gate: None,
                 cold_start: None,
+                drift: None,
             },
             decision,
             held_by_pin: None,

@@ -7,7 +7,7 @@ use chrono::{NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 use moovitamix::config::Config;
 use moovitamix::fetch::{FetchSummary, Fetcher};
-use moovitamix::simulator::{RunningSimulator, SimulatorConfig};
+use moovitamix::simulator::{NewHits, RunningSimulator, SimulatorConfig};
 use moovitamix::recommend::model_store::ModelStore;
 use moovitamix::recommend::request::Request;
 use moovitamix::recommend::{Outcome, Recommender, ScoreSummary, TrainSummary};
@@ -49,6 +49,16 @@ struct SimulatorArgs {
     /// taste signal beyond the tracks' popularity).
     #[arg(long, default_value_t = 0.8)]
     sim_taste_strength: f64,
+    /// The "new hit" mode: on this day after --sim-start (at least 1) a new track is born that
+    /// takes --sim-hit-share of the listens drawn from then on (off when unset).
+    #[arg(long)]
+    sim_hit_day: Option<u64>,
+    /// Another new hit every this many days after the first (0: only one).
+    #[arg(long, default_value_t = 0)]
+    sim_hit_every: u64,
+    /// Share of listen draws that go to the hit playing.
+    #[arg(long, default_value_t = 0.3)]
+    sim_hit_share: f64,
 }
 
 impl SimulatorArgs {
@@ -58,6 +68,7 @@ impl SimulatorArgs {
             tracks: self.sim_tracks,
             users: self.sim_users,
             taste_strength: self.sim_taste_strength,
+            new_hits: self.sim_hit_day.map(|first_day| NewHits { first_day, every_days: self.sim_hit_every, share: self.sim_hit_share }),
             start_date: self.sim_start,
             date,
             ..SimulatorConfig::default()
