@@ -96,6 +96,51 @@ pub trait Classified: std::error::Error {
     fn record_failure(&self, _metrics: &Metrics) {}
 }
 
+/// What a container's invocations share (the configuration and the job built from it), built by
+/// the first invocation that can. A start that fails is tried again by the next invocation: an SSM
+/// throttle at a cold start must not fail every retry the warm container then serves. And the
+/// function keeps asking for work: a local emulator (`cargo lambda watch`) waits forever on a
+/// function that exited before asking.
+pub struct Startup<T> {
+    built: tokio::sync::OnceCell<T>,
+}
+
+impl<T> Default for Startup<T> {
+    fn default() -> Self {
+        Self { built: tokio::sync::OnceCell::new() }
+    }
+}
+
+/// Why a container could not build its job: the Lambda error type and message every invocation
+/// answers until a start succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{stage} cannot start: {why}")]
+pub struct StartError {
+    pub stage: &'static str,
+    /// `Permanent.Configuration`, or the class of the failed start's own error.
+    pub error_type: &'static str,
+    pub why: String,
+}
+
+impl StartError {
+    /// A mistake in the deployment's settings: retrying cannot help.
+    pub fn configuration(stage: &'static str, why: impl std::fmt::Display) -> Self {
+        Self { stage, error_type: "Permanent.Configuration", why: why.to_string() }
+    }
+
+    /// A failed start classified as the stage classifies the error.
+    pub fn classified(stage: &'static str, e: impl Classified) -> Self {
+        Self { stage, error_type: e.error_type(), why: e.to_string() }
+    }
+}
+
+impl<T> Startup<T> {
+    /// The built job, building it first if no invocation has yet.
+    pub async fn get<F: Future<Output = Result<T, StartError>>>(&self, start: impl FnOnce() -> F) -> Result<&T, StartError> {
+        self.built.get_or_try_init(start).await.inspect_err(|e| tracing::error!(error = %e, error_type = e.error_type, "the function cannot start; the next invocation tries again"))
+    }
+}
+
 /// Runs a stage's `work` inside its span; records `DurationMs` and `RunSucceeded` / `RunFailed`,
 /// logs the outcome with the error's class, and flushes the metrics, whatever happened.
 pub async fn observed<T, E: Classified>(
@@ -136,5 +181,26 @@ mod tests {
         assert_eq!(lambda_deadline(600_000, now), None);
         assert_eq!(lambda_deadline(now.timestamp_millis() as u64, now), None);
         assert_eq!(lambda_deadline(u64::MAX, now), None);
+    }
+
+    /// A failed start fails that invocation only: the next one builds again, and once built the
+    /// job is kept (never rebuilt).
+    #[tokio::test]
+    async fn a_failed_start_is_tried_again_by_the_next_invocation() {
+        use super::{StartError, Startup};
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let attempts = AtomicU32::new(0);
+        let start = || async {
+            match attempts.fetch_add(1, Ordering::SeqCst) {
+                0 => Err(StartError { stage: "transform", error_type: "Retryable.SaltUnavailable", why: "SSM throttled".into() }),
+                n => Ok(n),
+            }
+        };
+        let startup = Startup::default();
+        let first = startup.get(start).await.unwrap_err();
+        assert_eq!((first.error_type, first.to_string().as_str()), ("Retryable.SaltUnavailable", "transform cannot start: SSM throttled"));
+        assert_eq!(*startup.get(start).await.unwrap(), 1);
+        assert_eq!(*startup.get(start).await.unwrap(), 1, "built once");
+        assert_eq!(attempts.load(Ordering::SeqCst), 2);
     }
 }

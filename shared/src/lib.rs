@@ -32,6 +32,9 @@
 //! | [`recommend::scoring`], [`recommend::cold_start`] | top-K per user with fold-in of changed users; genre popularity for cold start |
 //! | [`recommend::model_store`] | stored model versions and the champion pointer |
 //! | [`trigger`] | the events that start a run, and the logical date they carry |
+//! | [`buckets`] | buckets of users by a stable hash of `user_id`: the unit of fan-out of the listen tables |
+//! | [`transform::fanout`] | transform fanned out over buckets: prepare, one bucket, one commit; the state machine's step events |
+//! | [`fanout`] | the local fan-out runner: buckets as child processes, the parent committing |
 //! | [`erase`] | a user's personal data removed from every committed date of raw, quarantine and curated |
 //! | [`telemetry`] | logging set-up (JSON in Lambda; locally warnings on the terminal, the full log to a file) |
 //! | [`progress`] | progress of long work (a handle the jobs call; the local command draws it on a terminal) |
@@ -40,12 +43,14 @@
 #[cfg(test)]
 mod arbitrary_json;
 pub mod aws;
+pub mod buckets;
 pub mod codec;
 pub mod commit;
 pub mod curated;
 pub mod job;
 pub mod config;
 pub mod erase;
+pub mod fanout;
 pub mod fetch;
 pub mod manifest;
 pub mod metrics;

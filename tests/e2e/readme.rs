@@ -83,6 +83,8 @@ fn plan(command: &readme::Command) -> Result<Plan, String> {
         ["cargo", "run", "--release", "--", rest @ ..] => match rest {
             ["run"] => Plan::Run { dates: Dates::Today },
             ["run", "--date", d] => Plan::Run { dates: Dates::These(vec![date(d)?]) },
+            // The fan-out runner commits the same three stages per date (tests/e2e/fanout.rs proves the rows equal).
+            ["run", "--date", d, "--buckets", _, "--workers", _] => Plan::Run { dates: Dates::These(vec![date(d)?]) },
             ["run", "--from", a, "--to", b] => {
                 let (a, b) = (date(a)?, date(b)?);
                 Plan::Run { dates: Dates::These(a.iter_days().take_while(|d| *d <= b).collect()) }

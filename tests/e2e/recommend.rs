@@ -116,7 +116,8 @@ fn check_lists(rows: &[Recommendation], k: u64) {
         if own.is_empty() {
             assert_eq!(list[0].reason, Reason::ColdStart, "user {user}");
         } else if trained_on.get(&user) == Some(&own) {
-            assert_eq!(list[0].reason, Reason::Cf, "user {user}");
+            // The model's list; a track new since training may lead it by its trend (the drift blend).
+            assert!(list[0].reason != Reason::ColdStart && list.iter().any(|r| r.reason == Reason::Cf), "user {user}: {list:?}");
         }
     }
 }
@@ -195,7 +196,7 @@ async fn on_s3_the_pipeline_scores_and_the_champion_pointer_is_guarded() {
     let models = ModelStore::new(store.clone());
     let stale = models.champion().await.unwrap();
     let p = pipeline("http://127.0.0.1:9", store.clone());
-    let Outcome::Train(t) = p.recommender.run(Request::Train { date: None }, "20261102T090000Z-train").await.unwrap() else { panic!() };
+    let Outcome::Train(t) = p.recommender.run(Request::Train { date: None, scheduled: false }, "20261102T090000Z-train").await.unwrap() else { panic!() };
     assert!(t.promoted, "{t:?}");
     let err = models.set_champion(&version, "rollback", stale, chrono::Utc::now()).await.unwrap_err();
     assert!(matches!(err, ModelStoreError::ChampionMoved), "{err}");

@@ -108,7 +108,7 @@ async fn the_report_renders_in_chromium_with_every_section_and_nothing_from_outs
         transformer.run(date, format!("transform-{date}").as_str()).await.unwrap();
         recommender.run(Request::Score { date }, format!("recommend-{date}").as_str()).await.unwrap();
     }
-    let Outcome::Train(second) = recommender.run(Request::Train { date: None }, "train-2").await.unwrap() else { panic!("a train request answers a training") };
+    let Outcome::Train(second) = recommender.run(Request::Train { date: None, scheduled: false }, "train-2").await.unwrap() else { panic!("a train request answers a training") };
     simulator.shutdown().await;
 
     let store = moovitamix::storage::open(&config.data_url, &aws).await;

@@ -60,6 +60,8 @@ impl Lines {
 pub struct LinePartsWriter<'a> {
     writer: &'a RunWriter,
     partition: Partition,
+    /// A sub-folder of the run's folder for the parts (a bucket's, [`crate::buckets`]); empty by default.
+    folder: String,
     role: ObjectRole,
     max_rows: usize,
     lines: Lines,
@@ -68,7 +70,13 @@ pub struct LinePartsWriter<'a> {
 
 impl<'a> LinePartsWriter<'a> {
     pub fn new(writer: &'a RunWriter, partition: Partition, role: ObjectRole, max_rows: usize) -> Self {
-        Self { writer, partition, role, max_rows: max_rows.max(1), lines: Lines::default(), objects: Vec::new() }
+        Self { writer, partition, folder: String::new(), role, max_rows: max_rows.max(1), lines: Lines::default(), objects: Vec::new() }
+    }
+
+    /// Writes the parts into `folder` (ending with `/`) of the run's folder.
+    pub fn in_folder(mut self, folder: String) -> Self {
+        self.folder = folder;
+        self
     }
 
     /// Appends one line that is already JSON (a part is written only by [`Self::flush_if_full`]).
@@ -97,7 +105,7 @@ impl<'a> LinePartsWriter<'a> {
     async fn put(&mut self) -> Result<(), StoreError> {
         let lines = std::mem::take(&mut self.lines);
         let rows = lines.rows();
-        let key = self.partition.part_key(self.objects.len(), self.writer.run_id(), "jsonl.gz");
+        let key = self.partition.run_file(self.writer.run_id(), &format!("{}part-{:05}.jsonl.gz", self.folder, self.objects.len()));
         self.objects.push(self.writer.put_object(key, Bytes::from(lines.finish()), rows, self.role).await?);
         Ok(())
     }

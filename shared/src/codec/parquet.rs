@@ -55,6 +55,8 @@ impl Layout {
 pub struct PartsWriter<'w, T: Table> {
     run: &'w RunWriter,
     partition: Partition,
+    /// A sub-folder of the run's folder for the parts (a bucket's, [`crate::buckets`]); empty by default.
+    folder: String,
     layout: Layout,
     pending: Vec<T>,
     file: Option<ArrowWriter<Vec<u8>>>,
@@ -65,7 +67,13 @@ pub struct PartsWriter<'w, T: Table> {
 
 impl<'w, T: Table> PartsWriter<'w, T> {
     pub fn new(run: &'w RunWriter, partition: Partition, layout: Layout) -> Self {
-        Self { run, partition, layout, pending: Vec::new(), file: None, rows_in_file: 0, objects: Vec::new(), rows: 0 }
+        Self { run, partition, folder: String::new(), layout, pending: Vec::new(), file: None, rows_in_file: 0, objects: Vec::new(), rows: 0 }
+    }
+
+    /// Writes the parts into `folder` (ending with `/`) of the run's folder.
+    pub fn in_folder(mut self, folder: String) -> Self {
+        self.folder = folder;
+        self
     }
 
     pub fn partition(&self) -> &Partition {
@@ -118,7 +126,7 @@ impl<'w, T: Table> PartsWriter<'w, T> {
             None => ArrowWriter::try_new(Vec::new(), T::schema(), Some(self.layout.properties()))?,
         };
         let data = Bytes::from(file.into_inner()?);
-        let key = self.partition.part_key(self.objects.len(), self.run.run_id(), "parquet");
+        let key = self.partition.run_file(self.run.run_id(), &format!("{}part-{:05}.parquet", self.folder, self.objects.len()));
         let entry = self.run.put_object(key, data, self.rows_in_file as u64, ObjectRole::Data).await?;
         self.objects.push(entry);
         self.rows_in_file = 0;

@@ -32,11 +32,11 @@ pub use tracks::TrackRow;
 pub use users::UserRow;
 
 use crate::codec::Table;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The tables, by folder name (`curated/<name>/`; `recommendations/` is a zone of its own).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TableName {
     ListenEvents,

@@ -17,6 +17,9 @@ pub enum Reason {
     Cf,
     /// The user has no usable listens: the most popular tracks of their favourite genre.
     ColdStart,
+    /// A track the model does not know (new since it was trained), listed by its recent trend
+    /// (the drift blend).
+    Trend,
 }
 
 impl Reason {
@@ -24,6 +27,7 @@ impl Reason {
         match self {
             Reason::Cf => "cf",
             Reason::ColdStart => "cold_start",
+            Reason::Trend => "trend",
         }
     }
 }
@@ -35,7 +39,8 @@ pub struct Recommendation {
     /// 1 is the best.
     pub rank: i32,
     pub track_id: i64,
-    /// The model's score (cf), or the track's share of listens in its genre (cold start).
+    /// The model's score (cf; with the drift blend's trend term when the card's weight is above
+    /// 0), the blend's term alone (trend), or the track's share of listens in its genre (cold start).
     pub score: f64,
     pub model_version: String,
     pub reason: Reason,
@@ -79,7 +84,8 @@ impl Table for Recommendation {
                 let reason = match text_at(reason, i) {
                     Some("cf") => Reason::Cf,
                     Some("cold_start") => Reason::ColdStart,
-                    other => return Err(format!("row {i}: reason {other:?} is not cf or cold_start")),
+                    Some("trend") => Reason::Trend,
+                    other => return Err(format!("row {i}: reason {other:?} is not cf, cold_start or trend")),
                 };
                 Ok(Recommendation {
                     user_id: user_id.value(i),

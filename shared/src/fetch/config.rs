@@ -18,6 +18,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "FETCH_PART_ROWS", default: "200000", range: Whole(1, 100_000_000), meaning: "Rows per raw data object before a new part starts." },
     Variable { name: "FETCH_MAX_REJECTED_SHARE", default: "0.05", range: Real(0.0, 1.0), meaning: "fetch: the run fails and commits nothing when an entity's rejected share of the rows served exceeds this (0..=1)." },
     Variable { name: "FETCH_MAX_PAST_DAYS", default: "2", range: Whole(0, 3650), meaning: "fetch: a logical date more than this many days before today (UTC) is refused unless the event says `\"allow_past\": true` (locally `--allow-past`): the source serves only the present (0..=3650)." },
+    Variable { name: "LISTEN_BUCKETS", default: "1", range: Whole(1, crate::buckets::MAX_BUCKETS as u64), meaning: "fetch: the listen-history raw partition is written in this many buckets by a stable hash of `user_id` (1..=4096; 1 is the layout without buckets); transform's listen tables and the fan-out follow a date's buckets (see Fan-out)." },
 ];
 
 /// Everything the source client needs.
@@ -64,16 +65,18 @@ pub struct FetchConfig {
     pub max_rejected_share: f64,
     /// `FETCH_MAX_PAST_DAYS`: older logical dates need `allow_past`.
     pub max_past_days: u32,
+    /// `LISTEN_BUCKETS`: buckets of the listen-history raw partition ([`crate::buckets`]).
+    pub listen_buckets: u32,
 }
 
 impl Default for FetchConfig {
     fn default() -> Self {
-        Self { max_rejected_share: 0.05, max_past_days: 2 }
+        Self { max_rejected_share: 0.05, max_past_days: 2, listen_buckets: 1 }
     }
 }
 
 impl FetchConfig {
     pub(crate) fn load(env: &Env<'_>) -> Result<Self, ConfigError> {
-        Ok(Self { max_rejected_share: env.real("FETCH_MAX_REJECTED_SHARE")?, max_past_days: env.whole("FETCH_MAX_PAST_DAYS")? })
+        Ok(Self { max_rejected_share: env.real("FETCH_MAX_REJECTED_SHARE")?, max_past_days: env.whole("FETCH_MAX_PAST_DAYS")?, listen_buckets: env.whole("LISTEN_BUCKETS")? })
     }
 }

@@ -27,6 +27,7 @@ use crate::job::{Classified, Invocation, observed};
 use crate::codec::jsonl::LinePartsWriter;
 use crate::manifest::{ObjectEntry, ObjectRole};
 use crate::metrics::{Metric, Metrics};
+use crate::buckets::Bucket;
 use crate::partition::{Partition, Zone};
 use crate::records::{Check, Entity, Issue, ListenHistory, Record, Track, User, Validated, redact_personal};
 use crate::source::{Fetched, PageSource, SourceClient, SourceError};
@@ -372,10 +373,12 @@ impl<S: PageSource> Fetcher<S> {
         };
         let raw = Partition::new(Zone::Raw, entity.as_str(), date);
         let quarantine = Partition::new(Zone::Quarantine, entity.as_str(), date);
+        // Listen history is written in buckets of users (the fan-out's unit); the rest whole.
+        let buckets = if entity == Entity::ListenHistory { self.limits.listen_buckets } else { 1 };
         let mut reader = EndpointReader {
             endpoint,
-            data: LinePartsWriter::new(writer, raw.clone(), ObjectRole::Data, self.part_rows),
-            rejected: LinePartsWriter::new(writer, quarantine.clone(), ObjectRole::Quarantine, self.part_rows),
+            data: BucketSinks::new(writer, &raw, ObjectRole::Data, self.part_rows, buckets),
+            rejected: BucketSinks::new(writer, &quarantine, ObjectRole::Quarantine, self.part_rows, buckets),
             keys: HashSet::new(),
             duplicates: BTreeSet::new(),
             edges: BTreeMap::new(),
@@ -461,8 +464,8 @@ fn page_keys(items: &[Box<RawValue>], entity: Entity) -> Vec<String> {
 /// The state of one pass over an endpoint's pages.
 struct EndpointReader<'a> {
     endpoint: &'a Endpoint,
-    data: LinePartsWriter<'a>,
-    rejected: LinePartsWriter<'a>,
+    data: BucketSinks<'a>,
+    rejected: BucketSinks<'a>,
     keys: HashSet<i64>,
     /// Keys seen again in this pass.
     duplicates: BTreeSet<i64>,
@@ -506,7 +509,7 @@ impl EndpointReader<'_> {
                     for w in warnings {
                         *self.summary.warnings_by_check.entry(w.check).or_default() += 1;
                     }
-                    self.data.push_json(raw.get().as_bytes());
+                    self.data.push(key, raw.get().as_bytes());
                 }
                 Verdict::Rejected { reasons } => {
                     self.summary.rejected += 1;
@@ -520,13 +523,48 @@ impl EndpointReader<'_> {
                         serde_json::to_vec(&QuarantinedRow { page: page.page, reasons: &reasons, row: raw.as_ref() })
                     }
                     .expect("serialises");
-                    self.rejected.push_json(&line);
+                    // A rejected row goes with its user's bucket when its key is readable.
+                    let key = value.get(entity.key_field()).and_then(Value::as_i64).unwrap_or(0);
+                    self.rejected.push(key, &line);
                 }
             }
         }
         let store_err = |source| Attempt::Failed(FetchError::Store { entity, source });
         self.data.flush_if_full().await.map_err(store_err)?;
         self.rejected.flush_if_full().await.map_err(store_err)
+    }
+}
+
+/// One [`LinePartsWriter`] per bucket of users ([`crate::buckets`]); one bucket writes the layout
+/// without buckets. Rows go to their key's bucket; the objects come out bucket by bucket.
+struct BucketSinks<'a> {
+    sinks: Vec<LinePartsWriter<'a>>,
+}
+
+impl<'a> BucketSinks<'a> {
+    fn new(writer: &'a RunWriter, partition: &Partition, role: ObjectRole, max_rows: usize, buckets: u32) -> Self {
+        let sinks = Bucket::all(buckets).map(|b| LinePartsWriter::new(writer, partition.clone(), role, max_rows).in_folder(b.folder())).collect();
+        Self { sinks }
+    }
+
+    fn push(&mut self, key: i64, line: &[u8]) {
+        let bucket = Bucket::of_user(key, self.sinks.len() as u32);
+        self.sinks[bucket.index as usize].push_json(line);
+    }
+
+    async fn flush_if_full(&mut self) -> Result<(), StoreError> {
+        for sink in &mut self.sinks {
+            sink.flush_if_full().await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(self) -> Result<Vec<ObjectEntry>, StoreError> {
+        let mut objects = Vec::new();
+        for sink in self.sinks {
+            objects.extend(sink.finish().await?);
+        }
+        Ok(objects)
     }
 }
 

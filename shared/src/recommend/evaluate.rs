@@ -77,12 +77,16 @@ pub fn per_user_ndcg(recs: &[Ranked], test: &Csr, k: usize) -> Vec<f64> {
             if relevant.is_empty() {
                 return None;
             }
-            let rec: &[(u32, f32)] = recs.get(u).map_or(&[], |r| r);
-            let idcg: f64 = (0..k.min(relevant.len())).map(gain).sum();
-            let dcg: f64 = rec.iter().take(k).enumerate().filter(|(_, (item, _))| relevant.binary_search(item).is_ok()).map(|(rank, _)| gain(rank)).sum();
-            Some(dcg / idcg)
+            Some(ndcg_of(recs.get(u).map_or(&[], |r| r), relevant, k))
         })
         .collect()
+}
+
+/// NDCG@`k` of one list against a user's held-out items (sorted, not empty).
+pub fn ndcg_of(rec: &[(u32, f32)], relevant: &[u32], k: usize) -> f64 {
+    let idcg: f64 = (0..k.min(relevant.len())).map(gain).sum();
+    let dcg: f64 = rec.iter().take(k).enumerate().filter(|(_, (item, _))| relevant.binary_search(item).is_ok()).map(|(rank, _)| gain(rank)).sum();
+    dcg / idcg
 }
 
 fn gain(rank: usize) -> f64 {

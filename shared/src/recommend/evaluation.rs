@@ -38,6 +38,17 @@ pub struct Evaluation {
     /// The cold-start policies compared on hidden users, and the model for users with few listens.
     #[serde(default)]
     pub cold_start: Option<super::cold_start::ColdStartChoice>,
+    /// The drift weight compared on the held-out listens (cards from before drift: none, weight 0).
+    #[serde(default)]
+    pub drift: Option<super::drift::DriftChoice>,
+}
+
+impl Evaluation {
+    /// The champion's figures as the listings show them: the stored model as served when it was
+    /// measured on listens it had not seen, else its recipe trained on the same split.
+    pub fn champion_shown(&self) -> Option<Scores> {
+        self.served.as_ref().filter(|s| s.users > 0).map(|s| s.champion).or(self.champion)
+    }
 }
 
 /// The stored champion evaluated as it is served, on the held-out listens of the new split

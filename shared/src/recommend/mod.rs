@@ -14,6 +14,7 @@
 pub mod als;
 pub mod cold_start;
 pub mod config;
+pub mod drift;
 mod error;
 pub mod evaluate;
 pub mod evaluation;
@@ -84,7 +85,7 @@ impl Recommender {
     ) -> Result<Outcome, RecommendError> {
         let request = Request::parse(event)
             .inspect_err(|e| tracing::error!(error = %e, "refused the event"))?;
-        if let Request::Score { date } | Request::Train { date: Some(date) } = &request {
+        if let Request::Score { date } | Request::Train { date: Some(date), .. } = &request {
             // A date after tomorrow cannot have real data; past dates are re-runs, allowed.
             check_logical_date(*date, invocation.started_at, None, true)
                 .inspect_err(|e| tracing::error!(error = %e, "refused the date"))?;
@@ -96,14 +97,14 @@ impl Recommender {
     pub async fn run(&self, request: Request, invocation: impl Into<Invocation>) -> Result<Outcome, RecommendError> {
         let invocation = invocation.into();
         let date = match &request {
-            Request::Score { date } | Request::Train { date: Some(date) } => *date,
+            Request::Score { date } | Request::Train { date: Some(date), .. } => *date,
             _ => invocation.started_at.date_naive(),
         };
         let run_id = invocation.run_id.clone();
         let work = async {
             match request {
                 Request::Score { date } => self.score(date, &invocation).await.map(Outcome::Score),
-                Request::Train { date } => self.train(date, run_id.as_str(), invocation.started_at).await.map(Outcome::Train),
+                Request::Train { date, scheduled } => self.train(date, !scheduled, run_id.as_str(), invocation.started_at).await.map(Outcome::Train),
                 Request::Rollback { version } => self.rollback(&version).await.map(Outcome::Rollback),
                 Request::Unpin => self.unpin().await.map(Outcome::Unpin),
             }

@@ -55,8 +55,23 @@ pub struct ModelCard {
     /// version) in place.
     #[serde(default)]
     pub held_by_pin: Option<String>,
+    /// When the gate promoted this model but the champion was trained on a later curated date
+    /// (that date): a model of older data does not replace it.
+    #[serde(default)]
+    pub held_by_newer_champion: Option<NaiveDate>,
     pub train_ms: u64,
     pub code_version: String,
+}
+
+impl ModelCard {
+    /// Why a model the gate promoted did not become the champion, if it did not.
+    pub fn held(&self) -> Option<String> {
+        match (&self.held_by_pin, self.held_by_newer_champion) {
+            (Some(pinned), _) => Some(format!("held: the champion {pinned} is pinned")),
+            (None, Some(date)) => Some(format!("held: the champion is trained on a later date, {date}")),
+            (None, None) => None,
+        }
+    }
 }
 
 /// `models/als/champion.json`.
@@ -244,9 +259,11 @@ mod tests {
                 served_unavailable: None,
                 gate: None,
                 cold_start: None,
+                drift: None,
             },
             decision,
             held_by_pin: None,
+            held_by_newer_champion: None,
             train_ms: 1,
             code_version: "test".into(),
         }

@@ -3,8 +3,10 @@
 //! Accepted events:
 //! - `{"mode": "score", "date": "YYYY-MM-DD"}`, or `{"date": ...}` alone, or the S3 "Object
 //!   Created" event of transform's commit (`curated/_run/dt=D/_manifest.json`): score D;
-//! - `{"mode": "train"}` (the weekly schedule; the latest curated date) or `{"mode": "train",
-//!   "date": ...}` (train on that date's curated tables);
+//! - `{"mode": "train"}` (the latest curated date) or `{"mode": "train", "date": ...}` (train on
+//!   that date's curated tables): an explicit train, which may replace a pinned champion;
+//! - `{"mode": "train", "scheduled": true}` (the weekly schedule): an automatic train, which
+//!   stores a candidate but leaves a pinned champion in place, as a score run's retraining does;
 //! - `{"mode": "rollback", "version": "<version id>"}`: make that stored version the champion
 //!   (pinned: automatic retraining no longer replaces it);
 //! - `{"mode": "unpin"}`: let automatic retraining replace the champion again.
@@ -17,8 +19,9 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     Score { date: NaiveDate },
-    /// `None`: the latest date transform committed.
-    Train { date: Option<NaiveDate> },
+    /// `date` `None`: the latest date transform committed. `scheduled`: sent by the schedule, not
+    /// by a person, so a champion pinned by a rollback stays.
+    Train { date: Option<NaiveDate>, scheduled: bool },
     Rollback { version: String },
     Unpin,
 }
@@ -30,7 +33,7 @@ pub enum RequestError {
     #[error("recommend runs on transform's commits (curated/_run/dt=.../_manifest.json), but this event is for {zone}: `{key}`")]
     WrongZone { zone: Zone, key: String },
     #[error(
-        "unrecognised recommend event ({why}); expected {{\"mode\": \"score\", \"date\": \"YYYY-MM-DD\"}}, {{\"mode\": \"train\"}} (optionally with \"date\"), {{\"mode\": \"rollback\", \"version\": \"<version>\"}}, {{\"mode\": \"unpin\"}}, or transform's S3 Object Created event; got {excerpt}"
+        "unrecognised recommend event ({why}); expected {{\"mode\": \"score\", \"date\": \"YYYY-MM-DD\"}}, {{\"mode\": \"train\"}} (optionally with \"date\" and \"scheduled\"), {{\"mode\": \"rollback\", \"version\": \"<version>\"}}, {{\"mode\": \"unpin\"}}, or transform's S3 Object Created event; got {excerpt}"
     )]
     Unrecognised { why: String, excerpt: String },
 }
@@ -47,7 +50,7 @@ impl Request {
         let Some(object) = event.as_object() else { return Err(fail("not a JSON object".into())) };
         let allowed: &[&str] = match mode.as_str() {
             Some("score") => &["mode", "date"],
-            Some("train") => &["mode", "date"],
+            Some("train") => &["mode", "date", "scheduled"],
             Some("rollback") => &["mode", "version"],
             Some("unpin") => &["mode"],
             _ => return Err(fail(format!("`mode` {mode} is not \"score\", \"train\", \"rollback\" or \"unpin\""))),
@@ -62,7 +65,11 @@ impl Request {
         };
         match mode.as_str() {
             Some("score") => date.map(|date| Request::Score { date }).ok_or_else(|| fail("score needs a `date`".into())),
-            Some("train") => Ok(Request::Train { date }),
+            Some("train") => match object.get("scheduled") {
+                None => Ok(Request::Train { date, scheduled: false }),
+                Some(Value::Bool(scheduled)) => Ok(Request::Train { date, scheduled: *scheduled }),
+                Some(other) => Err(fail(format!("`scheduled` {other} is not true or false"))),
+            },
             Some("unpin") => Ok(Request::Unpin),
             _ => match object.get("version").and_then(Value::as_str).map(str::trim) {
                 Some(v) if !v.is_empty() => Ok(Request::Rollback { version: v.to_owned() }),
@@ -85,8 +92,10 @@ mod tests {
     fn each_mode_and_trigger_shape() {
         assert_eq!(Request::parse(&json!({"mode": "score", "date": "2026-11-21"})).unwrap(), Request::Score { date: day("2026-11-21") });
         assert_eq!(Request::parse(&json!({"date": "2026-11-21T06:00:00Z"})).unwrap(), Request::Score { date: day("2026-11-21") });
-        assert_eq!(Request::parse(&json!({"mode": "train"})).unwrap(), Request::Train { date: None });
-        assert_eq!(Request::parse(&json!({"mode": "train", "date": "2026-11-20"})).unwrap(), Request::Train { date: Some(day("2026-11-20")) });
+        assert_eq!(Request::parse(&json!({"mode": "train"})).unwrap(), Request::Train { date: None, scheduled: false });
+        assert_eq!(Request::parse(&json!({"mode": "train", "date": "2026-11-20"})).unwrap(), Request::Train { date: Some(day("2026-11-20")), scheduled: false });
+        assert_eq!(Request::parse(&json!({"mode": "train", "scheduled": true})).unwrap(), Request::Train { date: None, scheduled: true });
+        assert!(Request::parse(&json!({"mode": "train", "scheduled": "yes"})).is_err());
         assert_eq!(
             Request::parse(&json!({"mode": "rollback", "version": "20261101T060000Z"})).unwrap(),
             Request::Rollback { version: "20261101T060000Z".into() }

@@ -36,7 +36,8 @@ impl Recommender {
             return Err(RecommendError::Model { version: version.to_owned(), detail });
         }
         let cold_start = stored.card.evaluation.cold_start.as_ref().map_or_else(Default::default, Into::into);
-        Ok(ServingModel { version: version.to_owned(), als, ids: stored.ids, hyper: stored.card.hyper, cold_start })
+        let drift = stored.card.evaluation.drift.as_ref().map_or_else(Default::default, Into::into);
+        Ok(ServingModel { version: version.to_owned(), als, ids: stored.ids, hyper: stored.card.hyper, cold_start, drift })
     }
 
     /// Scores every current user of `date` and commits `recommendations/dt=D/`.

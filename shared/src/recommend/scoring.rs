@@ -7,9 +7,12 @@
 //! listen the model knows, or to be folded in from fewer than the card's `fold_in_min_listens`
 //! (1 by default), gets cold start ([`Popularity`], by the card's policy), as does everyone when
 //! there is no model yet; a model list shorter than `k` (a tiny catalogue) is completed the same way.
+//! With the card's drift weight above 0, the model's scores are blended with the tracks' recent
+//! trend, and current tracks the model does not know can enter by their trend ([`drift`]).
 
 use super::als::AlsModel;
 use super::cold_start::{self, Popularity};
+use super::drift;
 use super::inputs::Inputs;
 use super::interactions::Csr;
 use super::ids::{IdTable, listens_hash};
@@ -30,6 +33,8 @@ pub struct ServingModel {
     pub hyper: Recipe,
     /// The cold-start policy and fold-in threshold its training chose.
     pub cold_start: cold_start::Serving,
+    /// The drift weight its training chose.
+    pub drift: drift::Serving,
 }
 
 /// What scoring a date gave.
@@ -99,7 +104,7 @@ pub fn score_all(inputs: &Inputs, model: Option<&ServingModel>, k: usize) -> Sco
         })
         .collect();
 
-    let mut by_user: HashMap<i64, Vec<(u32, f32)>> = HashMap::new();
+    let mut by_user: HashMap<i64, Vec<(i64, f32, Reason)>> = HashMap::new();
     let mut scored = Scored { users: inputs.catalog.users.len() as u64, ..Scored::default() };
     if let Some(m) = model {
         let cf_users: Vec<&CfUser> = cf.iter().flatten().map(|(u, _)| u).collect();
@@ -112,14 +117,42 @@ pub fn score_all(inputs: &Inputs, model: Option<&ServingModel>, k: usize) -> Sco
         let exclude = Csr::from_triples(cf_users.len(), m.ids.tracks.len(), &triples);
         let current: Vec<bool> = m.ids.tracks.iter().map(|t| inputs.catalog.tracks.binary_search_by_key(t, |c| c.0).is_ok()).collect();
         let rows: Vec<u32> = (0..cf_users.len() as u32).collect();
-        let ranked = topk::top_k(&factors, &m.als.item_factors, f, &rows, &exclude, &current, k);
-        by_user = cf_users.iter().zip(ranked).map(|(u, r)| (u.user_id, r)).collect();
+        let blend = match m.drift.weight > 0.0 {
+            true => {
+                let mut pairs: HashMap<i64, u64> = HashMap::new();
+                today.pairs.iter().for_each(|p| *pairs.entry(today.tracks.id(p.item)).or_default() += 1);
+                drift::trend(&inputs.recent, m.drift.recent_days, |_| true, &pairs)
+            }
+            false => HashMap::new(),
+        };
+        let bias: Vec<f32> = match blend.is_empty() {
+            true => Vec::new(),
+            false => m.ids.tracks.iter().map(|t| m.drift.weight * blend.get(t).copied().unwrap_or(0.0)).collect(),
+        };
+        let ranked = topk::top_k_blended(&factors, &m.als.item_factors, f, &rows, &exclude, &current, &bias, k);
+        // Trending current tracks the model does not know score by their trend alone.
+        let is_current = |t: i64| inputs.catalog.tracks.binary_search_by_key(&t, |c| c.0).is_ok();
+        let unknown = drift::unknown_trending(&blend, |t| m.ids.tracks.binary_search(&t).is_ok(), is_current);
+        by_user = cf_users
+            .iter()
+            .zip(ranked)
+            .map(|(u, r)| {
+                let mut list: Vec<(i64, f32, Reason)> = r.into_iter().map(|(i, s)| (m.ids.tracks[i as usize], s, Reason::Cf)).collect();
+                let heard = listened.get(&u.user_id);
+                let fresh = unknown.iter().filter(|(t, _)| heard.is_none_or(|h| !h.contains(t))).take(k);
+                list.extend(fresh.map(|&(t, trend)| (t, m.drift.weight * trend, Reason::Trend)));
+                // Stable: on a tie the model's track stays first.
+                list.sort_by(|a, b| b.1.total_cmp(&a.1));
+                list.truncate(k);
+                (u.user_id, list)
+            })
+            .collect();
     }
 
     for (user_id, genre) in &inputs.catalog.users {
         let mut rows: Vec<(i64, f64, Reason)> = Vec::with_capacity(k);
-        if let (Some(m), Some(ranked)) = (model, by_user.get(user_id)) {
-            rows.extend(ranked.iter().map(|&(i, s)| (m.ids.tracks[i as usize], f64::from(s), Reason::Cf)));
+        if let Some(ranked) = by_user.get(user_id) {
+            rows.extend(ranked.iter().map(|&(t, s, reason)| (t, f64::from(s), reason)));
         }
         if rows.len() < k {
             let mut skip: HashSet<i64> = listened.get(user_id).map(|t| t.iter().copied().collect()).unwrap_or_default();
@@ -188,7 +221,7 @@ mod tests {
         let als = crate::recommend::als::AlsParams { factors: 2, regularization: 0.1, alpha: 10.0, iterations: 30, cg_steps: 3, seed: 3 };
         let hyper = Recipe { als, recency_beta: 0.0, recency_power: 1.0 };
         let matrix = data.matrix(&data.pairs, &hyper);
-        ServingModel { version: "v1".into(), als: AlsModel::train(&hyper.als, &matrix), ids: data.id_table(&matrix), hyper, cold_start: Default::default() }
+        ServingModel { version: "v1".into(), als: AlsModel::train(&hyper.als, &matrix), ids: data.id_table(&matrix), hyper, cold_start: Default::default(), drift: Default::default() }
     }
 
     fn of(s: &Scored, user: i64) -> Vec<(i64, Reason)> {

@@ -31,6 +31,21 @@ pub fn top_k(
     eligible: &[bool],
     k: usize,
 ) -> Vec<Ranked> {
+    top_k_blended(user_factors, item_factors, factors, users, exclude, eligible, &[], k)
+}
+
+/// [`top_k`] by `user . item + bias[item]` (`bias` empty: none), the drift blend ([`super::drift`]).
+#[allow(clippy::too_many_arguments)]
+pub fn top_k_blended(
+    user_factors: &[f32],
+    item_factors: &[f32],
+    factors: usize,
+    users: &[u32],
+    exclude: &Csr,
+    eligible: &[bool],
+    bias: &[f32],
+    k: usize,
+) -> Vec<Ranked> {
     let f = factors;
     // Score only eligible items: gather them into one dense matrix; `compact[item]` = its row there.
     let kept: Vec<u32> = (0..eligible.len() as u32).filter(|&i| eligible[i as usize]).collect();
@@ -40,6 +55,10 @@ pub fn top_k(
         compact[i as usize] = c as u32;
         items.extend_from_slice(&item_factors[i as usize * f..(i as usize + 1) * f]);
     }
+    let kept_bias: Vec<f32> = match bias.is_empty() {
+        true => Vec::new(),
+        false => kept.iter().map(|&i| bias[i as usize]).collect(),
+    };
     let n_items = kept.len();
     if k == 0 || n_items == 0 {
         return vec![Vec::new(); users.len()];
@@ -70,6 +89,11 @@ pub fn top_k(
                 }
                 for j in 0..nb {
                     let row = &mut block[j * nc..(j + 1) * nc];
+                    if !kept_bias.is_empty() {
+                        for (s, &b) in row.iter_mut().zip(&kept_bias[c0..c0 + nc]) {
+                            *s += b;
+                        }
+                    }
                     let (ex, cur) = (&excl[j], &mut cursor[j]);
                     while *cur < ex.len() && (ex[*cur] as usize) < c0 + nc {
                         row[ex[*cur] as usize - c0] = f32::NEG_INFINITY;

@@ -13,9 +13,9 @@ use std::time::Instant;
 
 impl Recommender {
     /// Trains on a curated date (default: the latest one transform committed, up to tomorrow by
-    /// `now`: a date after it cannot be real, and must not steer training). An explicit train: a
-    /// promoted model replaces the champion even when it is pinned.
-    pub async fn train(&self, date: Option<NaiveDate>, run_id: &str, now: DateTime<Utc>) -> Result<TrainSummary, RecommendError> {
+    /// `now`: a date after it cannot be real, and must not steer training). An `explicit` train (a
+    /// person's, not the schedule's): a promoted model replaces the champion even when it is pinned.
+    pub async fn train(&self, date: Option<NaiveDate>, explicit: bool, run_id: &str, now: DateTime<Utc>) -> Result<TrainSummary, RecommendError> {
         let date = match date {
             Some(d) => d,
             None => {
@@ -23,7 +23,7 @@ impl Recommender {
             }
         };
         let inputs = Arc::new(self.read_with_recent(date).await?);
-        self.train_on(&inputs, run_id, true).await
+        self.train_on(&inputs, run_id, explicit).await
     }
 
     /// The champion as the candidate is compared with it: its recipe, and the stored model with
@@ -45,7 +45,7 @@ impl Recommender {
         if let Err(why) = &served {
             tracing::warn!(champion = version, why, "the champion is compared as its recipe only");
         }
-        Ok(Some(training::ChampionInput { version: version.to_owned(), hyper: card.hyper, served }))
+        Ok(Some(training::ChampionInput { version: version.to_owned(), data_date: card.data_date, hyper: card.hyper, served }))
     }
 
     /// Trains, gates and stores a model; `explicit` (a train request, not a score run's
@@ -57,6 +57,7 @@ impl Recommender {
             Some((c, _)) => self.champion_input(&c.version, inputs).await?,
             None => None,
         };
+        let champion_data_date = champion_input.as_ref().map(|c| c.data_date);
         let hyper = self.config.hyper;
         let settings = training::TrainSettings { holdout_share: self.config.holdout_share, gate: self.config.gate };
         let (listens, config) = (inputs.clone(), self.config.clone());
@@ -70,8 +71,9 @@ impl Recommender {
                 sample_share: config.cold_start_sample_share,
             };
             let cold = (config.cold_start_sample_share > 0.0).then_some(&cold);
+            let drift = training::DriftInputs { recent: &listens.recent, recent_days: config.cold_start_recent_days };
             let clock = Instant::now();
-            let trained = (!data.pairs.is_empty()).then(|| training::train(&data, hyper, champion_input.as_ref(), &settings, cold));
+            let trained = (!data.pairs.is_empty()).then(|| training::train(&data, hyper, champion_input.as_ref(), &settings, cold, Some(&drift)));
             (data, trained, clock.elapsed().as_millis() as u64)
         })
         .await
@@ -84,10 +86,17 @@ impl Recommender {
 
         // A pinned champion (set by rollback) stays until an explicit train or an unpin.
         let held_by_pin = champion.as_ref().filter(|(c, _)| c.pinned && !explicit && trained.decision.promoted()).map(|(c, _)| c.version.clone());
-        let promoted = trained.decision.promoted() && held_by_pin.is_none();
-        let reason = match &held_by_pin {
-            Some(v) => format!("{}; kept as a candidate: the champion {v} is pinned by a rollback (an explicit train or unpin replaces it)", trained.decision.reason()),
-            None => trained.decision.reason().to_owned(),
+        // A model of older data never replaces a newer one, explicit or not: a rollback is the way back.
+        let newer_champion = champion_data_date.filter(|d| *d > inputs.date && trained.decision.promoted());
+        let promoted = trained.decision.promoted() && held_by_pin.is_none() && newer_champion.is_none();
+        let reason = match (&held_by_pin, newer_champion) {
+            (Some(v), _) => format!("{}; kept as a candidate: the champion {v} is pinned by a rollback (an explicit train or unpin replaces it)", trained.decision.reason()),
+            (None, Some(d)) => format!(
+                "{}; kept as a candidate: it is trained on curated {}, older than the champion's {d} (`rollback` makes an older model the champion)",
+                trained.decision.reason(),
+                inputs.date
+            ),
+            (None, None) => trained.decision.reason().to_owned(),
         };
         let now = Utc::now();
         let micros = |m: Option<i64>| m.and_then(DateTime::from_timestamp_micros);
@@ -104,6 +113,7 @@ impl Recommender {
             evaluation: trained.evaluation.clone(),
             decision: trained.decision.clone(),
             held_by_pin: held_by_pin.clone(),
+            held_by_newer_champion: newer_champion,
             train_ms,
             code_version: crate::manifest::code_version(),
         };

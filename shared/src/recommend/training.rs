@@ -12,6 +12,7 @@ use super::als::AlsModel;
 use super::evaluate::{self, RankingMetrics};
 use super::gate::{self, Decision, GateEvidence, GateSettings};
 use super::cold_start::{self, ColdStartChoice, FewListens, RecentListen};
+use super::drift;
 use super::inputs::{Catalog, Listen};
 use super::interactions::{Csr, IdMap, Interactions};
 use super::evaluation::{Evaluation, Scores, ServedEvaluation};
@@ -23,6 +24,7 @@ use rayon::prelude::*;
 use super::split;
 use super::topk;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use chrono::NaiveDate;
 
 /// Metrics are taken at this cut-off, whatever the number of tracks served.
 pub const EVAL_K: usize = 10;
@@ -108,6 +110,8 @@ pub struct TrainSettings {
 #[derive(Debug, Clone)]
 pub struct ChampionInput {
     pub version: String,
+    /// The curated date it was trained on: a candidate trained on an older date does not replace it.
+    pub data_date: NaiveDate,
     /// Its recipe, for the recipe comparison.
     pub hyper: Recipe,
     /// The stored model with the listens it was trained on, for the served comparison; or why
@@ -126,6 +130,13 @@ pub struct ColdStartInputs<'a> {
     pub sample_share: f64,
 }
 
+/// The listens new on the last `recent_days` dates, for the drift weight ([`drift::choose`]).
+#[derive(Debug, Clone, Copy)]
+pub struct DriftInputs<'a> {
+    pub recent: &'a [RecentListen],
+    pub recent_days: u32,
+}
+
 /// The stored champion and the `(user id, track id)` pairs it was trained on (sorted, distinct).
 #[derive(Debug, Clone)]
 pub struct ServedChampion {
@@ -140,8 +151,9 @@ fn scores(recs: &[Ranked], test: &Csr, catalogue: usize) -> Scores {
 /// Splits, trains the candidate with `hyper`, evaluates it beside the popularity baseline and the
 /// champion (its recipe, and the stored model as served), applies the gate, and fits the final
 /// model when the gate promotes. With `cold`, a sample of users is hidden from the candidate to
-/// choose the cold-start policy and the fold-in threshold on ([`choose_cold_start`]).
-pub fn train(data: &TrainingData, hyper: Recipe, champion: Option<&ChampionInput>, settings: &TrainSettings, cold: Option<&ColdStartInputs>) -> Trained {
+/// choose the cold-start policy and the fold-in threshold on ([`choose_cold_start`]). With
+/// recent listens in `drift`, the drift weight is chosen on the candidate's held-out listens.
+pub fn train(data: &TrainingData, hyper: Recipe, champion: Option<&ChampionInput>, settings: &TrainSettings, cold: Option<&ColdStartInputs>, drift: Option<&DriftInputs>) -> Trained {
     let hidden = |user: u32| cold.is_some_and(|c| cold_start::is_sampled(data.users.id(user), c.sample_share));
     let visible: Vec<split::WeightedListen> = data.pairs.iter().filter(|p| !hidden(p.user)).copied().collect();
     let (train_pairs, test_pairs) = split::temporal_split(&visible, settings.holdout_share, 2);
@@ -177,6 +189,9 @@ pub fn train(data: &TrainingData, hyper: Recipe, champion: Option<&ChampionInput
     let evidence = GateEvidence { settings: settings.gate, test_users, test_listens: test.nnz() as u64, versus_baseline, versus_champion };
     let decision = gate::decide(&evidence);
     let cold_start = cold.map(|c| choose_cold_start(data, c, &candidate, &hyper, &train));
+    let drift = drift
+        .filter(|d| !d.recent.is_empty())
+        .map(|d| drift::choose(&candidate, &train, &test, &data.users, &data.tracks, d.recent, d.recent_days, confidence, EVAL_K));
     let (model, matrix) = match decision.promoted() {
         true => {
             let all = data.matrix(&data.pairs, &hyper);
@@ -195,6 +210,7 @@ pub fn train(data: &TrainingData, hyper: Recipe, champion: Option<&ChampionInput
         served,
         gate: Some(evidence),
         cold_start,
+        drift,
     };
     Trained { evaluation, decision, ids: data.id_table(&matrix), model }
 }
@@ -370,11 +386,11 @@ mod tests {
     fn stored(listens: &[Listen], hyper: Recipe) -> ChampionInput {
         let data = TrainingData::new(listens);
         let matrix = data.matrix(&data.pairs, &hyper);
-        let model = ServingModel { version: "v1".into(), als: AlsModel::train(&hyper.als, &matrix), ids: data.id_table(&matrix), hyper, cold_start: Default::default() };
+        let model = ServingModel { version: "v1".into(), als: AlsModel::train(&hyper.als, &matrix), ids: data.id_table(&matrix), hyper, cold_start: Default::default(), drift: Default::default() };
         let mut seen: Vec<(i64, i64)> = listens.iter().map(|l| (l.user_id, l.track_id)).collect();
         seen.sort_unstable();
         seen.dedup();
-        ChampionInput { version: "v1".into(), hyper, served: Ok(ServedChampion { model, seen }) }
+        ChampionInput { version: "v1".into(), data_date: NaiveDate::MIN, hyper, served: Ok(ServedChampion { model, seen }) }
     }
 
     fn weak() -> Recipe {
@@ -384,7 +400,7 @@ mod tests {
     #[test]
     fn a_model_that_learns_the_tastes_beats_popularity_and_is_promoted() {
         let data = TrainingData::new(&clustered());
-        let t = train(&data, hyper(), None, &settings(0.01), None);
+        let t = train(&data, hyper(), None, &settings(0.01), None, None);
         assert!(t.evaluation.candidate.ndcg_at_10 > t.evaluation.baseline.ndcg_at_10 + 0.05, "{:?}", t.evaluation);
         assert!(t.decision.promoted(), "{:?}", t.decision);
         assert_eq!(t.evaluation.test_users, 80);
@@ -395,20 +411,20 @@ mod tests {
         assert_eq!(t.model.n_users(), 80);
         // Too few held-out users for the gate: refused for that reason, whatever the scores.
         let strict = TrainSettings { gate: GateSettings { min_users: 81, ..settings(0.01).gate }, ..settings(0.01) };
-        let t = train(&data, hyper(), None, &strict, None);
+        let t = train(&data, hyper(), None, &strict, None, None);
         assert!(!t.decision.promoted() && t.decision.reason().starts_with("too little evidence"), "{:?}", t.decision);
     }
 
     #[test]
     fn the_champion_is_evaluated_as_its_recipe_when_it_cannot_be_served() {
         let data = TrainingData::new(&clustered());
-        let recipe_only = |hyper: Recipe| ChampionInput { version: "v1".into(), hyper, served: Err("not readable".into()) };
-        let same = train(&data, hyper(), Some(&recipe_only(hyper())), &settings(0.0), None);
+        let recipe_only = |hyper: Recipe| ChampionInput { version: "v1".into(), data_date: NaiveDate::MIN, hyper, served: Err("not readable".into()) };
+        let same = train(&data, hyper(), Some(&recipe_only(hyper())), &settings(0.0), None, None);
         assert_eq!(same.evaluation.champion, Some(same.evaluation.candidate), "same recipe, same scores");
         assert_eq!(same.evaluation.served_unavailable.as_deref(), Some("not readable"));
         assert!(same.decision.promoted());
         // A one-factor, one-iteration candidate against a good champion recipe.
-        let t = train(&data, weak(), Some(&recipe_only(hyper())), &settings(0.01), None);
+        let t = train(&data, weak(), Some(&recipe_only(hyper())), &settings(0.01), None, None);
         assert!(t.evaluation.champion.unwrap().ndcg_at_10 > t.evaluation.candidate.ndcg_at_10 + 0.01, "{:?}", t.evaluation);
         let (which, c) = t.evaluation.gate.as_ref().unwrap().versus_champion.clone().unwrap();
         assert!(which == "recipe" && c.upper < 0.0, "significantly worse than the champion's recipe: {c:?}");
@@ -425,7 +441,7 @@ mod tests {
         let data = TrainingData::new(&all);
 
         // A good stored champion blocks a weak candidate, on the served comparison.
-        let t = train(&data, weak(), Some(&stored(&older, hyper())), &settings(0.01), None);
+        let t = train(&data, weak(), Some(&stored(&older, hyper())), &settings(0.01), None, None);
         let served = t.evaluation.served.as_ref().expect("a served evaluation");
         assert_eq!((served.users, served.listens, served.cold_start_users), (80, 80, 0), "every user's latest listen is new to the champion");
         assert!(served.champion.ndcg_at_10 > served.candidate.ndcg_at_10 + 0.05, "{served:?}");
@@ -435,7 +451,7 @@ mod tests {
 
         // A weak stored champion does not block a good candidate; the recipe comparison is
         // still reported beside it.
-        let t = train(&data, hyper(), Some(&stored(&older, weak())), &settings(0.01), None);
+        let t = train(&data, hyper(), Some(&stored(&older, weak())), &settings(0.01), None, None);
         let served = t.evaluation.served.as_ref().unwrap();
         assert!(served.candidate.ndcg_at_10 > served.champion.ndcg_at_10 && served.versus_champion.lower > 0.0, "{served:?}");
         assert!(t.decision.promoted() && t.decision.reason().contains("the champion (served"), "{:?}", t.decision);
@@ -443,7 +459,7 @@ mod tests {
 
         // A champion that saw every held-out listen is not scored on them: no served users,
         // and the gate falls back to the recipe comparison.
-        let t = train(&data, hyper(), Some(&stored(&all, hyper())), &settings(0.01), None);
+        let t = train(&data, hyper(), Some(&stored(&all, hyper())), &settings(0.01), None, None);
         assert_eq!(t.evaluation.served.as_ref().unwrap().users, 0);
         assert_eq!(t.evaluation.gate.as_ref().unwrap().versus_champion.as_ref().unwrap().0, "recipe");
         assert!(t.decision.promoted(), "{:?}", t.decision);

@@ -14,7 +14,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem auto;max-
 h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ccc}\
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}th,td{border:1px solid #ddd;padding:.2rem .5rem}\
 th{background:#f3f3f3;text-align:left}td.n{text-align:right;font-variant-numeric:tabular-nums}\
-.promoted{color:#17692f}.refused{color:#a4262c}.champion{font-weight:bold}\
+.promoted{color:#17692f}.held{color:#8a5a00}.refused{color:#a4262c}.champion{font-weight:bold}\
 .problems{background:#fff4ce;border:1px solid #e0c060;padding:.5rem 1rem}.muted{color:#666}";
 
 /// The whole page.
@@ -146,7 +146,7 @@ fn models(h: &mut String, r: &Report) {
     let series = [
         Series { name: "candidate", colour: "#3a6ea5", values: r.models.iter().map(|m| Some(m.evaluation.candidate.ndcg_at_10)).collect() },
         Series { name: "baseline (popularity)", colour: "#888888", values: r.models.iter().map(|m| Some(m.evaluation.baseline.ndcg_at_10)).collect() },
-        Series { name: "champion", colour: "#17692f", values: r.models.iter().map(|m| m.evaluation.champion.map(|s| s.ndcg_at_10)).collect() },
+        Series { name: "champion", colour: "#17692f", values: r.models.iter().map(|m| m.evaluation.champion_shown().map(|s| s.ndcg_at_10)).collect() },
     ];
     h.push_str(&line_chart("ndcg-plot", "NDCG@10 of each trained model, the popularity baseline and the champion at the time", &labels, &series));
     let _ = write!(h, "<p>Champion: {}</p>", champion.map_or("none yet".to_owned(), |c| format!("<code class=\"champion\">{}</code>", escape(c))));
@@ -166,7 +166,7 @@ fn models(h: &mut String, r: &Report) {
             m.listens,
             e.candidate.ndcg_at_10,
             e.baseline.ndcg_at_10,
-            e.champion.map_or("-".to_owned(), |s| format!("{:.4}", s.ndcg_at_10)),
+            e.champion_shown().map_or("-".to_owned(), |s| format!("{:.4}", s.ndcg_at_10)),
             e.candidate.coverage,
             m.train_ms
         );
@@ -180,13 +180,19 @@ fn models(h: &mut String, r: &Report) {
 fn gate(h: &mut String, r: &Report) {
     h.push_str("<section id=\"gate\"><h2>The gate's decisions</h2><ol class=\"decisions\">");
     for m in &r.models {
-        let (class, verdict) = if m.decision.promoted() { ("promoted", "promoted") } else { ("refused", "refused") };
+        let held = m.held();
+        let (class, verdict) = match (m.decision.promoted(), &held) {
+            (true, None) => ("promoted", "promoted"),
+            (true, Some(_)) => ("held", "promoted by the gate, kept as a candidate"),
+            (false, _) => ("refused", "refused"),
+        };
         let _ = write!(
             h,
-            "<li class=\"{class}\"><code>{}</code> ({} UTC): <strong>{verdict}</strong>: {}</li>",
+            "<li class=\"{class}\"><code>{}</code> ({} UTC): <strong>{verdict}</strong>: {}{}</li>",
             escape(&m.version),
             m.trained_at.format("%Y-%m-%d %H:%M"),
-            escape(m.decision.reason())
+            escape(m.decision.reason()),
+            held.map(|h| format!(" <em>({})</em>", escape(&h))).unwrap_or_default()
         );
     }
     h.push_str("</ol>");

@@ -21,9 +21,10 @@ fn card(version: &str, trained_at: &str, ndcg: f64, champion: Option<f64>, decis
         listens: 1000,
         first_listen: None,
         last_listen: None,
-        evaluation: Evaluation { candidate: scores(ndcg), baseline: scores(0.05), champion: champion.map(scores), champion_version: None, test_users: 90, test_listens: 200, served: None, served_unavailable: None, gate: None, cold_start: None },
+        evaluation: Evaluation { candidate: scores(ndcg), baseline: scores(0.05), champion: champion.map(scores), champion_version: None, test_users: 90, test_listens: 200, served: None, served_unavailable: None, gate: None, cold_start: None, drift: None },
         decision,
         held_by_pin: None,
+        held_by_newer_champion: None,
         train_ms: 12,
         code_version: "test".into(),
     }

@@ -52,7 +52,7 @@ use super::words::{
     ADJECTIVES, EMAIL_DOMAINS, FIRST_NAMES, GENDER_WEIGHTS, GENDERS, GENRE_WEIGHTS, GENRES,
     LAST_NAMES, NOUNS, VERBS,
 };
-use super::{Endpoint, SimulatorConfig};
+use super::{Endpoint, NewHits, SimulatorConfig};
 
 // Hash purposes; each draw of the simulator has its own tag so draws stay independent.
 const TAG_IDS: u64 = 1;
@@ -225,6 +225,8 @@ struct Slots {
     ids: IdSpace,
     /// Live slots at the data set's day.
     alive: RankBitmap,
+    /// The hits' slots (tracks of the "new hit" mode): the first slot born on each hit day.
+    hits: Vec<u64>,
 }
 
 impl Slots {
@@ -232,8 +234,13 @@ impl Slots {
         let mut cum = Vec::with_capacity(day as usize + 1);
         cum.push(initial);
         let mut expected = initial as f64;
+        let mut hits = Vec::new();
         for k in 1..=day {
-            let added = stochastic_round(expected * p.added, hash(p.seed, TAG_ADDED + tag, k, 0));
+            let mut added = stochastic_round(expected * p.added, hash(p.seed, TAG_ADDED + tag, k, 0));
+            if tag == 0 && p.new_hits.is_some_and(|h| h.hit_day(k) == Some(k)) {
+                hits.push(cum[cum.len() - 1]);
+                added += 1;
+            }
             cum.push(cum[cum.len() - 1].saturating_add(added));
             expected *= (1.0 + p.added - p.removed).max(0.0);
         }
@@ -248,6 +255,7 @@ impl Slots {
             cum,
             ids: IdSpace::new(p.seed, tag, initial),
             alive: RankBitmap::default(),
+            hits,
         };
         let total = slots.cum[day as usize];
         let mut birth = 0u64;
@@ -273,6 +281,9 @@ impl Slots {
 
     #[inline]
     fn death(&self, p: &Params, slot: u64, birth: u64) -> u64 {
+        if self.hits.binary_search(&slot).is_ok() {
+            return u64::MAX;
+        }
         let gap = geometric(p.removed, hash(p.seed, TAG_DEATH + self.tag, slot, 0));
         birth.saturating_add(1).saturating_add(gap)
     }
@@ -306,6 +317,7 @@ struct Params {
     added: f64,
     removed: f64,
     listens_added: f64,
+    new_hits: Option<NewHits>,
 }
 
 fn rate(x: f64) -> f64 {
@@ -356,6 +368,7 @@ impl Dataset {
             added: rate(ev.added),
             removed: rate(ev.removed),
             listens_added: rate(ev.listens_added),
+            new_hits: config.new_hits.map(|h| NewHits { share: rate(h.share), ..h }),
         };
         let date = config.date.max(config.start_date);
         let day = (date - config.start_date).num_days() as u64;
@@ -682,6 +695,19 @@ impl Dataset {
         }
     }
 
+    /// The hit track playing on day `k` ("new hit" mode): its slot and the mode.
+    fn hit_playing(&self, k: u64) -> Option<(u64, NewHits)> {
+        let h = self.p.new_hits?;
+        let day = h.hit_day(k)?;
+        // The hit is the first slot born on its day (`Slots::new` adds it).
+        Some((self.tracks.born_by(day - 1), h))
+    }
+
+    /// The id of the hit track playing on this data set's day ("new hit" mode), if any.
+    pub fn hit_track_id(&self) -> Option<u64> {
+        self.hit_playing(self.day).map(|(slot, _)| self.tracks.ids.id(slot))
+    }
+
     /// Appends up to `count` distinct tracks live on day `k` to `chosen`.
     fn draw_items(&self, k: u64, fav: usize, count: usize, rng: &mut Rng, chosen: &mut Chosen) {
         let born = self.tracks.born_by(k);
@@ -700,7 +726,15 @@ impl Dataset {
         }
         let grand: f64 = totals.iter().sum();
         let live = |t: u64| self.tracks.info(&self.p, t).death > k;
+        let hit = self.hit_playing(k).map(|h| (h.0, h.1.share));
         'items: for _ in 0..count {
+            if let Some((slot, share)) = hit
+                && rng.f64() < share
+                && !chosen.contains(slot)
+            {
+                chosen.push(slot);
+                continue 'items;
+            }
             // Taste is decided once per item, so that retries after a duplicate do not leak
             // items out of the favourite genre; half the attempts, then any genre.
             let taste = rng.f64() < self.p.taste_strength && prefix[fav] > 0;

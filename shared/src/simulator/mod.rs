@@ -64,6 +64,8 @@ pub struct SimulatorConfig {
     pub date: NaiveDate,
     /// Daily rates of change after `start_date`.
     pub evolution: Evolution,
+    /// The "new hit" evolution mode (off by default).
+    pub new_hits: Option<NewHits>,
     /// Injected faults.
     pub faults: Faults,
 }
@@ -81,6 +83,7 @@ impl Default for SimulatorConfig {
             start_date: day,
             date: day,
             evolution: Evolution::default(),
+            new_hits: None,
             faults: Faults::default(),
         }
     }
@@ -120,6 +123,31 @@ impl Evolution {
             added: 0.0,
             removed: 0.0,
             listens_added: 0.0,
+        }
+    }
+}
+
+/// The "new hit" evolution mode: on day `first_day` after `start_date` (at least 1), and again
+/// every `every_days` days (0: only once), one new track is born that becomes the hit: until the
+/// next hit, each item a listen history draws (a new user's first items, a growing history's new
+/// ones) is the hit with probability `share`, unless the history holds it already. A hit is
+/// never removed. Popularity shifts overnight, the way a recommender trained before the hit
+/// cannot know.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NewHits {
+    pub first_day: u64,
+    pub every_days: u64,
+    pub share: f64,
+}
+
+impl NewHits {
+    /// Day of the hit playing on day `k`, if any.
+    pub fn hit_day(&self, k: u64) -> Option<u64> {
+        let first = self.first_day.max(1);
+        match k.checked_sub(first) {
+            None => None,
+            Some(_) if self.every_days == 0 => Some(first),
+            Some(since) => Some(first + since / self.every_days * self.every_days),
         }
     }
 }

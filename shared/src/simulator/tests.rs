@@ -1164,3 +1164,35 @@ async fn a_wrong_shape_endpoint_answers_valid_json_that_is_not_a_page() {
     assert_eq!(sim.control().stats().faults["wrong_shape"], 1);
     sim.shutdown().await;
 }
+
+/// The "new hit" mode: on its day a track is born that takes about `share` of the items drawn
+/// from then on (growing histories' new items), is never in a history before, and the next hit
+/// replaces it; without the mode the day is served as before the hit, and every day before the
+/// first hit is byte-identical with and without it.
+#[test]
+fn a_new_hit_takes_its_share_of_the_listens_from_its_day() {
+    let base = SimulatorConfig {
+        evolution: Evolution { changed: 0.0, added: 0.0, removed: 0.0, listens_added: 0.5 },
+        ..config(300, 1000)
+    };
+    let hits = Some(NewHits { first_day: 3, every_days: 4, share: 0.4 });
+    let at = |k: u32, new_hits| Dataset::new(&SimulatorConfig { date: day(k + 1), new_hits, ..base.clone() });
+    let histories = |d: &Dataset| -> HashMap<i64, Vec<i64>> {
+        d.rows("listen_history").map(|r| (r["user_id"].as_i64().unwrap(), r["items"].as_array().unwrap().iter().map(|t| t.as_i64().unwrap()).collect())).collect()
+    };
+    let rows = |d: &Dataset, ep: &str| d.rows(ep).collect::<Vec<_>>();
+    for ep in ["tracks", "users", "listen_history"] {
+        assert_eq!(rows(&at(2, hits), ep), rows(&at(2, None), ep), "{ep}: nothing changes before the first hit");
+    }
+    assert_eq!((at(2, hits).hit_track_id(), at(3, None).hit_track_id()), (None, None));
+    let hit = at(3, hits).hit_track_id().expect("the hit of day 3") as i64;
+    assert!(rows(&at(3, hits), "tracks").iter().any(|t| t["id"].as_i64() == Some(hit)), "the hit is served in /tracks");
+    assert!(!rows(&at(2, hits), "tracks").iter().any(|t| t["id"].as_i64() == Some(hit)), "a new track");
+    let (before, after) = (histories(&at(2, hits)), histories(&at(3, hits)));
+    let new_items: Vec<i64> = after.iter().flat_map(|(u, items)| items[before.get(u).map_or(0, Vec::len)..].to_vec()).collect();
+    let share = new_items.iter().filter(|&&t| t == hit).count() as f64 / new_items.len() as f64;
+    assert!((0.3..0.5).contains(&share), "the hit takes about 40% of the day's new items: {share} of {}", new_items.len());
+    let next = at(7, hits).hit_track_id().expect("the hit of day 7") as i64;
+    assert_ne!(next, hit);
+    assert_eq!(at(6, hits).hit_track_id(), Some(hit as u64), "the first hit plays until the next");
+}

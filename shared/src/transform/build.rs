@@ -27,6 +27,8 @@ pub(super) struct RunInputs<'a> {
     pub(super) previous: Option<PreviousDate>,
     pub(super) at: MergeAt,
     pub(super) layout: Layout,
+    /// The bucket of users whose listen tables this run writes ([`super::fanout`]); whole otherwise.
+    pub(super) bucket: crate::buckets::Bucket,
 }
 
 /// One table's finished output, before the commit.
@@ -71,18 +73,26 @@ impl Transformer {
         let at = MergeAt { as_of: as_of(date), ingested_at: fetch_started_at };
         let layout = Layout { row_group_rows: self.config.row_group_rows, file_rows: self.config.file_rows };
         tracing::info!(store = %self.store.location(), previous = ?previous.as_ref().map(|p| p.date), raw_run = %raw.run.run_id, "transform started");
-        let cx = RunInputs { date, writer, raw, previous, at, layout };
+        let cx = RunInputs { date, writer, raw, previous, at, layout, bucket: crate::buckets::Bucket::WHOLE };
 
+        let [(tracks, track_ids), (users, user_ids)] = self.history_tables(&cx).await?;
+        let (events, delta) = self.listen_events(&cx, &track_ids, &user_ids).await?;
+        self.assess(&cx, vec![tracks, users, events, delta], fetch_started_at)
+    }
+
+    /// Tracks and users, each with today's known keys: those served, and those carried forward.
+    pub(super) async fn history_tables(&self, cx: &RunInputs<'_>) -> Result<[(TableOutput, Vec<i64>); 2], TransformError> {
         let mut interner = Interner::default();
-        // Today's known keys: those served, and those carried forward.
-        let (tracks, track_ids) = self.history_table::<Track, _>(&cx, TableName::Tracks, &as_is, rows::track_row, &mut interner).await?;
+        let tracks = self.history_table::<Track, _>(cx, TableName::Tracks, &as_is, rows::track_row, &mut interner).await?;
         let redact = |row: &Value| self.pii.redact_user_row(row);
         let to_row = |user, interner: &mut Interner| rows::user_row(user, &self.pii, interner);
-        let (users, user_ids) = self.history_table::<User, _>(&cx, TableName::Users, &redact, to_row, &mut interner).await?;
-        drop(interner);
-        let (events, delta) = self.listen_events(&cx, &track_ids, &user_ids).await?;
-        let mut outputs = vec![tracks, users, events, delta];
+        let users = self.history_table::<User, _>(cx, TableName::Users, &redact, to_row, &mut interner).await?;
+        Ok([tracks, users])
+    }
 
+    /// Compares the tables with the previous date's (row counts, the fall of current rows) and
+    /// writes the data-quality report; refuses a fall beyond `DQ_MAX_CURRENT_DROP`.
+    pub(super) fn assess(&self, cx: &RunInputs<'_>, mut outputs: Vec<TableOutput>, fetch_started_at: DateTime<Utc>) -> Result<BuiltTables, TransformError> {
         let max = self.config.max_row_count_change;
         let (mut largest_drop, mut dropped) = (0.0, None);
         for o in &mut outputs {
@@ -119,7 +129,7 @@ impl Transformer {
             .map(|o| (o.table, o.quality.clone()))
             .collect();
         let report = DqReport {
-            date,
+            date: cx.date,
             previous_date: cx.previous.as_ref().map(|p| p.date),
             as_of: cx.at.as_of,
             max_quarantine_share: self.config.max_quarantine_share,

@@ -2,6 +2,7 @@
 
 use super::listen_events::PairsError;
 use super::config::SaltError;
+use super::fanout::FanoutError;
 use super::quality::{CurrentRowsDropped, QuarantineExceeded};
 use super::raw::RawError;
 use super::scd2::MergeError;
@@ -53,6 +54,8 @@ pub enum TransformError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Commit(#[from] CommitError),
+    #[error(transparent)]
+    Fanout(#[from] FanoutError),
 }
 
 impl Classified for TransformError {
@@ -60,6 +63,7 @@ impl Classified for TransformError {
     fn error_type(&self) -> &'static str {
         use TransformError as E;
         match self {
+            E::Pii(SaltError::Ssm(crate::ssm::SsmError::Unavailable { .. })) => "Retryable.SaltUnavailable",
             E::Pii(_) => "Permanent.Configuration",
             E::Trigger(_) | E::WrongZone { .. } => "Permanent.BadEvent",
             E::Date(_) => "Permanent.BadDate",
@@ -82,6 +86,7 @@ impl Classified for TransformError {
             E::Quality(_) | E::Dropped(_) => "Permanent.DataQuality",
             E::Store(_) => "Retryable.Storage",
             E::Commit(e) => e.error_type(),
+            E::Fanout(e) => e.error_type(),
         }
     }
 

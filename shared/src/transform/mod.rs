@@ -27,9 +27,11 @@
 //! not rewrite the later ones: re-run them in order after it (a backfill).
 
 pub mod config;
+mod bucketed;
 mod build;
 mod classify;
 mod error;
+pub mod fanout;
 pub mod listen_events;
 pub mod pii;
 mod previous;
@@ -138,7 +140,11 @@ impl Transformer {
             Ok::<_, TransformError>(Staged { partitions, details, output: built })
         })
         .await?;
-        let run_id = invocation.run_id.to_string();
+        Ok(self.summarize(date, invocation.run_id.to_string(), committed, &built, clock))
+    }
+
+    /// Records a committed run's metrics and describes it (the function's response).
+    fn summarize(&self, date: NaiveDate, run_id: String, committed: crate::commit::Committed, built: &build::BuiltTables, clock: Instant) -> TransformSummary {
         let report = &built.report;
         let mut tables = BTreeMap::new();
         for o in &built.outputs {
@@ -176,7 +182,7 @@ impl Transformer {
         for (rule, n) in report.warnings_by_check() {
             self.metrics.record_with(Metric::DqWarnings, &[("Check", rule.as_str())], n as f64);
         }
-        Ok(TransformSummary {
+        TransformSummary {
             date,
             run_id,
             previous_date: report.previous_date,
@@ -188,7 +194,7 @@ impl Transformer {
             manifests: committed.manifests,
             removed_stale_objects: committed.removed_stale_objects,
             duration_ms: clock.elapsed().as_millis() as u64,
-        })
+        }
     }
 }
 

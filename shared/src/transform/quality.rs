@@ -34,11 +34,11 @@ use crate::codec::jsonl::Lines;
 use crate::curated::TableName;
 use crate::records::{Check, Issue};
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The transform's checks: stable names used in quarantine files, the report and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
     // Blocking.
@@ -121,7 +121,7 @@ impl QuarantineReason {
 const MAX_UNKNOWN_FIELD_NAMES: usize = 50;
 
 /// One table's data quality for the run.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TableQuality {
     /// Units read from raw: rows (listen_events: items, a row without items counting as one).
     pub rows_in: u64,
@@ -145,7 +145,7 @@ pub struct TableQuality {
     pub row_count: Option<RowCount>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RowCount {
     pub today: u64,
     pub previous: Option<u64>,

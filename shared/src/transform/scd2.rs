@@ -26,7 +26,7 @@
 
 use crate::curated::{Version, Versioned};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The merge's notion of "now", both chosen by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub struct MergeAt {
 }
 
 /// What one merge decided, per key.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MergeStats {
     /// Keys seen for the first time.
     pub inserted: u64,

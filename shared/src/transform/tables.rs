@@ -2,7 +2,7 @@
 
 use super::build::{RunInputs, TableOutput};
 use super::classify::{Rejected, as_is, classify, listen_units, one_unit};
-use super::listen_events::{ListenRows, PreviousPairs};
+use super::listen_events::ListenRows;
 use super::quality::{QuarantineBuffer, TableQuality};
 use super::references::{At, Known};
 use super::scd2::Merger;
@@ -208,9 +208,9 @@ impl Transformer {
         carried.retain(|u| today.binary_search(u).is_err() && known.has_user(*u));
         let mut carried = carried.into_iter().peekable();
 
-        let mut pairs = PreviousPairs::new(cx.previous_reader(&self.store, TableName::ListenEvents)?);
-        let mut events = PartsWriter::<ListenEvent>::new(cx.writer, cx.curated(TableName::ListenEvents), cx.layout);
-        let mut delta = PartsWriter::<ListenEvent>::new(cx.writer, cx.curated(TableName::ListenEventsDelta), cx.layout);
+        let mut pairs = super::bucketed::PreviousListens::of(cx, &self.store)?;
+        let mut events = PartsWriter::<ListenEvent>::new(cx.writer, cx.curated(TableName::ListenEvents), cx.layout).in_folder(cx.bucket.folder());
+        let mut delta = PartsWriter::<ListenEvent>::new(cx.writer, cx.curated(TableName::ListenEventsDelta), cx.layout).in_folder(cx.bucket.folder());
         let (mut previous_tracks, mut out) = (Vec::new(), Vec::new());
         let write_err = |table| move |source| TransformError::Write { table, source };
         for i in 0..=rows.len() {

@@ -202,7 +202,7 @@ pub fn check_triggers(t: &Value) -> Vec<String> {
     let key = |zone: &str, dataset: &str, file: &str| format!("{zone}/{dataset}/dt=2026-11-21/{file}");
     let mut problems = vec![];
     problems.extend(check_schedule(t, "fetch", is_daily, "daily", json!({"date": "<aws.scheduler.scheduled-time>"})));
-    problems.extend(check_schedule(t, "recommend", is_weekly, "weekly", json!({"mode": "train"})));
+    problems.extend(check_schedule(t, "recommend", is_weekly, "weekly", json!({"mode": "train", "scheduled": true})));
     let transform_refuses = [
         key("raw", "_run", "_lease"),
         key("raw", "tracks", "_manifest.json"),

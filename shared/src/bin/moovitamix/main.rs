@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use moovitamix::aws::AwsConfig;
 use moovitamix::config::Config;
 use moovitamix::fetch::{FetchSummary, Fetcher};
-use moovitamix::simulator::{RunningSimulator, SimulatorConfig};
+use moovitamix::simulator::{NewHits, RunningSimulator, SimulatorConfig};
 use moovitamix::recommend::model_store::ModelStore;
 use moovitamix::recommend::request::Request;
 use moovitamix::recommend::{Outcome, Recommender, ScoreSummary, TrainSummary};
@@ -50,6 +50,16 @@ struct SimulatorArgs {
     /// taste signal beyond the tracks' popularity).
     #[arg(long, default_value_t = 0.8)]
     sim_taste_strength: f64,
+    /// The "new hit" mode: on this day after --sim-start (at least 1) a new track is born that
+    /// takes --sim-hit-share of the listens drawn from then on (off when unset).
+    #[arg(long)]
+    sim_hit_day: Option<u64>,
+    /// Another new hit every this many days after the first (0: only one).
+    #[arg(long, default_value_t = 0)]
+    sim_hit_every: u64,
+    /// Share of listen draws that go to the hit playing.
+    #[arg(long, default_value_t = 0.3)]
+    sim_hit_share: f64,
 }
 
 impl SimulatorArgs {
@@ -59,6 +69,7 @@ impl SimulatorArgs {
             tracks: self.sim_tracks,
             users: self.sim_users,
             taste_strength: self.sim_taste_strength,
+            new_hits: self.sim_hit_day.map(|first_day| NewHits { first_day, every_days: self.sim_hit_every, share: self.sim_hit_share }),
             start_date: self.sim_start,
             date,
             ..SimulatorConfig::default()
@@ -83,8 +94,30 @@ enum Command {
         /// source serves only the present (the built-in simulator serves any date: not needed).
         #[arg(long)]
         allow_past: bool,
+        /// Fan out: fetch the listen history in this many buckets of users (LISTEN_BUCKETS) and
+        /// transform each bucket in a child process, the parent committing the date once.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=moovitamix::buckets::MAX_BUCKETS as i64))]
+        buckets: Option<u32>,
+        /// Child processes at once with --buckets (default: the machine's cores).
+        #[arg(long, requires = "buckets", value_parser = clap::value_parser!(u32).range(1..=1024))]
+        workers: Option<u32>,
         #[command(flatten)]
         sim: SimulatorArgs,
+    },
+    /// One bucket of a fanned-out transform (started by `run --buckets`; see the README's Fan-out).
+    #[command(hide = true)]
+    TransformBucket {
+        #[arg(long)]
+        date: NaiveDate,
+        #[arg(long)]
+        run_id: String,
+        #[arg(long)]
+        bucket: u32,
+        #[arg(long)]
+        buckets: u32,
+        /// 1 for the first attempt.
+        #[arg(long, default_value_t = 1)]
+        attempt: u32,
     },
     /// Train the recommender on a curated date (default: the latest), gate it, promote it if it wins.
     Train {
@@ -136,7 +169,7 @@ async fn main() -> ExitCode {
     // The commands that work on the data folder log to a file in it; the simulator and the
     // benchmarks log on the terminal, as before.
     let log_file = match cli.command {
-        Command::Simulate { .. } | Command::Bench { .. } => None,
+        Command::Simulate { .. } | Command::Bench { .. } | Command::TransformBucket { .. } => None,
         _ => Some(log_file_path(&cli.command)),
     };
     match console::init(log_file, cli.verbose) {
@@ -150,11 +183,14 @@ async fn main() -> ExitCode {
             from,
             to,
             allow_past,
+            buckets,
+            workers,
             sim,
-        } => run(date, from.zip(to), allow_past, sim).await,
+        } => run(date, from.zip(to), allow_past, buckets.map(|b| (b, workers)), sim).await,
+        Command::TransformBucket { date, run_id, bucket, buckets, attempt } => transform_bucket(date, &run_id, bucket, buckets, attempt).await,
         Command::Simulate { listen, date, sim } => simulate(listen, date, sim).await,
         Command::Bench { stage } => bench::run(stage).await,
-        Command::Train { date } => recommend(Request::Train { date }).await,
+        Command::Train { date } => recommend(Request::Train { date, scheduled: false }).await,
         Command::Models => models().await,
         Command::Rollback { version } => recommend(Request::Rollback { version }).await,
         Command::Erase { user_ids } => erase(user_ids).await,
@@ -185,6 +221,7 @@ fn log_file_path(command: &Command) -> PathBuf {
         Command::Report { .. } => "report",
         Command::Simulate { .. } => "simulate",
         Command::Bench { .. } => "bench",
+        Command::TransformBucket { .. } => "transform-bucket",
     };
     let data = std::env::var("DATA_URL").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| "./data".to_owned());
     let folder = match moovitamix::storage::DataUrl::parse(&data) {
@@ -194,7 +231,7 @@ fn log_file_path(command: &Command) -> PathBuf {
     folder.join("_logs").join(format!("{}-{name}.log", Utc::now().format("%Y%m%dT%H%M%SZ")))
 }
 
-async fn run(date: Option<NaiveDate>, range: Option<(NaiveDate, NaiveDate)>, allow_past: bool, sim: SimulatorArgs) -> Result<(), AnyError> {
+async fn run(date: Option<NaiveDate>, range: Option<(NaiveDate, NaiveDate)>, allow_past: bool, fanout: Option<(u32, Option<u32>)>, sim: SimulatorArgs) -> Result<(), AnyError> {
     let now = Utc::now();
     let dates: Vec<NaiveDate> = match (date, range) {
         (_, Some((from, to))) if from > to => return Err(format!("--from {from} is after --to {to}").into()),
@@ -221,6 +258,15 @@ async fn run(date: Option<NaiveDate>, range: Option<(NaiveDate, NaiveDate)>, all
         }
     };
     say!("data:   {}", config.data_url);
+    let fanout = match fanout {
+        None => None,
+        Some((buckets, workers)) => {
+            config.fetch.listen_buckets = buckets;
+            let workers = workers.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), |w| w as usize);
+            say!("fan-out: {buckets} bucket(s), {workers} child process(es) at once");
+            Some(moovitamix::fanout::LocalFanout { program: std::env::current_exe()?, workers, attempts: 2, env: Vec::new() })
+        }
+    };
     // One AWS configuration for the three jobs, as one per Lambda container.
     let aws = AwsConfig::new();
     let fetcher = Fetcher::from_config(&config, &aws).await?;
@@ -234,7 +280,11 @@ async fn run(date: Option<NaiveDate>, range: Option<(NaiveDate, NaiveDate)>, all
         }
         let summary = fetcher.run(date, moovitamix::job::Invocation::new()).await?;
         print_fetch(&summary);
-        print_transform(&transformer.run(date, moovitamix::job::Invocation::new()).await?);
+        let transformed = match &fanout {
+            Some(runner) => runner.transform(&transformer, date, moovitamix::job::Invocation::new()).await?,
+            None => transformer.run(date, moovitamix::job::Invocation::new()).await?,
+        };
+        print_transform(&transformed);
         match recommender.run(Request::Score { date }, moovitamix::job::Invocation::new()).await? {
             Outcome::Score(s) => print_score(&s),
             other => unreachable!("a score request answers a score: {other:?}"),
@@ -389,8 +439,9 @@ async fn models() -> Result<(), AnyError> {
             Some(c) if c.version == version => "  <- champion",
             _ => "",
         };
-        let champ = e.champion.map_or("-".to_owned(), |s| format!("{:.4}", s.ndcg_at_10));
-        say!("{version:<28} {:<10} {:>9.4} {champ:>9} {:>9.4}  {}{mark}", card.data_date, e.candidate.ndcg_at_10, e.baseline.ndcg_at_10, without_parentheses(card.decision.reason()));
+        let champ = e.champion_shown().map_or("-".to_owned(), |s| format!("{:.4}", s.ndcg_at_10));
+        let held = card.held().map(|h| format!(" ({h})")).unwrap_or_default();
+        say!("{version:<28} {:<10} {:>9.4} {champ:>9} {:>9.4}  {}{held}{mark}", card.data_date, e.candidate.ndcg_at_10, e.baseline.ndcg_at_10, without_parentheses(card.decision.reason()));
     }
     Ok(())
 }
@@ -419,6 +470,24 @@ async fn report(out: Option<PathBuf>) -> Result<(), AnyError> {
         report.models.len(),
         if report.problems.is_empty() { String::new() } else { format!(", {} parts unreadable: see the page", report.problems.len()) }
     );
+    Ok(())
+}
+
+/// One bucket of a fanned-out transform, as a child of `run --buckets` (see `moovitamix::fanout`).
+async fn transform_bucket(date: NaiveDate, run_id: &str, index: u32, count: u32, attempt: u32) -> Result<(), AnyError> {
+    if count == 0 || index >= count {
+        return Err(format!("--bucket {index} is not one of --buckets {count}").into());
+    }
+    if run_id.is_empty() || run_id.contains(['/', '\\']) {
+        return Err(format!("--run-id {run_id:?}: a run id is one path segment").into());
+    }
+    let transformer = Transformer::from_config(&Config::from_env()?, &AwsConfig::new()).await?;
+    let bucket = moovitamix::buckets::Bucket::new(index, count);
+    transformer.transform_bucket(date, &moovitamix::commit::RunId::from(run_id), bucket).await?;
+    let fail_once = std::env::var(moovitamix::fanout::FAIL_ONCE_VARIABLE).ok().and_then(|v| v.parse::<u32>().ok());
+    if attempt == 1 && fail_once == Some(index) {
+        return Err(format!("{bucket}: failed on purpose ({}) after writing its parts", moovitamix::fanout::FAIL_ONCE_VARIABLE).into());
+    }
     Ok(())
 }
 

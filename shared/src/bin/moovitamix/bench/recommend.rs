@@ -16,8 +16,9 @@ use moovitamix::recommend::recipe::Recipe;
 use moovitamix::recommend::split::{WeightedListen, recency_weighted, temporal_split, triples, validation_split};
 use moovitamix::recommend::topk::{Ranked, recommend_all};
 use moovitamix::recommend::cold_start::RecentListen;
+use moovitamix::recommend::drift;
 use moovitamix::recommend::inputs::{Catalog, Listen as InputListen};
-use moovitamix::recommend::training::{ColdStartInputs, EVAL_K, TrainSettings, TrainingData, train};
+use moovitamix::recommend::training::{ColdStartInputs, DriftInputs, EVAL_K, TrainSettings, TrainingData, train};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -98,7 +99,7 @@ fn gate_on_the_simulator(seeds: u64, users: usize, config: &RecommendConfig) {
                     listens.push(InputListen { user_id, track_id: track.as_i64().unwrap_or_default(), created_at_micros, position: position as i32 });
                 }
             }
-            let t = train(&TrainingData::new(&listens), config.hyper, None, &settings, None);
+            let t = train(&TrainingData::new(&listens), config.hyper, None, &settings, None, None);
             promoted += u32::from(t.decision.promoted());
             lowers.extend(t.evaluation.gate.map(|g| g.versus_baseline.lower));
         }
@@ -239,11 +240,39 @@ fn ml100k(path: &Path, config: &RecommendConfig, tune: bool) -> Result<(), AnyEr
     let (train_s, score_s, recs) = fit_and_score(&h.als, &train);
     row("als", &evaluate(&recs, &test, EVAL_K, ni), Some(train_s), score_s, peak_memory_mib());
     println!("(coverage over all {ni} items; scoring = top-{EVAL_K} for all {nu} users; peak = process RSS)");
+    drift_on_ml100k(&listens, &train_listens, &test_listens, nu, ni, &h, config);
     as_a_train_run(path, config)?;
     if tune {
         tune_on_validation(&train_listens, nu, ni, &h, config.holdout_share);
     }
     Ok(())
+}
+
+/// The drift blend on ml-100k: its weight chosen as a train run chooses it, but on the validation
+/// slice (fit on the rest of the training listens, the trend from the training listens' last days),
+/// then the test split scored with it (the trend from the last days of all listens); each user's
+/// trend never counts their own listens (`drift::ndcg_by_weight`).
+fn drift_on_ml100k(all: &[Listen], train_listens: &[Listen], test_listens: &[Listen], nu: usize, ni: usize, h: &Hyper, config: &RecommendConfig) {
+    let days = config.cold_start_recent_days;
+    let (users, tracks) = (IdMap::from_ids(0..nu as i64), IdMap::from_ids(0..ni as i64));
+    let recent_of = |listens: &[Listen]| -> Vec<RecentListen> {
+        let last = listens.iter().map(|l| l.timestamp).max().unwrap_or(0);
+        let age = |l: &Listen| ((last - l.timestamp) / 86_400) as u32;
+        listens.iter().map(|l| RecentListen { user_id: i64::from(l.user), track_id: i64::from(l.item), age_days: age(l) }).filter(|r| r.age_days < days).collect()
+    };
+    let matrix = |listens: &[Listen]| Interactions::from_triples(nu, ni, &recency_weighted(listens, h.recency_beta, h.recency_power));
+    let (fit, validation) = validation_split(train_listens, config.holdout_share, 2);
+    let fit = matrix(&fit);
+    let validation = Csr::from_triples(nu, ni, &triples(&validation));
+    let choice = drift::choose(&AlsModel::train(&h.als, &fit), &fit, &validation, &users, &tracks, &recent_of(train_listens), days, config.gate.confidence, EVAL_K);
+    let by_weight: Vec<String> = choice.ndcg_at_10.iter().map(|w| format!("{} {:.4}", w.weight, w.ndcg)).collect();
+    let v = &choice.versus_none;
+    println!("\ndrift blend (trend = the last {days} days' listens): on validation, NDCG@10 by weight: {}", by_weight.join(", "));
+    println!("the best against weight 0: {:+.4} [{:+.4}, {:+.4}] over {} users; chosen: {}", v.mean_difference, v.lower, v.upper, v.users, choice.weight);
+    let train = matrix(train_listens);
+    let test = Csr::from_triples(nu, ni, &triples(test_listens));
+    let (_, on_test) = drift::ndcg_by_weight(&AlsModel::train(&h.als, &train), &train, &test, &users, &tracks, &recent_of(all), days, &[0.0, choice.weight], EVAL_K);
+    println!("on the test split: NDCG@10 {:.4} without the blend, {:.4} with the chosen weight {}", on_test[0].ndcg, on_test[1].ndcg, choice.weight);
 }
 
 /// ml-100k through the job's own training path (`training::train`, as a train run does): the
@@ -276,7 +305,8 @@ fn as_a_train_run(path: &Path, config: &RecommendConfig) -> Result<(), AnyError>
     let settings = TrainSettings { holdout_share: config.holdout_share, gate: config.gate };
     let data = TrainingData::new(&listens);
     let clock = Instant::now();
-    let t = train(&data, config.hyper, None, &settings, (config.cold_start_sample_share > 0.0).then_some(&cold));
+    let drift = DriftInputs { recent: &recent, recent_days: config.cold_start_recent_days };
+    let t = train(&data, config.hyper, None, &settings, (config.cold_start_sample_share > 0.0).then_some(&cold), Some(&drift));
     let e = &t.evaluation;
     println!(
         "\nas a train run (training::train; {:.0}% of users hidden for cold start, so the candidate trains on the others), {:.1} s:",
@@ -285,6 +315,12 @@ fn as_a_train_run(path: &Path, config: &RecommendConfig) -> Result<(), AnyError>
     );
     println!("  candidate NDCG@10 {:.4}, popularity {:.4}, on {} held-out users and {} listens", e.candidate.ndcg_at_10, e.baseline.ndcg_at_10, e.test_users, e.test_listens);
     println!("  gate: {}: {}", if t.decision.promoted() { "promoted" } else { "refused" }, t.decision.reason());
+    if let Some(d) = &e.drift {
+        let by_weight: Vec<String> = d.ndcg_at_10.iter().map(|w| format!("{} {:.4}", w.weight, w.ndcg)).collect();
+        let v = &d.versus_none;
+        println!("  drift weight on {} held-out users (NDCG@10 by weight; trend = the last {} days): {}", d.users, d.recent_days, by_weight.join(", "));
+        println!("  the best against weight 0: {:+.4} [{:+.4}, {:+.4}]; chosen: {}", v.mean_difference, v.lower, v.upper, d.weight);
+    }
     if let Some(c) = &e.cold_start {
         let policies: Vec<String> = c.policies.ndcg_at_10.iter().map(|(p, v)| format!("{p} {v:.4}")).collect();
         println!("  cold start on {} hidden users (NDCG@10 of their listens): {}; chosen: {}", c.policies.users, policies.join(", "), c.policy.name());

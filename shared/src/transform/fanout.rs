@@ -1,0 +1,406 @@
+//! Transform fanned out over the buckets of users ([`crate::buckets`]), committed once.
+//!
+//! A fanned run of date D has one run id and three phases:
+//!
+//! 1. [`Transformer::prepare`]: tracks and users (whole: millions of rows, not billions) into the
+//!    run's folders, and the plan, `curated/listen_events/dt=D/run=<id>/_fanout/plan.json`: the
+//!    raw run and the previous curated run it read, today's track and user keys, the buckets.
+//! 2. [`Transformer::transform_bucket`], once per bucket k (in any order, in parallel, retried):
+//!    bucket k of D's raw listen history merged onto the previous date's events of the same
+//!    users, into `run=<id>/bucket-k-of-B/` of `listen_events` and `listen_events_delta`, and
+//!    the bucket's record `_fanout/bucket-k-of-B.json` (its parts, counts, quality). A bucket
+//!    writes the same keys and bytes on every attempt.
+//! 3. [`Transformer::commit_fanned`]: under the date's lease ([`with_run`], the one commit path),
+//!    checks that the raw and previous curated commits are still the ones the plan read, adds
+//!    the buckets' quality up, applies the run's data-quality checks to the whole, and commits
+//!    every table of the date with one run manifest. Nothing is visible before that write.
+//!
+//! Phases 1 and 2 take no lease: they write only under the run's own `run=<id>/` folders, which
+//! no reader sees; a fanned run that never commits leaves objects that the orphan clean-up of a
+//! later commit removes, as a crashed run's. The committed tables hold the same rows as a whole
+//! run of D: tracks and users byte for byte; the listen tables split by bucket (each bucket in
+//! user order), which every reader of the code takes as it takes a whole table.
+
+use super::build::{RunInputs, TableOutput};
+use super::previous::PreviousDate;
+use super::quality::{QuarantineBuffer, TableQuality};
+use super::raw::RawDate;
+use super::scd2::{MergeAt, MergeStats};
+use super::{FUNCTION, TransformError, TransformSummary, Transformer, as_of, quarantine_dataset};
+use crate::buckets::Bucket;
+use crate::codec::Layout;
+use crate::commit::{RunId, RunSpec, RunWriter, Staged, with_run};
+use crate::curated::TableName;
+use crate::job::{Invocation, observed};
+use crate::manifest::{ObjectEntry, ObjectRole};
+use crate::partition::{Partition, Zone};
+use crate::records::Entity;
+use crate::trigger::{Trigger, check_logical_date};
+use bytes::Bytes;
+use chrono::{NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::time::Instant;
+
+/// The field that marks an event as a step of the fan-out state machine (`infra/template.yaml`).
+pub const STEP_FIELD: &str = "fanout";
+
+/// A step of the state machine, as its event names it.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "fanout", rename_all = "snake_case", deny_unknown_fields)]
+enum Step {
+    /// The trigger (fetch's S3 event, or `{"date": ...}`): how many buckets, and phase 1 if several.
+    Plan { event: Value },
+    Bucket { date: NaiveDate, run_id: String, bucket: u32, buckets: u32 },
+    Commit { date: NaiveDate, run_id: String },
+}
+
+fn run_id_of(text: &str) -> Result<RunId, FanoutError> {
+    match text.is_empty() || text.contains(['/', '\\']) {
+        true => Err(FanoutError::BadStep(format!("run_id {text:?} is not one path segment"))),
+        false => Ok(RunId::from(text)),
+    }
+}
+
+const PLAN_FILE: &str = "_fanout/plan.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum FanoutError {
+    #[error("{what} of the fanned run {run_id} of {date} is missing ({key}); run its phase first")]
+    Missing { what: String, date: NaiveDate, run_id: String, key: String },
+    #[error("{key}: unreadable: {source}")]
+    Unreadable { key: String, source: serde_json::Error },
+    #[error("{input} changed while the run of {date} was fanned out (the plan read run {planned}, it is now {now}); re-run the date")]
+    InputChanged { date: NaiveDate, input: String, planned: String, now: String },
+    #[error("{bucket} asked of a date whose raw listen history is in {count} bucket(s)")]
+    WrongBucket { bucket: Bucket, count: u32 },
+    #[error("raw listen history of {date}: {detail}")]
+    Layout { date: NaiveDate, detail: String },
+    #[error("not a fan-out step event ({0}); expected {{\"fanout\": \"plan\", \"event\": <the trigger>}}, {{\"fanout\": \"bucket\", \"date\", \"run_id\", \"bucket\", \"buckets\"}} or {{\"fanout\": \"commit\", \"date\", \"run_id\"}}")]
+    BadStep(String),
+}
+
+impl FanoutError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            FanoutError::InputChanged { .. } => "Retryable.InputChanged",
+            FanoutError::Missing { .. } => "Permanent.FanoutIncomplete",
+            FanoutError::Unreadable { .. } | FanoutError::Layout { .. } => "Permanent.FanoutCorrupt",
+            FanoutError::WrongBucket { .. } | FanoutError::BadStep(_) => "Permanent.BadEvent",
+        }
+    }
+}
+
+/// One table's output as a phase records it for the commit (its quarantine already written).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Recorded {
+    table: TableName,
+    objects: Vec<ObjectEntry>,
+    rows: u64,
+    quality: TableQuality,
+    stats: Option<MergeStats>,
+    source: String,
+}
+
+/// What phase 1 decided; every bucket and the commit read it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub date: NaiveDate,
+    pub run_id: String,
+    /// The raw listen history's buckets: one bucket phase each.
+    pub buckets: u32,
+    raw_run: String,
+    /// The previous curated date and its run, if any.
+    previous: Option<(NaiveDate, String)>,
+    tracks: Recorded,
+    users: Recorded,
+    track_ids: Vec<i64>,
+    user_ids: Vec<i64>,
+}
+
+/// What one bucket wrote.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct BucketRecord {
+    index: u32,
+    count: u32,
+    events: Recorded,
+    delta: Recorded,
+}
+
+/// Where a fanned run's records live: beside the listen events, in the run's folder, so that
+/// the orphan clean-up of the partition removes those of a run that never committed.
+fn record_key(date: NaiveDate, run_id: &str, file: &str) -> String {
+    Partition::new(Zone::Curated, TableName::ListenEvents.as_str(), date).run_file(run_id, file)
+}
+
+fn bucket_file(bucket: Bucket) -> String {
+    format!("_fanout/bucket-{:05}-of-{:05}.json", bucket.index, bucket.count)
+}
+
+/// The prefixes a bucket's phase writes under: cleared before a retry of the bucket.
+pub fn bucket_prefixes(date: NaiveDate, run_id: &str, bucket: Bucket) -> Vec<String> {
+    let mut prefixes: Vec<String> = [
+        Partition::new(Zone::Curated, TableName::ListenEvents.as_str(), date),
+        Partition::new(Zone::Curated, TableName::ListenEventsDelta.as_str(), date),
+        Partition::new(Zone::Quarantine, quarantine_dataset(TableName::ListenEvents.as_str()), date),
+    ]
+    .iter()
+    .map(|p| p.run_file(run_id, &format!("{}part-", bucket.folder())))
+    .collect();
+    prefixes.push(record_key(date, run_id, &bucket_file(bucket)));
+    prefixes
+}
+
+impl Recorded {
+    fn of(o: TableOutput) -> Self {
+        Self { table: o.table, objects: o.objects, rows: o.rows, quality: o.quality, stats: o.stats, source: o.source }
+    }
+
+    fn output(self) -> TableOutput {
+        let Recorded { table, objects, rows, quality, stats, source } = self;
+        TableOutput { table, objects, rows, quality, quarantine: QuarantineBuffer::default(), stats, source }
+    }
+
+    /// Adds another bucket's output of the same table: its parts after these, its counts.
+    fn add(&mut self, other: Recorded) {
+        let TableQuality {
+            rows_in,
+            upstream_rejected,
+            carried_forward,
+            uncarriable,
+            quarantined,
+            quarantine_share: _,
+            quarantined_by_check,
+            warned_rows,
+            warnings_by_check,
+            unknown_fields,
+            row_count: _,
+        } = other.quality;
+        let q = &mut self.quality;
+        q.rows_in += rows_in;
+        q.upstream_rejected += upstream_rejected;
+        q.carried_forward += carried_forward;
+        q.uncarriable += uncarriable;
+        q.quarantined += quarantined;
+        q.warned_rows += warned_rows;
+        for (into, from) in [(&mut q.quarantined_by_check, quarantined_by_check), (&mut q.warnings_by_check, warnings_by_check)] {
+            for (rule, n) in from {
+                *into.entry(rule).or_default() += n;
+            }
+        }
+        for (field, n) in unknown_fields {
+            *q.unknown_fields.entry(field).or_default() += n;
+        }
+        self.objects.extend(other.objects);
+        self.rows += other.rows;
+    }
+}
+
+/// Writes an output's quarantined rows (into `folder` of the run's folder) and lists them with
+/// its objects, as [`Transformer::partitions`] does for a whole run.
+async fn write_quarantine(writer: &RunWriter, date: NaiveDate, folder: &str, o: &mut TableOutput) -> Result<(), TransformError> {
+    let lines = o.quarantine.rows();
+    if let Some(gz) = std::mem::take(&mut o.quarantine).finish() {
+        let partition = Partition::new(Zone::Quarantine, quarantine_dataset(o.table.as_str()), date);
+        let key = partition.run_file(writer.run_id(), &format!("{folder}part-00000.jsonl.gz"));
+        o.objects.push(writer.put_object(key, Bytes::from(gz), lines, ObjectRole::Quarantine).await?);
+    }
+    Ok(())
+}
+
+impl Transformer {
+    /// Runs a step of the fan-out state machine; `None` when the event is not one (no `fanout`).
+    ///
+    /// - `plan` answers `{"date", "fanned": false}` when the raw date is in one bucket (the state
+    ///   machine then runs the whole transform in one invocation, as without fan-out), else runs
+    ///   phase 1 and answers `{"date", "run_id", "fanned": true, "count": B, "buckets": [0, ..,
+    ///   B-1]}`, the Map state's items;
+    /// - `bucket` runs phase 2 for one bucket and answers `{"bucket", "buckets"}`;
+    /// - `commit` runs phase 3 under the plan's run id and answers the transform summary.
+    pub async fn handle_step(&self, event: &Value, invocation: Invocation) -> Option<Result<Value, TransformError>> {
+        event.get(STEP_FIELD)?;
+        Some(self.step(event, invocation).await)
+    }
+
+    async fn step(&self, event: &Value, invocation: Invocation) -> Result<Value, TransformError> {
+        let step: Step = serde_json::from_value(event.clone()).map_err(|e| FanoutError::BadStep(e.to_string()))?;
+        match step {
+            Step::Plan { event } => {
+                let trigger = Trigger::parse(&event)?;
+                if let Trigger::Committed { zone, key, .. } = &trigger
+                    && *zone != Zone::Raw
+                {
+                    return Err(TransformError::WrongZone { zone: *zone, key: key.clone() });
+                }
+                let date = trigger.logical_date();
+                check_logical_date(date, invocation.started_at, None, true)?;
+                let raw = RawDate::open(self.store.as_ref(), date).await?;
+                let keys = raw.partitions[&Entity::ListenHistory].objects.iter().map(|o| o.key.as_str());
+                let buckets = crate::buckets::count_of(keys).map_err(|detail| FanoutError::Layout { date, detail })?;
+                if buckets == 1 {
+                    return Ok(json!({"date": date, "fanned": false}));
+                }
+                let plan = self.prepare(date, &invocation.run_id).await?;
+                // The Map's items are the bucket indexes (a few bytes each: 4,096 stay far inside a
+                // state's 256 KiB); its ItemSelector makes each a bucket step event.
+                let items: Vec<u32> = (0..plan.buckets).collect();
+                Ok(json!({"date": date, "run_id": plan.run_id, "fanned": true, "count": plan.buckets, "buckets": items}))
+            }
+            Step::Bucket { date, run_id, bucket, buckets } => {
+                if buckets == 0 || bucket >= buckets {
+                    return Err(FanoutError::BadStep(format!("bucket {bucket} of {buckets}")).into());
+                }
+                self.transform_bucket(date, &run_id_of(&run_id)?, Bucket::new(bucket, buckets)).await?;
+                Ok(json!({"bucket": bucket, "buckets": buckets}))
+            }
+            Step::Commit { date, run_id } => {
+                let invocation = Invocation { run_id: run_id_of(&run_id)?, ..invocation };
+                let summary = self.commit_fanned(date, invocation).await?;
+                Ok(serde_json::to_value(summary).expect("a summary serialises"))
+            }
+        }
+    }
+
+    async fn put_record<T: Serialize>(&self, writer: &RunWriter, file: &str, record: &T) -> Result<(), TransformError> {
+        let key = record_key(writer.date(), writer.run_id(), file);
+        writer.put_object(key, Bytes::from(serde_json::to_vec(record).expect("a record serialises")), 1, ObjectRole::Report).await?;
+        Ok(())
+    }
+
+    async fn get_record<T: for<'de> Deserialize<'de>>(&self, date: NaiveDate, run_id: &str, file: &str, what: &str) -> Result<T, TransformError> {
+        let key = record_key(date, run_id, file);
+        let object = self.store.get_opt(&key).await?.ok_or_else(|| FanoutError::Missing { what: what.to_owned(), date, run_id: run_id.to_owned(), key: key.clone() })?;
+        Ok(serde_json::from_slice(&object.data).map_err(|source| FanoutError::Unreadable { key, source })?)
+    }
+
+    /// The raw date and the previous curated date, checked against what the plan read.
+    async fn inputs(&self, plan: &Plan) -> Result<(RawDate, Option<PreviousDate>), TransformError> {
+        let raw = RawDate::open(self.store.as_ref(), plan.date).await?;
+        let changed = |input: &str, planned: &str, now: &str| FanoutError::InputChanged { date: plan.date, input: input.to_owned(), planned: planned.to_owned(), now: now.to_owned() };
+        if raw.run.run_id != plan.raw_run {
+            return Err(changed("raw", &plan.raw_run, &raw.run.run_id).into());
+        }
+        let previous = self.previous(plan.date).await?;
+        let now = previous_run(&previous);
+        if now != plan.previous {
+            let show = |p: &Option<(NaiveDate, String)>| p.as_ref().map_or("none".to_owned(), |(d, r)| format!("{r} of {d}"));
+            return Err(changed("the previous curated date", &show(&plan.previous), &show(&now)).into());
+        }
+        Ok((raw, previous))
+    }
+
+    fn layout(&self) -> Layout {
+        Layout { row_group_rows: self.config.row_group_rows, file_rows: self.config.file_rows }
+    }
+
+    /// Phase 1: tracks and users, and the plan of the buckets.
+    pub async fn prepare(&self, date: NaiveDate, run_id: &RunId) -> Result<Plan, TransformError> {
+        let raw = RawDate::open(self.store.as_ref(), date).await?;
+        let previous = self.previous(date).await?;
+        let listen_keys = raw.partitions[&Entity::ListenHistory].objects.iter().map(|o| o.key.as_str());
+        let buckets = crate::buckets::count_of(listen_keys).map_err(|detail| FanoutError::Layout { date, detail })?;
+        let fetch_started_at = crate::erase::fetch_started_at(&raw.run);
+        let at = MergeAt { as_of: as_of(date), ingested_at: fetch_started_at };
+        let writer = RunWriter::new(self.store.clone(), FUNCTION, Zone::Curated, date, run_id.clone(), Utc::now());
+        let (raw_run, previous_run) = (raw.run.run_id.clone(), previous_run(&previous));
+        tracing::info!(%date, %run_id, buckets, previous = ?previous_run, "fanned transform: preparing");
+        let cx = RunInputs { date, writer: &writer, raw, previous, at, layout: self.layout(), bucket: Bucket::WHOLE };
+        let [(mut tracks, track_ids), (mut users, user_ids)] = self.history_tables(&cx).await?;
+        for o in [&mut tracks, &mut users] {
+            write_quarantine(&writer, date, "", o).await?;
+        }
+        let plan = Plan {
+            date,
+            run_id: run_id.to_string(),
+            buckets,
+            raw_run,
+            previous: previous_run,
+            tracks: Recorded::of(tracks),
+            users: Recorded::of(users),
+            track_ids,
+            user_ids,
+        };
+        self.put_record(&writer, PLAN_FILE, &plan).await?;
+        Ok(plan)
+    }
+
+    /// Phase 2: the listen tables of one bucket of users.
+    pub async fn transform_bucket(&self, date: NaiveDate, run_id: &RunId, bucket: Bucket) -> Result<(), TransformError> {
+        let plan: Plan = self.get_record(date, run_id.as_str(), PLAN_FILE, "the plan").await?;
+        if bucket.count != plan.buckets {
+            return Err(FanoutError::WrongBucket { bucket, count: plan.buckets }.into());
+        }
+        let (mut raw, previous) = self.inputs(&plan).await?;
+        if let Some(m) = raw.partitions.get_mut(&Entity::ListenHistory) {
+            m.objects.retain(|o| Bucket::of_key(&o.key) == bucket);
+        }
+        let fetch_started_at = crate::erase::fetch_started_at(&raw.run);
+        let at = MergeAt { as_of: as_of(date), ingested_at: fetch_started_at };
+        let writer = RunWriter::new(self.store.clone(), FUNCTION, Zone::Curated, date, run_id.clone(), Utc::now());
+        let cx = RunInputs { date, writer: &writer, raw, previous, at, layout: self.layout(), bucket };
+        let user_ids: Vec<i64> = plan.user_ids.iter().copied().filter(|u| bucket.contains(*u)).collect();
+        // The quarantine share is a property of the whole table: the commit checks it.
+        let mut config = self.config.clone();
+        config.max_quarantine_share = f64::INFINITY;
+        let job = Transformer { config, ..self.clone() };
+        let (mut events, mut delta) = job.listen_events(&cx, &plan.track_ids, &user_ids).await?;
+        for o in [&mut events, &mut delta] {
+            write_quarantine(&writer, date, &bucket.folder(), o).await?;
+        }
+        let record = BucketRecord { index: bucket.index, count: bucket.count, events: Recorded::of(events), delta: Recorded::of(delta) };
+        self.put_record(&writer, &bucket_file(bucket), &record).await
+    }
+
+    /// Phase 3: every bucket's tables and the plan's, checked as a whole and committed.
+    pub async fn commit_fanned(&self, date: NaiveDate, invocation: impl Into<Invocation>) -> Result<TransformSummary, TransformError> {
+        let invocation = invocation.into();
+        let run_id = invocation.run_id.clone();
+        observed(FUNCTION, &self.metrics, &run_id, date, self.commit_fanned_run(date, invocation)).await
+    }
+
+    async fn commit_fanned_run(&self, date: NaiveDate, invocation: Invocation) -> Result<TransformSummary, TransformError> {
+        let clock = Instant::now();
+        let run_id = invocation.run_id.clone();
+        let spec = RunSpec { store: self.store.clone(), stage: FUNCTION, zone: Zone::Curated, date, run_id: run_id.clone(), deadline: invocation.deadline };
+        let (committed, built) = with_run(spec, &self.commit, |writer| async move {
+            let plan: Plan = self.get_record(date, run_id.as_str(), PLAN_FILE, "the plan").await?;
+            let (raw, previous) = self.inputs(&plan).await?;
+            let mut records = Vec::new();
+            for bucket in Bucket::all(plan.buckets) {
+                let what = format!("the record of {bucket}");
+                records.push(self.get_record::<BucketRecord>(date, run_id.as_str(), &bucket_file(bucket), &what).await?);
+            }
+            let mut records = records.into_iter();
+            let first = records.next().expect("at least one bucket");
+            let (mut events, mut delta) = (first.events, first.delta);
+            for r in records {
+                events.add(r.events);
+                delta.add(r.delta);
+            }
+            events.quality.check_share(TableName::ListenEvents, self.config.max_quarantine_share)?;
+            let fetch_started_at = crate::erase::fetch_started_at(&raw.run);
+            let at = MergeAt { as_of: as_of(date), ingested_at: fetch_started_at };
+            let cx = RunInputs { date, writer: &writer, raw, previous, at, layout: self.layout(), bucket: Bucket::WHOLE };
+            let outputs = [plan.tracks, plan.users, events, delta].map(Recorded::output).into();
+            let mut built = self.assess(&cx, outputs, fetch_started_at)?;
+            let partitions = self.partitions(date, &writer, &mut built).await?;
+            let details = json!({ "dq_report": built.report, "fetch_started_at": built.fetch_started_at, "buckets": plan.buckets });
+            Ok::<_, TransformError>(Staged { partitions, details, output: (built, plan.buckets) })
+        })
+        .await?;
+        let (built, buckets) = built;
+        // The records served their purpose; a failure here leaves them to the orphan clean-up.
+        let buckets = Bucket::all(buckets).map(bucket_file);
+        for file in std::iter::once(PLAN_FILE.to_owned()).chain(buckets) {
+            if let Err(e) = self.store.delete(&record_key(date, invocation.run_id.as_str(), &file)).await {
+                tracing::warn!(error = %e, file, "could not delete a fan-out record; the orphan clean-up removes it");
+            }
+        }
+        Ok(self.summarize(date, invocation.run_id.to_string(), committed, &built, clock))
+    }
+}
+
+/// The previous curated date and the run that committed it.
+fn previous_run(previous: &Option<PreviousDate>) -> Option<(NaiveDate, String)> {
+    previous.as_ref().map(|p| (p.date, p.tables.values().next().map(|m| m.run_id.clone()).unwrap_or_default()))
+}
