@@ -19,9 +19,9 @@ use moovitamix::recommend::request::Request;
 use moovitamix::recommend::{Recommender, read_recommendations};
 use moovitamix::simulator::{Evolution, Faults, RunningSimulator, SimulatorConfig};
 use moovitamix::storage::{LocalStore, Store};
-use moovitamix::transform::listen_events::ListenEvent;
+use moovitamix::curated::{ListenEvent, TableName};
 use moovitamix::transform::pii::Pii;
-use moovitamix::transform::{LISTEN_EVENTS, LISTEN_EVENTS_DELTA, TRACKS, Transformer, USERS, read_curated};
+use moovitamix::transform::{Transformer, read_curated};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::Read;
@@ -117,7 +117,7 @@ async fn data_objects(data: &Path, zone: Zone, table: &str, date: NaiveDate) -> 
     m.objects.iter().filter(|o| o.role == ObjectRole::Data).map(|o| (o.key.clone(), o.sha256.clone(), o.rows)).collect()
 }
 
-async fn listen_rows(data: &Path, table: &'static str, date: NaiveDate) -> Vec<String> {
+async fn listen_rows(data: &Path, table: TableName, date: NaiveDate) -> Vec<String> {
     let mut rows: Vec<String> = read_curated::<ListenEvent>(store(data), date, table).await.unwrap().into_iter().map(|e| format!("{e:?}")).collect();
     rows.sort();
     rows
@@ -192,16 +192,16 @@ async fn fanned_out_runs_equal_the_whole_run_including_a_retried_child() {
             assert_eq!(sorted(raw), sorted(raw_whole), "{what}: the same raw lines");
 
             // Tracks and users: the same bytes.
-            for table in [TRACKS, USERS] {
+            for table in [TableName::Tracks, TableName::Users] {
                 let strip = |v: Vec<(String, String, u64)>| v.into_iter().map(|(_, sha, rows)| (sha, rows)).collect::<Vec<_>>();
-                assert_eq!(strip(data_objects(&data, Zone::Curated, table, date).await), strip(data_objects(&whole, Zone::Curated, table, date).await), "{what}: {table}");
+                assert_eq!(strip(data_objects(&data, Zone::Curated, table.as_str(), date).await), strip(data_objects(&whole, Zone::Curated, table.as_str(), date).await), "{what}: {table}");
             }
             // Listen tables: the same rows; one file set per bucket.
-            for table in [LISTEN_EVENTS, LISTEN_EVENTS_DELTA] {
+            for table in [TableName::ListenEvents, TableName::ListenEventsDelta] {
                 let rows = listen_rows(&data, table, date).await;
-                assert!(!rows.is_empty() || table == LISTEN_EVENTS_DELTA, "{what}: {table} has rows");
+                assert!(!rows.is_empty() || table == TableName::ListenEventsDelta, "{what}: {table} has rows");
                 assert_eq!(rows, listen_rows(&whole, table, date).await, "{what}: {table}");
-                let objects = data_objects(&data, Zone::Curated, table, date).await;
+                let objects = data_objects(&data, Zone::Curated, table.as_str(), date).await;
                 assert_eq!(moovitamix::buckets::count_of(objects.iter().map(|o| o.0.as_str())), Ok(buckets), "{what}: {table} layout");
             }
             assert_eq!(dq_report(&data, date).await, dq_report(&whole, date).await, "{what}: the data-quality report");

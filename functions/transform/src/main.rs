@@ -8,6 +8,9 @@
 //! role is the one that reads and writes raw, quarantine and curated. `{"fanout": ...}` is a step
 //! of the fan-out state machine (`moovitamix::transform::fanout`).
 
+// The handler's future (start-up with SSM, erasure, fan-out steps, the job) nests deeper than the default limit lays out.
+#![recursion_limit = "256"]
+
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use moovitamix::aws::AwsConfig;
 use moovitamix::config::Config;

@@ -252,15 +252,15 @@ fn ml100k(path: &Path, config: &RecommendConfig, tune: bool) -> Result<(), AnyEr
 /// slice (fit on the rest of the training listens, the trend from the training listens' last days),
 /// then the test split scored with it (the trend from the last days of all listens); each user's
 /// trend never counts their own listens (`drift::ndcg_by_weight`).
-fn drift_on_ml100k(all: &[Listen], train_listens: &[Listen], test_listens: &[Listen], nu: usize, ni: usize, h: &Hyper, config: &RecommendConfig) {
+fn drift_on_ml100k(all: &[WeightedListen], train_listens: &[WeightedListen], test_listens: &[WeightedListen], nu: usize, ni: usize, h: &Recipe, config: &RecommendConfig) {
     let days = config.cold_start_recent_days;
     let (users, tracks) = (IdMap::from_ids(0..nu as i64), IdMap::from_ids(0..ni as i64));
-    let recent_of = |listens: &[Listen]| -> Vec<RecentListen> {
+    let recent_of = |listens: &[WeightedListen]| -> Vec<RecentListen> {
         let last = listens.iter().map(|l| l.timestamp).max().unwrap_or(0);
-        let age = |l: &Listen| ((last - l.timestamp) / 86_400) as u32;
+        let age = |l: &WeightedListen| ((last - l.timestamp) / 86_400) as u32;
         listens.iter().map(|l| RecentListen { user_id: i64::from(l.user), track_id: i64::from(l.item), age_days: age(l) }).filter(|r| r.age_days < days).collect()
     };
-    let matrix = |listens: &[Listen]| Interactions::from_triples(nu, ni, &recency_weighted(listens, h.recency_beta, h.recency_power));
+    let matrix = |listens: &[WeightedListen]| Interactions::from_triples(nu, ni, &recency_weighted(listens, h.recency_beta, h.recency_power));
     let (fit, validation) = validation_split(train_listens, config.holdout_share, 2);
     let fit = matrix(&fit);
     let validation = Csr::from_triples(nu, ni, &triples(&validation));
