@@ -8,6 +8,10 @@
 //! role is the one that reads and writes raw, quarantine and curated. `{"fanout": ...}` is a step
 //! of the fan-out state machine (`moovitamix::transform::fanout`).
 
+// The handler's future nests the erasure, the fan-out steps and the transform job: its layout is
+// deeper than rustc's default query depth allows.
+#![recursion_limit = "256"]
+
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use moovitamix::config::Config;
 use moovitamix::transform::Transformer;
