@@ -36,6 +36,9 @@ const AWS_ACCOUNT_COMMANDS: &[&str] = &["aws ", "sam "];
 /// in release from cold (no other CI step builds x86-64 release), 25 minutes on a busy 2-core
 /// machine.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(3600);
+/// `cargo lambda invoke`'s limit: the emulator builds the function on the first invoke (the
+/// dependencies are built already); an invoke that waits past this has hung.
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// What running one README command must show.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,6 +151,8 @@ fn planned(blocks: &[Block]) -> Result<Vec<(readme::Command, Plan)>, Vec<String>
 #[test]
 fn every_readme_command_has_a_check() {
     let text = std::fs::read_to_string(readme::path(&moovitamix_tests::events::workspace_root())).expect("README.md");
+    let untagged = readme::untagged(&text);
+    assert!(untagged.is_empty(), "README blocks whose commands the tests would not see:\n{}", untagged.join("\n"));
     let planned = planned(&readme::blocks(&text)).unwrap_or_else(|errors| panic!("README commands without a check:\n{}", errors.join("\n")));
     // The README's paths a user is promised: the list, so a section cannot silently drop one.
     let has = |f: &dyn Fn(&Plan) -> bool| planned.iter().any(|(_, p)| f(p));
@@ -262,7 +267,7 @@ impl Session {
         c
     }
 
-    fn run(&self, text: &str) -> Output {
+    fn run(&self, text: &str, limit: Duration) -> Output {
         let logs = tempfile::tempdir().unwrap();
         let (out_path, err_path) = (logs.path().join("stdout"), logs.path().join("stderr"));
         let mut child = self
@@ -276,9 +281,9 @@ impl Session {
             if let Some(status) = child.try_wait().unwrap() {
                 break status;
             }
-            if started.elapsed() > COMMAND_TIMEOUT {
+            if started.elapsed() > limit {
                 stop(&mut child);
-                panic!("`{text}` did not finish within {COMMAND_TIMEOUT:?}; stderr:\n{}", tail(&std::fs::read_to_string(&err_path).unwrap_or_default()));
+                panic!("`{text}` did not finish within {limit:?}; stderr:\n{}", tail(&std::fs::read_to_string(&err_path).unwrap_or_default()));
             }
             std::thread::sleep(Duration::from_millis(100));
         };
@@ -288,7 +293,11 @@ impl Session {
 
     /// Runs a foreground command and checks that it succeeded.
     fn succeed(&self, text: &str) -> Output {
-        let out = self.run(text);
+        self.succeed_within(text, COMMAND_TIMEOUT)
+    }
+
+    fn succeed_within(&self, text: &str, limit: Duration) -> Output {
+        let out = self.run(text, limit);
         assert!(out.status.success(), "`{text}` failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}", out.status, tail(&out.stdout), tail(&out.stderr));
         out
     }
@@ -393,7 +402,7 @@ impl Session {
             }
             Plan::Emulator { port } => self.start(text, SocketAddr::from(([127, 0, 0, 1], *port)), Duration::from_secs(120)),
             Plan::Invoke { function, event } => {
-                let out = self.succeed(text);
+                let out = self.succeed_within(text, INVOKE_TIMEOUT);
                 let answer: Value = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("`{text}` answered no JSON ({e}):\n{}\n{}", out.stdout, tail(&out.stderr)));
                 let sent: Value = serde_json::from_str(&std::fs::read_to_string(self.root.join(event)).unwrap()).unwrap();
                 let date = sent["date"].as_str().map(|d| d[..10].to_owned()).unwrap_or_else(|| panic!("{event} names no date"));

@@ -35,22 +35,33 @@ pub fn path(root: &Path) -> PathBuf {
     root.join("README.md")
 }
 
-/// Every `sh` block of `markdown`, in order.
-pub fn blocks(markdown: &str) -> Vec<Block> {
+/// The languages a fenced block may be tagged with: `sh` (run by the tests), or one that holds no
+/// command (`sql` is shown, `text` is a diagram or output). An untagged block, or one tagged
+/// `bash`, `shell` or `console`, could hold commands the tests never see.
+pub const LANGUAGES: &[&str] = &["sh", "sql", "text"];
+
+/// One fenced block of any language.
+struct Fenced<'a> {
+    section: String,
+    line: usize,
+    language: String,
+    lines: Vec<&'a str>,
+}
+
+/// Every fenced block of `markdown`, in order, under its heading.
+fn fenced(markdown: &str) -> Vec<Fenced<'_>> {
     let mut out = Vec::new();
     let mut section = String::new();
-    let mut open: Option<(String, usize, Vec<&str>)> = None;
+    let mut open: Option<Fenced> = None;
     for (i, line) in markdown.lines().enumerate() {
         let fence = line.trim_start().strip_prefix("```");
         match (&mut open, fence) {
-            (None, Some(info)) => open = Some((info.trim().to_owned(), i + 1, Vec::new())),
-            (Some(_), Some(_)) => {
-                let (info, start, lines) = open.take().expect("an open block");
-                if info.split_whitespace().next() == Some("sh") {
-                    out.push(block(&section, start, &lines));
-                }
+            (None, Some(info)) => {
+                let language = info.split_whitespace().next().unwrap_or_default().to_owned();
+                open = Some(Fenced { section: section.clone(), line: i + 1, language, lines: Vec::new() });
             }
-            (Some((_, _, lines)), None) => lines.push(line),
+            (Some(_), Some(_)) => out.extend(open.take()),
+            (Some(block), None) => block.lines.push(line),
             (None, None) => {
                 if let Some(heading) = line.strip_prefix('#').filter(|_| !line.starts_with("#!")) {
                     section = heading.trim_start_matches('#').trim().to_owned();
@@ -59,6 +70,20 @@ pub fn blocks(markdown: &str) -> Vec<Block> {
         }
     }
     out
+}
+
+/// Every `sh` block of `markdown`, in order.
+pub fn blocks(markdown: &str) -> Vec<Block> {
+    fenced(markdown).iter().filter(|f| f.language == "sh").map(|f| block(&f.section, f.line, &f.lines)).collect()
+}
+
+/// `README.md:<line> (<section>)` of every fenced block whose language is not in [`LANGUAGES`].
+pub fn untagged(markdown: &str) -> Vec<String> {
+    fenced(markdown)
+        .iter()
+        .filter(|f| !LANGUAGES.contains(&f.language.as_str()))
+        .map(|f| format!("README.md:{} ({}): a block tagged `{}`: tag it `sh` (its commands are run by the tests) or `text`/`sql` (no commands)", f.line, f.section, f.language))
+        .collect()
 }
 
 fn block(section: &str, line: usize, lines: &[&str]) -> Block {
@@ -153,6 +178,15 @@ mod tests {
         assert_eq!(blocks[1].section, "Part two");
         assert_eq!(blocks[1].unchecked.as_deref(), Some("needs an AWS account"));
         assert_eq!(blocks[1].commands.len(), 1);
+    }
+
+    #[test]
+    fn blocks_without_a_known_language_are_named() {
+        let text = "## A\n\n```\ncargo run -- run\n```\n\n```bash\nls\n```\n\n```text\nfetch -> transform\n```\n";
+        let found = untagged(text);
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found[0].starts_with("README.md:3 (A): a block tagged ``") && found[1].starts_with("README.md:7 (A): a block tagged `bash`"), "{found:#?}");
+        assert!(untagged(SAMPLE).is_empty());
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! role is the one that reads and writes raw, quarantine and curated. `{"fanout": ...}` is a step
 //! of the fan-out state machine (`moovitamix::transform::fanout`).
 
-// The handler's future (start-up with SSM, erasure, fan-out steps, the job) nests deeper than the default limit lays out.
+// The handler's future nests the erasure, the fan-out steps and the transform job: its layout is
+// deeper than rustc's default query depth allows.
 #![recursion_limit = "256"]
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
