@@ -30,6 +30,7 @@
 //! | [`recommend::als`] | implicit-feedback ALS solved by conjugate gradient, multi-threaded |
 //! | [`recommend::training`], [`recommend::gate`] | temporal split, evaluation against popularity and the champion, the promotion gate |
 //! | [`recommend::scoring`], [`recommend::cold_start`] | top-K per user with fold-in of changed users; genre popularity for cold start |
+//! | [`recommend::drift`] | the drift blend: a track's recent trend added to the model's scores, with a weight each train run chooses on held-out listens |
 //! | [`recommend::model_store`] | stored model versions and the champion pointer |
 //! | [`trigger`] | the events that start a run, and the logical date they carry |
 //! | [`buckets`] | buckets of users by a stable hash of `user_id`: the unit of fan-out of the listen tables |
