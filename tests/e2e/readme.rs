@@ -225,6 +225,8 @@ fn fresh_copy(checkout: &Path) -> tempfile::TempDir {
 struct Session {
     root: PathBuf,
     target: PathBuf,
+    /// The background commands' output (stdout and stderr together).
+    logs: tempfile::TempDir,
     background: Vec<(String, Child, PathBuf)>,
     /// Versions and champion as the last `models` listed them.
     versions: Vec<String>,
@@ -241,7 +243,8 @@ struct Output {
 impl Session {
     fn new(root: &Path, checkout: &Path) -> Self {
         let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| checkout.join("target"));
-        Self { root: root.to_path_buf(), target, background: Vec::new(), versions: Vec::new(), champion: None }
+        let logs = tempfile::Builder::new().prefix("moovitamix-readme-logs-").tempdir().expect("a temporary folder");
+        Self { root: root.to_path_buf(), target, logs, background: Vec::new(), versions: Vec::new(), champion: None }
     }
 
     /// `bash -c <text>` from the copy's root, in a user's environment: none of the pipeline's
@@ -416,7 +419,9 @@ impl Session {
     /// Starts a background command and waits until `addr` accepts connections.
     fn start(&mut self, text: &str, addr: SocketAddr, ready_within: Duration) {
         assert!(TcpStream::connect(addr).is_err(), "`{text}`: {addr} is already taken by another program; free it to run this test");
-        let log = self.root.join(format!(".background-{}.log", self.background.len()));
+        // Outside the copy: `cargo lambda watch` rebuilds the functions whenever a file of the
+        // folder it watches changes, and its own build output would restart its build forever.
+        let log = self.logs.path().join(format!("background-{}.log", self.background.len()));
         let file = std::fs::File::create(&log).unwrap();
         let child = self.command(text).stdout(file.try_clone().unwrap()).stderr(file).spawn().unwrap_or_else(|e| panic!("`{text}`: {e}"));
         self.background.push((text.to_owned(), child, log.clone()));
