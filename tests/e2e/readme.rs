@@ -36,9 +36,6 @@ const AWS_ACCOUNT_COMMANDS: &[&str] = &["aws ", "sam "];
 /// in release from cold (no other CI step builds x86-64 release), 25 minutes on a busy 2-core
 /// machine.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(3600);
-/// `cargo lambda invoke`'s limit: the emulator builds the function on the first invoke (the
-/// dependencies are built already); an invoke that waits past this has hung.
-const INVOKE_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// What running one README command must show.
 #[derive(Debug, Clone, PartialEq)]
@@ -228,6 +225,8 @@ fn fresh_copy(checkout: &Path) -> tempfile::TempDir {
 struct Session {
     root: PathBuf,
     target: PathBuf,
+    /// The background commands' output (stdout and stderr together).
+    logs: tempfile::TempDir,
     background: Vec<(String, Child, PathBuf)>,
     /// Versions and champion as the last `models` listed them.
     versions: Vec<String>,
@@ -244,7 +243,8 @@ struct Output {
 impl Session {
     fn new(root: &Path, checkout: &Path) -> Self {
         let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| checkout.join("target"));
-        Self { root: root.to_path_buf(), target, background: Vec::new(), versions: Vec::new(), champion: None }
+        let logs = tempfile::Builder::new().prefix("moovitamix-readme-logs-").tempdir().expect("a temporary folder");
+        Self { root: root.to_path_buf(), target, logs, background: Vec::new(), versions: Vec::new(), champion: None }
     }
 
     /// `bash -c <text>` from the copy's root, in a user's environment: none of the pipeline's
@@ -267,7 +267,7 @@ impl Session {
         c
     }
 
-    fn run(&self, text: &str, limit: Duration) -> Output {
+    fn run(&self, text: &str) -> Output {
         let logs = tempfile::tempdir().unwrap();
         let (out_path, err_path) = (logs.path().join("stdout"), logs.path().join("stderr"));
         let mut child = self
@@ -281,9 +281,9 @@ impl Session {
             if let Some(status) = child.try_wait().unwrap() {
                 break status;
             }
-            if started.elapsed() > limit {
+            if started.elapsed() > COMMAND_TIMEOUT {
                 stop(&mut child);
-                panic!("`{text}` did not finish within {limit:?}; stderr:\n{}", tail(&std::fs::read_to_string(&err_path).unwrap_or_default()));
+                panic!("`{text}` did not finish within {COMMAND_TIMEOUT:?}; stderr:\n{}", tail(&std::fs::read_to_string(&err_path).unwrap_or_default()));
             }
             std::thread::sleep(Duration::from_millis(100));
         };
@@ -293,11 +293,7 @@ impl Session {
 
     /// Runs a foreground command and checks that it succeeded.
     fn succeed(&self, text: &str) -> Output {
-        self.succeed_within(text, COMMAND_TIMEOUT)
-    }
-
-    fn succeed_within(&self, text: &str, limit: Duration) -> Output {
-        let out = self.run(text, limit);
+        let out = self.run(text);
         assert!(out.status.success(), "`{text}` failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}", out.status, tail(&out.stdout), tail(&out.stderr));
         out
     }
@@ -402,7 +398,7 @@ impl Session {
             }
             Plan::Emulator { port } => self.start(text, SocketAddr::from(([127, 0, 0, 1], *port)), Duration::from_secs(120)),
             Plan::Invoke { function, event } => {
-                let out = self.succeed_within(text, INVOKE_TIMEOUT);
+                let out = self.succeed(text);
                 let answer: Value = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("`{text}` answered no JSON ({e}):\n{}\n{}", out.stdout, tail(&out.stderr)));
                 let sent: Value = serde_json::from_str(&std::fs::read_to_string(self.root.join(event)).unwrap()).unwrap();
                 let date = sent["date"].as_str().map(|d| d[..10].to_owned()).unwrap_or_else(|| panic!("{event} names no date"));
@@ -423,7 +419,9 @@ impl Session {
     /// Starts a background command and waits until `addr` accepts connections.
     fn start(&mut self, text: &str, addr: SocketAddr, ready_within: Duration) {
         assert!(TcpStream::connect(addr).is_err(), "`{text}`: {addr} is already taken by another program; free it to run this test");
-        let log = self.root.join(format!(".background-{}.log", self.background.len()));
+        // Outside the copy: `cargo lambda watch` rebuilds the functions whenever a file of the
+        // folder it watches changes, and its own build output would restart its build forever.
+        let log = self.logs.path().join(format!("background-{}.log", self.background.len()));
         let file = std::fs::File::create(&log).unwrap();
         let child = self.command(text).stdout(file.try_clone().unwrap()).stderr(file).spawn().unwrap_or_else(|e| panic!("`{text}`: {e}"));
         self.background.push((text.to_owned(), child, log.clone()));

@@ -42,6 +42,7 @@ mod tests {
             event(name);
         }
         for expected in [
+            "fetch-backfill.json",
             "fetch-invalid.json",
             "fetch-manual.json",
             "fetch-scheduled-event.json",
