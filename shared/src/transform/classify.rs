@@ -1,7 +1,7 @@
 //! One raw row classified: parsed, validated and de-duplicated, or quarantined with its reasons.
 
-use super::quality::{QuarantineBuffer, QuarantineReason, Rule, TableQuality};
-use crate::records::{Issue, Record, Validated};
+use super::quality::{QuarantineBuffer, QuarantineReason, TableQuality};
+use crate::records::{Check, Issue, Record, Validated};
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -39,10 +39,10 @@ pub(super) fn classify<R: Record>(
         Ok(v) => v,
         Err(e) => {
             quality.count_in(1);
-            quality.quarantine(Rule::InvalidRow, 1);
+            quality.quarantine(Check::InvalidRow, 1);
             quality.uncarriable += 1;
             let row = redact(&Value::String(String::from_utf8_lossy(text).into_owned()));
-            quarantine.push(source, line, &[QuarantineReason::new(Rule::InvalidRow, "", format!("not JSON: {e}"))], &row);
+            quarantine.push(source, line, &[QuarantineReason::new(Check::InvalidRow, "", format!("not JSON: {e}"))], &row);
             return None;
         }
     };
@@ -50,7 +50,7 @@ pub(super) fn classify<R: Record>(
     quality.count_in(units);
     match R::validate(&value) {
         Validated::Rejected { reasons } => {
-            quality.quarantine(Rule::InvalidRow, units);
+            quality.quarantine(Check::InvalidRow, units);
             rejected.row(&value, R::ENTITY.key_field(), quality);
             quarantine.push(
                 source,
@@ -64,8 +64,8 @@ pub(super) fn classify<R: Record>(
             let key = record.key();
             if !seen.insert(key) {
                 let field = R::ENTITY.key_field();
-                quality.quarantine(Rule::DuplicateKey, units);
-                let reason = QuarantineReason::new(Rule::DuplicateKey, field, format!("{field} {key} appears again today; the first row is kept"));
+                quality.quarantine(Check::DuplicateKey, units);
+                let reason = QuarantineReason::new(Check::DuplicateKey, field, format!("{field} {key} appears again today; the first row is kept"));
                 quarantine.push(source, line, &[reason], &redact(&value));
                 return None;
             }

@@ -37,64 +37,18 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The transform's checks: stable names used in quarantine files, the report and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Rule {
-    // Blocking.
-    InvalidRow,
-    DuplicateKey,
-    UnknownUser,
-    UnknownTrack,
-    // Warnings.
-    NullField,
-    EmptyField,
-    UpdatedBeforeCreated,
-    BadDuration,
-    UnknownValue,
-    UnknownField,
-    DuplicateItems,
-    DatetimeForm,
-    RowCountChange,
-}
-
-impl Rule {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rule::InvalidRow => "invalid_row",
-            Rule::DuplicateKey => "duplicate_key",
-            Rule::UnknownUser => "unknown_user",
-            Rule::UnknownTrack => "unknown_track",
-            Rule::NullField => "null_field",
-            Rule::EmptyField => "empty_field",
-            Rule::UpdatedBeforeCreated => "updated_before_created",
-            Rule::BadDuration => "bad_duration",
-            Rule::UnknownValue => "unknown_value",
-            Rule::UnknownField => "unknown_field",
-            Rule::DuplicateItems => "duplicate_items",
-            Rule::DatetimeForm => "datetime_form",
-            Rule::RowCountChange => "row_count_change",
-        }
-    }
-
+// The transform's checks share one list with the validation's ([`Check`]): a warning keeps its name
+// from the row's issue to the report, and a quarantine file's `check` column has one vocabulary.
+impl Check {
+    /// Sends the row (or listen item) to quarantine rather than only warning.
     pub fn is_blocking(self) -> bool {
-        matches!(self, Rule::InvalidRow | Rule::DuplicateKey | Rule::UnknownUser | Rule::UnknownTrack)
+        self.is_rejection() || matches!(self, Check::InvalidRow | Check::DuplicateKey | Check::UnknownUser | Check::UnknownTrack)
     }
 
-    /// The warning a validation issue of an accepted row counts as.
-    pub fn from_warning(check: Check) -> Rule {
-        match check {
-            Check::NullField => Rule::NullField,
-            Check::EmptyField => Rule::EmptyField,
-            Check::UpdatedBeforeCreated => Rule::UpdatedBeforeCreated,
-            Check::BadDuration => Rule::BadDuration,
-            Check::UnknownValue => Rule::UnknownValue,
-            Check::UnknownField => Rule::UnknownField,
-            Check::DuplicateItems => Rule::DuplicateItems,
-            Check::DatetimeForm => Rule::DatetimeForm,
-            // Rejections never reach here (the row is invalid), but map them safely.
-            Check::NotAnObject | Check::MissingKey | Check::WrongType | Check::BadDatetime | Check::MissingDatetime => Rule::InvalidRow,
-        }
+    /// The check a validation issue of an accepted row counts as: itself for a warning.
+    pub fn counted_as(self) -> Check {
+        // Rejections never reach here (the row is invalid), but map them safely.
+        if self.is_rejection() { Check::InvalidRow } else { self }
     }
 }
 
@@ -107,8 +61,8 @@ pub struct QuarantineReason {
 }
 
 impl QuarantineReason {
-    pub fn new(rule: Rule, field: &str, detail: String) -> Self {
-        Self { check: rule.as_str(), field: field.to_owned(), detail }
+    pub fn new(check: Check, field: &str, detail: String) -> Self {
+        Self { check: check.as_str(), field: field.to_owned(), detail }
     }
 
     /// A rejection of the typed validation, kept with its own check name.
@@ -135,10 +89,10 @@ pub struct TableQuality {
     pub quarantined: u64,
     /// `quarantined / rows_in` (0 for an empty input).
     pub quarantine_share: f64,
-    pub quarantined_by_check: BTreeMap<Rule, u64>,
+    pub quarantined_by_check: BTreeMap<Check, u64>,
     /// Rows kept that carried at least one warning.
     pub warned_rows: u64,
-    pub warnings_by_check: BTreeMap<Rule, u64>,
+    pub warnings_by_check: BTreeMap<Check, u64>,
     /// Schema drift: fields not in the known schema, with the number of rows carrying each.
     pub unknown_fields: BTreeMap<String, u64>,
     /// The table's rows today and on the previous date (tracks, users: current rows).
@@ -158,13 +112,13 @@ impl TableQuality {
         self.rows_in += units;
     }
 
-    pub fn quarantine(&mut self, rule: Rule, units: u64) {
+    pub fn quarantine(&mut self, check: Check, units: u64) {
         self.quarantined += units;
-        *self.quarantined_by_check.entry(rule).or_default() += units;
+        *self.quarantined_by_check.entry(check).or_default() += units;
     }
 
-    pub fn warn(&mut self, rule: Rule) {
-        *self.warnings_by_check.entry(rule).or_default() += 1;
+    pub fn warn(&mut self, check: Check) {
+        *self.warnings_by_check.entry(check).or_default() += 1;
     }
 
     /// Counts an accepted row's validation warnings (and its unknown fields' names).
@@ -173,7 +127,7 @@ impl TableQuality {
             self.warned_rows += 1;
         }
         for issue in issues {
-            self.warn(Rule::from_warning(issue.check));
+            self.warn(issue.check.counted_as());
             if issue.check == Check::UnknownField {
                 let name = if self.unknown_fields.len() < MAX_UNKNOWN_FIELD_NAMES || self.unknown_fields.contains_key(&issue.field) {
                     issue.field.clone()
@@ -230,7 +184,7 @@ impl TableQuality {
             _ => false,
         };
         if jumped {
-            self.warn(Rule::RowCountChange);
+            self.warn(Check::RowCountChange);
         }
         self.row_count = Some(RowCount { today, previous, change });
     }
@@ -328,11 +282,11 @@ pub struct DqReport {
 }
 
 impl DqReport {
-    pub fn warnings_by_check(&self) -> BTreeMap<Rule, u64> {
+    pub fn warnings_by_check(&self) -> BTreeMap<Check, u64> {
         let mut all = BTreeMap::new();
         for t in self.tables.values() {
-            for (rule, n) in &t.warnings_by_check {
-                *all.entry(*rule).or_default() += n;
+            for (check, n) in &t.warnings_by_check {
+                *all.entry(*check).or_default() += n;
             }
         }
         all
@@ -348,11 +302,11 @@ mod tests {
     #[test]
     fn the_share_at_the_threshold_passes_and_just_above_fails() {
         let mut at = TableQuality { rows_in: 100, ..Default::default() };
-        at.quarantine(Rule::DuplicateKey, 5);
+        at.quarantine(Check::DuplicateKey, 5);
         assert!(at.check_share(TableName::Users, 0.05).is_ok());
         assert_eq!(at.quarantine_share, 0.05);
         let mut above = at.clone();
-        above.quarantine(Rule::UnknownUser, 1);
+        above.quarantine(Check::UnknownUser, 1);
         let err = above.check_share(TableName::Users, 0.05).unwrap_err();
         assert_eq!((err.quarantined, err.rows_in), (6, 100));
         let text = err.to_string();
@@ -374,7 +328,7 @@ mod tests {
             upstream_rejected: 3,
             ..Default::default()
         };
-        upstream.quarantine(Rule::InvalidRow, 3);
+        upstream.quarantine(Check::InvalidRow, 3);
         let err = upstream.check_share(TableName::Users, 0.05).unwrap_err();
         assert_eq!((err.quarantined, err.rows_in), (6, 103));
         assert!(err.to_string().contains("rejected by fetch 3"), "{err}");
@@ -394,7 +348,7 @@ mod tests {
         for (today, previous, warns) in [(120, Some(100), false), (121, Some(100), true), (79, Some(100), true), (80, Some(100), false), (5, None, false), (5, Some(0), true), (0, Some(0), false)] {
             let mut q = TableQuality::default();
             q.compare_rows(today, previous, 0.2);
-            assert_eq!(q.warnings_by_check.contains_key(&Rule::RowCountChange), warns, "{today} vs {previous:?}");
+            assert_eq!(q.warnings_by_check.contains_key(&Check::RowCountChange), warns, "{today} vs {previous:?}");
         }
     }
 
@@ -406,19 +360,19 @@ mod tests {
         q.warn_row(&[issue("loudness", Check::UnknownField)]);
         q.warn_row(&[]);
         assert_eq!(q.warned_rows, 2);
-        assert_eq!(q.warnings_by_check, BTreeMap::from([(Rule::NullField, 1), (Rule::UnknownField, 2)]));
+        assert_eq!(q.warnings_by_check, BTreeMap::from([(Check::NullField, 1), (Check::UnknownField, 2)]));
         assert_eq!(q.unknown_fields, BTreeMap::from([("loudness".to_owned(), 2)]));
         for i in 0..100 {
             q.warn_row(&[issue(&format!("f{i}"), Check::UnknownField)]);
         }
         assert_eq!(q.unknown_fields.len(), MAX_UNKNOWN_FIELD_NAMES + 1, "bounded, the rest under …");
-        assert!(Rule::DuplicateKey.is_blocking() && !Rule::UpdatedBeforeCreated.is_blocking());
+        assert!(Check::DuplicateKey.is_blocking() && !Check::UpdatedBeforeCreated.is_blocking());
     }
 
     #[test]
     fn quarantine_lines_carry_source_line_reasons_and_row() {
         let mut b = QuarantineBuffer::default();
-        b.push("raw/x/part-0.jsonl.gz", 3, &[QuarantineReason::new(Rule::DuplicateKey, "id", "id 7 appears again".into())], &serde_json::json!({"id": 7}));
+        b.push("raw/x/part-0.jsonl.gz", 3, &[QuarantineReason::new(Check::DuplicateKey, "id", "id 7 appears again".into())], &serde_json::json!({"id": 7}));
         let gz = b.finish().unwrap();
         let mut text = String::new();
         GzDecoder::new(&gz[..]).read_to_string(&mut text).unwrap();

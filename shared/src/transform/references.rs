@@ -4,8 +4,8 @@
 //! not in today's tracks is quarantined alone (`unknown_track`), leaving a gap in the positions.
 
 use super::listen_events::Item;
-use super::quality::{QuarantineBuffer, QuarantineReason, Rule, TableQuality};
-use crate::records::ListenHistory;
+use super::quality::{QuarantineBuffer, QuarantineReason, TableQuality};
+use crate::records::{Check, ListenHistory};
 use serde_json::{Value, json};
 
 /// Today's known keys: those served, and those carried forward; each sorted.
@@ -34,8 +34,8 @@ impl Known<'_> {
     pub(super) fn items(&self, h: &ListenHistory, value: &Value, at: At<'_>, quality: &mut TableQuality, quarantine: &mut QuarantineBuffer) -> Option<Vec<Item>> {
         if !self.has_user(h.user_id) {
             let units = h.items.len().max(1) as u64;
-            quality.quarantine(Rule::UnknownUser, units);
-            let reason = QuarantineReason::new(Rule::UnknownUser, "user_id", format!("user {} is not in today's users", h.user_id));
+            quality.quarantine(Check::UnknownUser, units);
+            let reason = QuarantineReason::new(Check::UnknownUser, "user_id", format!("user {} is not in today's users", h.user_id));
             quarantine.push(at.source, at.line, &[reason], value);
             return None;
         }
@@ -46,8 +46,8 @@ impl Known<'_> {
                 items.push(Item { track_id, position });
                 continue;
             }
-            quality.quarantine(Rule::UnknownTrack, 1);
-            let reason = QuarantineReason::new(Rule::UnknownTrack, "items", format!("track {track_id} (position {position}) is not in today's tracks"));
+            quality.quarantine(Check::UnknownTrack, 1);
+            let reason = QuarantineReason::new(Check::UnknownTrack, "items", format!("track {track_id} (position {position}) is not in today's tracks"));
             let item = json!({"user_id": h.user_id, "track_id": track_id, "position": position,
                 "created_at": h.created_at, "updated_at": h.updated_at});
             quarantine.push(at.source, at.line, &[reason], &item);
