@@ -10,6 +10,8 @@
 //! test, so a new README command needs a check here (one match arm). Not run, with their reasons:
 //! the few commands in [`EXEMPT`], and blocks marked `# not run by the tests:` in the README,
 //! which may only hold commands that need an AWS account ([`AWS_ACCOUNT_COMMANDS`]).
+//! The commands run in a [`session::Session`] (a user's shell on the copy); what each plan must
+//! show is checked in [`checks`].
 //!
 //! Needs `cargo lambda` (the README's cargo-lambda section): skips without it on a developer's
 //! machine, fails without it in CI.

@@ -27,6 +27,8 @@ pub const ENDPOINTS: [Endpoint; 3] = [
     },
 ];
 
+/// What validation made of a row: only the key of an accepted row is kept, as the row itself
+/// is stored byte for byte as served.
 pub(super) enum Verdict {
     Accepted { key: i64, warnings: Vec<Issue> },
     Rejected { reasons: Vec<Issue> },

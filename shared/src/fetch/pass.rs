@@ -21,13 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 impl<S: PageSource> Fetcher<S> {
     /// One pass over `endpoint`, written under `date`: the partition to commit, what it read,
     /// and the keys it saw twice; or why the pass ended (a changed listing, a failure).
-    pub(super) async fn read_once(
-        &self,
-        source: &S,
-        endpoint: &Endpoint,
-        writer: &RunWriter,
-        date: NaiveDate,
-    ) -> Result<(PartitionCommit, EntitySummary, Duplicates), Attempt> {
+    pub(super) async fn read_once(&self, source: &S, endpoint: &Endpoint, writer: &RunWriter, date: NaiveDate) -> Result<(PartitionCommit, EntitySummary, Duplicates), Attempt> {
         let entity = endpoint.entity;
         let source_err = |source| Attempt::from_source(entity, source);
         let raw = Partition::new(Zone::Raw, entity.as_str(), date);

@@ -12,13 +12,7 @@ use std::collections::BTreeSet;
 impl<S: PageSource> Fetcher<S> {
     /// Reads one endpoint completely, starting over once if its listing changes under us, or to
     /// tell a duplicate the source holds (the same on both passes) from a listing that shifted.
-    pub(super) async fn read_endpoint(
-        &self,
-        source: &S,
-        endpoint: &Endpoint,
-        writer: &RunWriter,
-        date: NaiveDate,
-    ) -> Result<(PartitionCommit, EntitySummary, Entity), FetchError> {
+    pub(super) async fn read_endpoint(&self, source: &S, endpoint: &Endpoint, writer: &RunWriter, date: NaiveDate) -> Result<(PartitionCommit, EntitySummary, Entity), FetchError> {
         let entity = endpoint.entity;
         let mut restarts = 0;
         // The duplicates of the first pass, when it ended on them.

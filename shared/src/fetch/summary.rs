@@ -37,6 +37,7 @@ impl EntitySummary {
         }
     }
 
+    /// The data contract of `FETCH_MAX_REJECTED_SHARE`: above `max`, the run fails.
     pub(super) fn check_rejected(&self, entity: Entity, max: f64) -> Result<(), TooManyRejected> {
         let share = self.rejected_share();
         if share <= max {
