@@ -10,18 +10,22 @@
 //! test, so a new README command needs a check here (one match arm). Not run, with their reasons:
 //! the few commands in [`EXEMPT`], and blocks marked `# not run by the tests:` in the README,
 //! which may only hold commands that need an AWS account ([`AWS_ACCOUNT_COMMANDS`]).
+//! The commands run in a [`session::Session`] (a user's shell on the copy); what each plan must
+//! show is checked in [`checks`].
 //!
 //! Needs `cargo lambda` (the README's cargo-lambda section): skips without it on a developer's
 //! machine, fails without it in CI.
 
-use chrono::{NaiveDate, Utc};
+#[path = "readme/checks.rs"]
+mod checks;
+#[path = "readme/session.rs"]
+mod session;
+
+use chrono::NaiveDate;
 use moovitamix_tests::readme::{self, Block};
-use serde_json::Value;
-use std::io::Read;
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use session::{Session, fresh_copy};
+use std::net::SocketAddr;
+use std::time::Instant;
 
 /// Commands not run, each with why.
 const EXEMPT: &[(&str, &str)] = &[
@@ -32,14 +36,9 @@ const EXEMPT: &[(&str, &str)] = &[
 /// What a block marked as not run may hold: commands that need an AWS account.
 const AWS_ACCOUNT_COMMANDS: &[&str] = &["aws ", "sam "];
 
-/// A foreground command's time limit: the first `cargo run --release` builds the local command
-/// in release from cold (no other CI step builds x86-64 release), 25 minutes on a busy 2-core
-/// machine.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(3600);
-
 /// What running one README command must show.
 #[derive(Debug, Clone, PartialEq)]
-enum Plan {
+pub(crate) enum Plan {
     /// `cargo run --release -- run [--date D | --from A --to B]`: the three stages of each date.
     Run { dates: Dates },
     /// `cargo run --release -- train`: a model trained, evaluated and gated.
@@ -66,7 +65,7 @@ enum Plan {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Dates {
+pub(crate) enum Dates {
     Today,
     These(Vec<NaiveDate>),
 }
@@ -197,299 +196,4 @@ fn every_readme_command_works_as_written() {
         }
     }
     println!("every README command: {:.1}s", started.elapsed().as_secs_f64());
-}
-
-/// A copy of the checkout's tracked and untracked-not-ignored files.
-fn fresh_copy(checkout: &Path) -> tempfile::TempDir {
-    let listed = Command::new("git")
-        .current_dir(checkout)
-        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
-        .output()
-        .expect("git ls-files");
-    assert!(listed.status.success(), "git ls-files: {}", String::from_utf8_lossy(&listed.stderr));
-    let copy = tempfile::Builder::new().prefix("moovitamix-readme-").tempdir().expect("a temporary folder");
-    for name in listed.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        let name = std::str::from_utf8(name).expect("UTF-8 file names");
-        let from = checkout.join(name);
-        if !from.is_file() {
-            continue; // deleted in the working tree
-        }
-        let to = copy.path().join(name);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(&from, &to).unwrap_or_else(|e| panic!("copying {name}: {e}"));
-    }
-    copy
-}
-
-/// The state carried from one command to the next, and the background processes.
-struct Session {
-    root: PathBuf,
-    target: PathBuf,
-    /// The background commands' output (stdout and stderr together).
-    logs: tempfile::TempDir,
-    background: Vec<(String, Child, PathBuf)>,
-    /// Versions and champion as the last `models` listed them.
-    versions: Vec<String>,
-    champion: Option<String>,
-}
-
-/// What a finished command printed.
-struct Output {
-    status: std::process::ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Session {
-    fn new(root: &Path, checkout: &Path) -> Self {
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| checkout.join("target"));
-        let logs = tempfile::Builder::new().prefix("moovitamix-readme-logs-").tempdir().expect("a temporary folder");
-        Self { root: root.to_path_buf(), target, logs, background: Vec::new(), versions: Vec::new(), champion: None }
-    }
-
-    /// `bash -c <text>` from the copy's root, in a user's environment: none of the pipeline's
-    /// variables, nor the test set-up's AWS ones, but the shared build folder.
-    fn command(&self, text: &str) -> Command {
-        let mut c = Command::new("bash");
-        c.current_dir(&self.root).args(["-c", text]).stdin(Stdio::null());
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy().into_owned();
-            let pipeline = moovitamix::config::variables().any(|v| v.name == key);
-            if pipeline || key.starts_with("AWS_") || key.starts_with("MOOVITAMIX_") || key == "RUST_LOG" || key == "CI" {
-                c.env_remove(&key);
-            }
-        }
-        for key in moovitamix_tests::cargo_test_variables() {
-            c.env_remove(key);
-        }
-        c.env("CARGO_TARGET_DIR", &self.target);
-        std::os::unix::process::CommandExt::process_group(&mut c, 0);
-        c
-    }
-
-    fn run(&self, text: &str) -> Output {
-        let logs = tempfile::tempdir().unwrap();
-        let (out_path, err_path) = (logs.path().join("stdout"), logs.path().join("stderr"));
-        let mut child = self
-            .command(text)
-            .stdout(std::fs::File::create(&out_path).unwrap())
-            .stderr(std::fs::File::create(&err_path).unwrap())
-            .spawn()
-            .unwrap_or_else(|e| panic!("`{text}`: {e}"));
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if started.elapsed() > COMMAND_TIMEOUT {
-                stop(&mut child);
-                panic!("`{text}` did not finish within {COMMAND_TIMEOUT:?}; stderr:\n{}", tail(&std::fs::read_to_string(&err_path).unwrap_or_default()));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
-        Output { status, stdout: read(&out_path), stderr: read(&err_path) }
-    }
-
-    /// Runs a foreground command and checks that it succeeded.
-    fn succeed(&self, text: &str) -> Output {
-        let out = self.run(text);
-        assert!(out.status.success(), "`{text}` failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}", out.status, tail(&out.stdout), tail(&out.stderr));
-        out
-    }
-
-    fn data(&self) -> PathBuf {
-        self.root.join("data")
-    }
-
-    fn step(&mut self, command: &readme::Command, plan: &Plan) {
-        let text = command.text.as_str();
-        match plan {
-            Plan::Exempt(why) => println!("not run ({why}): {text}"),
-            Plan::Run { dates } => {
-                let today = Utc::now().date_naive();
-                let out = self.succeed(text);
-                let dates = match dates {
-                    // The date the command took as today (a run across midnight may take the next).
-                    Dates::Today => vec![if out.stdout.contains(&format!("{today} fetch")) { today } else { today.succ_opt().unwrap() }],
-                    Dates::These(d) => d.clone(),
-                };
-                for date in &dates {
-                    for (stage, zone) in [("fetch", "raw"), ("transform", "curated"), ("recommend", "recommendations")] {
-                        assert!(out.stdout.contains(&format!("{date} {stage}  run ")), "`{text}`: no {stage} line for {date}:\n{}", out.stdout);
-                        let manifest = self.data().join(format!("{zone}/_run/dt={date}/_manifest.json"));
-                        assert!(manifest.is_file(), "`{text}`: {} was not committed", manifest.display());
-                    }
-                }
-                check_console(&self.root, text, &out, true);
-            }
-            Plan::Train => {
-                let out = self.succeed(text);
-                assert!(out.stdout.contains("trained ") && (out.stdout.contains("; promoted:") || out.stdout.contains("; refused:")), "{}", out.stdout);
-                for model in ["candidate", "baseline"] {
-                    assert!(out.stdout.lines().any(|l| l.trim_start().starts_with(model)), "`{text}`: no {model} row:\n{}", out.stdout);
-                }
-                check_console(&self.root, text, &out, true);
-            }
-            Plan::Models => {
-                let out = self.succeed(text);
-                self.versions.clear();
-                self.champion = None;
-                for line in out.stdout.lines().skip_while(|l| !l.starts_with("version")).skip(1) {
-                    let version = line.split_whitespace().next().unwrap_or_default().to_owned();
-                    let card = self.data().join(format!("models/als/version={version}/model.json"));
-                    assert!(card.is_file(), "`{text}` lists {version}, which has no {}", card.display());
-                    if line.ends_with("<- champion") {
-                        self.champion = Some(version.clone());
-                    }
-                    self.versions.push(version);
-                }
-                assert!(!self.versions.is_empty() && self.champion.is_some(), "`{text}`: no versions or no champion:\n{}", out.stdout);
-                check_console(&self.root, text, &out, false);
-            }
-            Plan::Rollback => {
-                // Another version than the champion, when there is one: the rollback then shows.
-                let champion = self.champion.clone().expect("`models` runs before `rollback <version>` in the README");
-                let version = self.versions.iter().find(|v| **v != champion).unwrap_or(&champion).clone();
-                let out = self.succeed(&text.replace("<version>", &version));
-                assert!(out.stdout.contains(&format!("champion: {version} (was {champion})")), "{}", out.stdout);
-                let pointer: Value = serde_json::from_slice(&std::fs::read(self.data().join("models/als/champion.json")).unwrap()).unwrap();
-                assert_eq!(pointer["version"], version.as_str());
-                self.champion = Some(version);
-            }
-            Plan::Unpin => {
-                let champion = self.champion.clone().expect("`rollback <version>` runs before `unpin` in the README");
-                let out = self.succeed(text);
-                assert!(out.stdout.contains(&format!("champion {champion} unpinned")), "`{text}`:\n{}", out.stdout);
-                let pointer: Value = serde_json::from_slice(&std::fs::read(self.data().join("models/als/champion.json")).unwrap()).unwrap();
-                assert_eq!((&pointer["version"], &pointer["pinned"]), (&Value::from(champion.as_str()), &Value::Bool(false)), "{pointer}");
-            }
-            Plan::Erase { user_id } => {
-                let out = self.succeed(text);
-                assert!(out.stdout.contains(&format!("erased users [{user_id}]")) && out.stdout.contains("date(s) rewritten"), "`{text}`:\n{}", out.stdout);
-                check_console(&self.root, text, &out, false);
-            }
-            Plan::Report { out: path } => {
-                let out = self.succeed(text);
-                let page = match path {
-                    Some(p) => self.root.join(p),
-                    None => self.data().join(moovitamix::report::REPORT_KEY),
-                };
-                let said = out.stdout.lines().find_map(|l| l.strip_prefix("report: ")).unwrap_or_else(|| panic!("`{text}` does not say where:\n{}", out.stdout));
-                let said = said.split("  (").next().unwrap().trim();
-                assert_eq!(std::fs::canonicalize(self.root.join(said)).ok(), std::fs::canonicalize(&page).ok(), "`{text}` says {said}");
-                let html = std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
-                for id in ["last-runs", "runs", "quality", "models", "gate", "top-tracks"] {
-                    assert!(html.contains(&format!("<section id=\"{id}\"")), "{}: no {id} section", page.display());
-                }
-                assert!(html.contains("<svg id=\"ndcg-plot\"") && !html.contains("id=\"problems\""), "{}", page.display());
-                check_console(&self.root, text, &out, false);
-            }
-            Plan::Help => {
-                let out = self.succeed(text);
-                for sub in ["run", "train", "models", "rollback", "report", "simulate", "bench"] {
-                    assert!(out.stdout.lines().any(|l| l.trim_start().starts_with(sub)), "`{text}`: no {sub}:\n{}", out.stdout);
-                }
-            }
-            Plan::Simulator { listen } => {
-                self.start(text, *listen, Duration::from_secs(900));
-                let page = http_get(*listen, "/tracks?page=1&size=1");
-                assert!(page.lines().next().is_some_and(|l| l.ends_with(" 200 OK")) && page.contains("\"total\""), "`{text}`: GET /tracks answered:\n{page}");
-            }
-            Plan::Emulator { port } => self.start(text, SocketAddr::from(([127, 0, 0, 1], *port)), Duration::from_secs(120)),
-            Plan::Invoke { function, event } => {
-                let out = self.succeed(text);
-                let answer: Value = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("`{text}` answered no JSON ({e}):\n{}\n{}", out.stdout, tail(&out.stderr)));
-                let sent: Value = serde_json::from_str(&std::fs::read_to_string(self.root.join(event)).unwrap()).unwrap();
-                let date = sent["date"].as_str().map(|d| d[..10].to_owned()).unwrap_or_else(|| panic!("{event} names no date"));
-                assert_eq!(answer["date"], date.as_str(), "`{text}`: {answer:#}");
-                let zone = match function.as_str() {
-                    "fetch" => "raw",
-                    "transform" => "curated",
-                    "recommend" => "recommendations",
-                    other => panic!("`{text}`: no function {other}"),
-                };
-                let manifest = self.data().join(format!("{zone}/_run/dt={date}/_manifest.json"));
-                let committed: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap_or_else(|e| panic!("`{text}`: {}: {e}", manifest.display()))).unwrap();
-                assert_eq!(committed["run_id"], answer["run_id"], "`{text}`: the committed run is not the one that answered");
-            }
-        }
-    }
-
-    /// Starts a background command and waits until `addr` accepts connections.
-    fn start(&mut self, text: &str, addr: SocketAddr, ready_within: Duration) {
-        assert!(TcpStream::connect(addr).is_err(), "`{text}`: {addr} is already taken by another program; free it to run this test");
-        // Outside the copy: `cargo lambda watch` rebuilds the functions whenever a file of the
-        // folder it watches changes, and its own build output would restart its build forever.
-        let log = self.logs.path().join(format!("background-{}.log", self.background.len()));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = self.command(text).stdout(file.try_clone().unwrap()).stderr(file).spawn().unwrap_or_else(|e| panic!("`{text}`: {e}"));
-        self.background.push((text.to_owned(), child, log.clone()));
-        let started = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            let (_, child, _) = self.background.last_mut().unwrap();
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("`{text}` exited ({status}):\n{}", tail(&std::fs::read_to_string(&log).unwrap_or_default()));
-            }
-            assert!(started.elapsed() < ready_within, "`{text}`: nothing on {addr} after {ready_within:?}:\n{}", tail(&std::fs::read_to_string(&log).unwrap_or_default()));
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        for (text, child, log) in self.background.iter_mut().rev() {
-            stop(child);
-            if std::thread::panicking() {
-                eprintln!("--- background `{text}` ---\n{}", tail(&std::fs::read_to_string(log).unwrap_or_default()));
-            }
-        }
-    }
-}
-
-/// The console a person sees: summary lines, warnings; no info log lines, no metrics dump, and
-/// the full log in the file the command names.
-fn check_console(root: &Path, text: &str, out: &Output, metrics_logged: bool) {
-    for line in out.stderr.lines() {
-        assert!(!line.contains(" INFO ") && !line.contains("metrics"), "`{text}` logged on the terminal: {line}");
-    }
-    for line in out.stdout.lines() {
-        assert!(line.len() <= 400, "`{text}`: a line of {} characters: {line}", line.len());
-    }
-    let log = out.stdout.lines().find_map(|l| l.strip_prefix("log:")).unwrap_or_else(|| panic!("`{text}` names no log file:\n{}", out.stdout));
-    let log = std::fs::read_to_string(root.join(log.trim())).unwrap_or_else(|e| panic!("`{text}`: log file {}: {e}", log.trim()));
-    if metrics_logged {
-        assert!(log.contains(" INFO ") && log.contains("metrics"), "`{text}`: the run's log and metrics are not in the log file:\n{}", tail(&log));
-    }
-}
-
-fn stop(child: &mut Child) {
-    let group = format!("-{}", child.id());
-    let _ = Command::new("kill").args(["-TERM", "--", &group]).stderr(Stdio::null()).status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
-    let _ = child.wait();
-}
-
-fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(60)..].join("\n")
-}
-
-/// A plain HTTP/1.0 GET, answered whole.
-fn http_get(addr: SocketAddr, path: &str) -> String {
-    use std::io::Write;
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
-    answer
 }

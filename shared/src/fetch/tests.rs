@@ -1,10 +1,13 @@
 //! The fetch job over scripted pages (no HTTP): restarts, drift detection and duplicates.
 
 use super::*;
+use crate::job::Classified;
 use crate::metrics::MemorySink;
-use crate::source::Page;
+use crate::records::Entity;
+use crate::source::{Fetched, Page};
 use crate::storage::MemoryStore;
 use serde_json::json;
+use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::Mutex;
 

@@ -21,16 +21,9 @@ pub fn recommend_all(model: &AlsModel, train: &Interactions, k: usize) -> Vec<Ra
 }
 
 /// Top `k` items by `user . item` for each of `users` (result in the same order), skipping the
-/// items in the user's row of `exclude` and items whose `eligible` flag is false.
-pub fn top_k(
-    user_factors: &[f32],
-    item_factors: &[f32],
-    factors: usize,
-    users: &[u32],
-    exclude: &Csr,
-    eligible: &[bool],
-    k: usize,
-) -> Vec<Ranked> {
+/// items in the user's row of `exclude` and items whose `eligible` flag is false: [`top_k_blended`]
+/// without a bias.
+pub fn top_k(user_factors: &[f32], item_factors: &[f32], factors: usize, users: &[u32], exclude: &Csr, eligible: &[bool], k: usize) -> Vec<Ranked> {
     top_k_blended(user_factors, item_factors, factors, users, exclude, eligible, &[], k)
 }
 
