@@ -57,6 +57,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod partition;
 pub mod progress;
+pub mod quarantine;
 pub mod recommend;
 pub mod records;
 pub mod report;

@@ -156,7 +156,7 @@ async fn malformed_rows_are_quarantined_with_reasons_and_nothing_is_lost() {
             let reasons = q["reasons"].as_array().unwrap();
             assert!(!reasons.is_empty() && reasons[0]["check"].is_string() && reasons[0]["detail"].is_string(), "{q}");
             assert!(q["row"].is_object() || !q["row"].is_null(), "the row is kept as served: {q}");
-            assert!(q["page"].as_u64().unwrap() >= 1);
+            assert!(q["source"].as_str().unwrap().contains("?page=") && q["line"].as_u64().unwrap() >= 1, "the page and the row's place in it: {q}");
         }
         total_rejected += rejected.len();
         assert_eq!(summary.entities[&entity].rejected, rejected.len() as u64);

@@ -10,11 +10,11 @@ use super::{Endpoint, EntitySummary, FetchError, Fetcher};
 use crate::commit::{PartitionCommit, RunWriter};
 use crate::manifest::{ObjectEntry, ObjectRole};
 use crate::partition::{Partition, Zone};
-use crate::records::{Entity, Issue};
+use crate::quarantine::{QuarantineLine, QuarantineReason};
+use crate::records::Entity;
 use crate::source::{Fetched, PageSource};
 use chrono::NaiveDate;
 use futures::StreamExt;
-use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -89,14 +89,6 @@ struct EndpointReader<'a> {
     summary: EntitySummary,
 }
 
-/// A quarantined row: where it came from, why, and the row as served (personal fields nulled).
-#[derive(Serialize)]
-struct QuarantinedRow<'a, R: Serialize + ?Sized> {
-    page: u64,
-    reasons: &'a [Issue],
-    row: &'a R,
-}
-
 impl EndpointReader<'_> {
     async fn take(&mut self, fetched: Fetched) -> Result<(), Attempt> {
         let entity = self.endpoint.entity;
@@ -107,7 +99,8 @@ impl EndpointReader<'_> {
         if page.page == 1 || page.page == self.last_page {
             self.edges.insert(page.page, page_keys(&page.items, entity));
         }
-        for raw in &page.items {
+        let source = format!("{}?page={}", self.endpoint.path, page.page);
+        for (position, raw) in page.items.iter().enumerate() {
             let value: Value = serde_json::from_str(raw.get()).expect("a RawValue is valid JSON");
             match (self.endpoint.validate)(&value) {
                 Verdict::Accepted { key, warnings } => {
@@ -129,11 +122,12 @@ impl EndpointReader<'_> {
                     for r in &reasons {
                         *self.summary.rejections_by_check.entry(r.check).or_default() += 1;
                     }
+                    let (line, reasons) = (position as u64 + 1, reasons.iter().map(QuarantineReason::from_issue).collect::<Vec<_>>());
                     let line = if self.endpoint.personal {
                         let row = (self.endpoint.redact)(&value);
-                        serde_json::to_vec(&QuarantinedRow { page: page.page, reasons: &reasons, row: &row })
+                        serde_json::to_vec(&QuarantineLine { source: &source, line, reasons: &reasons, row: &row })
                     } else {
-                        serde_json::to_vec(&QuarantinedRow { page: page.page, reasons: &reasons, row: raw.as_ref() })
+                        serde_json::to_vec(&QuarantineLine { source: &source, line, reasons: &reasons, row: raw.as_ref() })
                     }
                     .expect("serialises");
                     // A rejected row goes with its user's bucket when its key is readable.

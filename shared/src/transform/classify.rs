@@ -1,6 +1,7 @@
 //! One raw row classified: parsed, validated and de-duplicated, or quarantined with its reasons.
 
-use super::quality::{QuarantineBuffer, QuarantineReason, TableQuality};
+use super::quality::{QuarantineBuffer, TableQuality};
+use crate::quarantine::QuarantineReason;
 use crate::records::{Check, Issue, Record, Validated};
 use serde_json::Value;
 use std::collections::HashSet;

@@ -31,6 +31,7 @@
 
 use super::scd2::MergeStats;
 use crate::codec::jsonl::Lines;
+use crate::quarantine::{QuarantineLine, QuarantineReason};
 use crate::curated::TableName;
 use crate::records::{Check, Issue};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -49,25 +50,6 @@ impl Check {
     pub fn counted_as(self) -> Check {
         // Rejections never reach here (the row is invalid), but map them safely.
         if self.is_rejection() { Check::InvalidRow } else { self }
-    }
-}
-
-/// Why a row went to quarantine: one line of `reasons`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct QuarantineReason {
-    pub check: &'static str,
-    pub field: String,
-    pub detail: String,
-}
-
-impl QuarantineReason {
-    pub fn new(check: Check, field: &str, detail: String) -> Self {
-        Self { check: check.as_str(), field: field.to_owned(), detail }
-    }
-
-    /// A rejection of the typed validation, kept with its own check name.
-    pub fn from_issue(issue: &Issue) -> Self {
-        Self { check: issue.check.as_str(), field: issue.field.clone(), detail: issue.detail.clone() }
     }
 }
 
@@ -232,20 +214,9 @@ pub struct QuarantineBuffer {
     lines: Lines,
 }
 
-/// A quarantined row: where it came from, why, and the row.
-#[derive(Serialize)]
-struct Line<'a> {
-    /// The raw object it was read from.
-    source: &'a str,
-    /// 1-based line in that object.
-    line: u64,
-    reasons: &'a [QuarantineReason],
-    row: &'a serde_json::Value,
-}
-
 impl QuarantineBuffer {
     pub fn push(&mut self, source: &str, line: u64, reasons: &[QuarantineReason], row: &serde_json::Value) {
-        self.lines.push(&Line { source, line, reasons, row });
+        self.lines.push(&QuarantineLine { source, line, reasons, row });
     }
 
     /// Rows quarantined so far.

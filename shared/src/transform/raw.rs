@@ -57,7 +57,7 @@ impl RawDate {
     }
 
     /// Fetch's quarantine objects of an entity: the rows it rejected, each line
-    /// `{"page", "reasons", "row"}` with the row as served.
+    /// `{"source", "line", "reasons", "row"}` ([`crate::quarantine`]) with the row as served.
     pub fn quarantine_objects(&self, entity: Entity) -> Vec<ObjectEntry> {
         self.partitions[&entity]
             .objects

@@ -4,7 +4,8 @@
 //! not in today's tracks is quarantined alone (`unknown_track`), leaving a gap in the positions.
 
 use super::listen_events::Item;
-use super::quality::{QuarantineBuffer, QuarantineReason, TableQuality};
+use super::quality::{QuarantineBuffer, TableQuality};
+use crate::quarantine::QuarantineReason;
 use crate::records::{Check, ListenHistory};
 use serde_json::{Value, json};
 

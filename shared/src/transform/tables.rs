@@ -26,7 +26,7 @@ impl Transformer {
         let mut rejected = Rejected::default();
         for object in cx.raw.quarantine_objects(entity) {
             raw::for_each_line(self.store.as_ref(), &object, |_, text| {
-                // A line fetch wrote: {"page", "reasons", "row"}; anything else has no readable key.
+                // A line fetch wrote: {"source", "line", "reasons", "row"}; anything else has no readable key.
                 let line: Value = serde_json::from_slice(text).unwrap_or(Value::Null);
                 let row = line.get("row").unwrap_or(&Value::Null);
                 quality.upstream_rejected += units(row);
