@@ -73,30 +73,59 @@ impl RawDate {
     }
 }
 
+/// Lines parsed at once by [`for_each_parsed`]: enough to keep every core busy, few enough that
+/// a chunk of parsed listen histories stays a few MiB.
+const PARSE_CHUNK_LINES: usize = 8192;
+
 /// Reads one raw object and calls `f(line_number, line)` for each JSON line (1-based).
-pub async fn for_each_line(
+pub async fn for_each_line(store: &dyn Store, object: &ObjectEntry, mut f: impl FnMut(u64, &[u8])) -> Result<(), RawError> {
+    for_each_parsed(store, object, |_| (), |n, text, ()| f(n, text)).await
+}
+
+/// Reads one raw object and calls `f(line_number, line, parse(line))` for each JSON line
+/// (1-based), in file order. `parse` depends on the line alone, so it runs on every core (rayon,
+/// a chunk of lines at a time) while `f` keeps whatever depends on order on this thread: the
+/// result is the same whatever the number of cores.
+pub async fn for_each_parsed<T: Send>(
     store: &dyn Store,
     object: &ObjectEntry,
-    mut f: impl FnMut(u64, &[u8]),
+    parse: impl Fn(&[u8]) -> T + Sync,
+    mut f: impl FnMut(u64, &[u8], T),
 ) -> Result<(), RawError> {
+    use rayon::prelude::*;
     let data = store.get(&object.key).await?.data;
     let corrupt = |detail: String| RawError::Corrupt { key: object.key.clone(), detail };
     if data.len() as u64 != object.bytes {
         return Err(corrupt(format!("{} bytes, but the manifest says {}", data.len(), object.bytes)));
     }
     let mut reader = BufReader::with_capacity(1 << 16, GzDecoder::new(&data[..]));
-    let mut line = Vec::with_capacity(1024);
+    // One chunk: its lines back to back in `text`, each line's end in `ends`.
+    let (mut text, mut ends) = (Vec::with_capacity(1 << 20), Vec::with_capacity(PARSE_CHUNK_LINES));
     let mut n = 0;
     loop {
-        line.clear();
-        let read = reader.read_until(b'\n', &mut line).map_err(|e| corrupt(format!("not gzip: {e}")))?;
-        if read == 0 {
+        text.clear();
+        ends.clear();
+        while ends.len() < PARSE_CHUNK_LINES {
+            let read = reader.read_until(b'\n', &mut text).map_err(|e| corrupt(format!("not gzip: {e}")))?;
+            if read == 0 {
+                break;
+            }
+            if text.last() == Some(&b'\n') {
+                text.pop();
+            }
+            ends.push(text.len());
+        }
+        if ends.is_empty() {
             break;
         }
-        n += 1;
-        let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        if !text.is_empty() {
-            f(n, text);
+        let line = |j: usize| &text[if j == 0 { 0 } else { ends[j - 1] }..ends[j]];
+        // Blocks this task's thread for the chunk: transform's work is CPU-bound and runs alone.
+        let parsed: Vec<Option<T>> = (0..ends.len()).into_par_iter().map(|j| (!line(j).is_empty()).then(|| parse(line(j)))).collect();
+        for (j, parsed) in parsed.into_iter().enumerate() {
+            n += 1;
+            if let Some(parsed) = parsed {
+                f(n, line(j), parsed);
+            }
         }
     }
     if n != object.rows {
