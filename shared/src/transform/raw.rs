@@ -221,6 +221,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn lines_parsed_on_every_core_arrive_in_file_order_across_chunks() {
+        use std::io::Write;
+        let rows = 2 * PARSE_CHUNK_LINES + 5;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for i in 0..rows {
+            // Every 1000th line is blank: counted, never handed over.
+            let line = if i % 1000 == 999 { String::new() } else { json!({"id": i}).to_string() };
+            writeln!(gz, "{line}").unwrap();
+        }
+        let data = gz.finish().unwrap();
+        let store = MemoryStore::default();
+        store.put("raw/tracks/part.jsonl.gz", bytes::Bytes::from(data.clone()), crate::storage::PutMode::Create).await.unwrap();
+        let object = ObjectEntry { key: "raw/tracks/part.jsonl.gz".into(), bytes: data.len() as u64, sha256: String::new(), rows: rows as u64, role: ObjectRole::Data };
+        let mut seen = Vec::new();
+        let parse = |text: &[u8]| serde_json::from_slice::<serde_json::Value>(text).unwrap()["id"].as_u64().unwrap();
+        for_each_parsed(&store, &object, parse, |n, text, id| seen.push((n, id, text.len()))).await.unwrap();
+        let expected: Vec<u64> = (1..=rows as u64).filter(|n| n % 1000 != 0).collect();
+        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), expected, "line numbers count blank lines and keep file order");
+        assert!(seen.iter().all(|&(n, id, len)| id == n - 1 && len == json!({"id": id}).to_string().len()), "each line with its own parse");
+        let short = ObjectEntry { rows: rows as u64 - 1, ..object };
+        let err = for_each_parsed(&store, &short, parse, |_, _, _| ()).await.unwrap_err();
+        assert!(err.to_string().contains("lines, but the manifest says"), "{err}");
+    }
+
+    #[tokio::test]
     async fn a_raw_run_without_an_entity_is_refused() {
         let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
         let date = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
