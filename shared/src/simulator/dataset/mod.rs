@@ -62,7 +62,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::Value;
 
 use super::random::{hash, midnight_micros, unit};
-use super::{Endpoint, NewHits, SimulatorConfig};
+use super::{Resource, NewHits, SimulatorConfig};
 use bitmap::RankBitmap;
 use slots::{SlotInfo, Slots};
 use tags::{TAG_COLD, USERS};
@@ -170,7 +170,7 @@ impl Dataset {
 
     /// Rows of an endpoint (`"tracks"`, `"users"`, `"listen_history"`); 0 for another name.
     pub fn len(&self, endpoint: &str) -> usize {
-        Endpoint::from_name(endpoint).map_or(0, |e| self.count(e) as usize)
+        Resource::from_name(endpoint).map_or(0, |e| self.count(e) as usize)
     }
 
     /// Whether an endpoint has no rows.
@@ -183,7 +183,7 @@ impl Dataset {
     /// # Panics
     /// On an unknown endpoint or `index >= len(endpoint)`, like slice indexing.
     pub fn row(&self, endpoint: &str, index: usize) -> Value {
-        let e = Endpoint::from_name(endpoint)
+        let e = Resource::from_name(endpoint)
             .unwrap_or_else(|| panic!("unknown simulator endpoint {endpoint:?}"));
         let len = self.count(e);
         assert!(
@@ -195,7 +195,7 @@ impl Dataset {
 
     /// Every row of an endpoint in served order (empty for an unknown endpoint).
     pub fn rows(&self, endpoint: &str) -> impl Iterator<Item = Value> + '_ {
-        let e = Endpoint::from_name(endpoint);
+        let e = Resource::from_name(endpoint);
         let len = e.map_or(0, |e| self.count(e));
         (0..len).map(move |i| {
             self.gen_row(e.expect("len is 0 without endpoint"), i)
@@ -209,26 +209,26 @@ impl Dataset {
         self.day
     }
 
-    pub(crate) fn count(&self, e: Endpoint) -> u64 {
+    pub(crate) fn count(&self, e: Resource) -> u64 {
         match e {
-            Endpoint::Tracks => self.tracks.alive.ones,
-            Endpoint::Users => self.users.alive.ones,
-            Endpoint::ListenHistory => self.listens.ones,
+            Resource::Tracks => self.tracks.alive.ones,
+            Resource::Users => self.users.alive.ones,
+            Resource::ListenHistory => self.listens.ones,
         }
     }
 
     /// The row at `index < count(e)`.
-    pub(crate) fn gen_row(&self, e: Endpoint, index: u64) -> GenRow {
+    pub(crate) fn gen_row(&self, e: Resource, index: u64) -> GenRow {
         match e {
-            Endpoint::Tracks => {
+            Resource::Tracks => {
                 let s = self.tracks.alive.select(index);
                 self.track_row(self.tracks.info(&self.p, s))
             }
-            Endpoint::Users => {
+            Resource::Users => {
                 let s = self.users.alive.select(index);
                 self.user_row(self.users.info(&self.p, s))
             }
-            Endpoint::ListenHistory => {
+            Resource::ListenHistory => {
                 let s = self.listens.select(index);
                 self.listen_row(self.users.info(&self.p, s))
             }
@@ -238,8 +238,8 @@ impl Dataset {
     /// A row that does not exist in the data set: the `i`-th of a few rows "just added" today,
     /// for the mid-run `total` change fault. Its slot lies past today's slots, so its id is
     /// unused today.
-    pub(crate) fn phantom_row(&self, e: Endpoint, i: u64) -> GenRow {
-        let slots = if e == Endpoint::Tracks {
+    pub(crate) fn phantom_row(&self, e: Resource, i: u64) -> GenRow {
+        let slots = if e == Resource::Tracks {
             &self.tracks
         } else {
             &self.users
@@ -250,19 +250,19 @@ impl Dataset {
             death: u64::MAX,
         };
         match e {
-            Endpoint::Tracks => self.track_row(info),
-            Endpoint::Users => self.user_row(info),
-            Endpoint::ListenHistory => self.listen_row(info),
+            Resource::Tracks => self.track_row(info),
+            Resource::Users => self.user_row(info),
+            Resource::ListenHistory => self.listen_row(info),
         }
     }
 
     /// The id of the live row at `index` (no row generation: for cheap uniqueness checks).
     #[cfg(test)]
-    pub(crate) fn id_at(&self, e: Endpoint, index: u64) -> u64 {
+    pub(crate) fn id_at(&self, e: Resource, index: u64) -> u64 {
         match e {
-            Endpoint::Tracks => self.tracks.ids.id(self.tracks.alive.select(index)),
-            Endpoint::Users => self.users.ids.id(self.users.alive.select(index)),
-            Endpoint::ListenHistory => self.users.ids.id(self.listens.select(index)),
+            Resource::Tracks => self.tracks.ids.id(self.tracks.alive.select(index)),
+            Resource::Users => self.users.ids.id(self.users.alive.select(index)),
+            Resource::ListenHistory => self.users.ids.id(self.listens.select(index)),
         }
     }
 }

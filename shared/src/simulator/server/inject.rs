@@ -6,13 +6,13 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::super::faults::{FaultKind, RequestDraw, Transient};
-use super::super::{Endpoint, Faults};
+use super::super::{Resource, Faults};
 use super::responses::{error_response, html_response, json_response};
 use super::state::Shared;
 
 /// Waits out the request's latency, then the answer of a request-level fault, if one fires
 /// (`None`: the app serves the page).
-pub(super) async fn request_fault(s: &Shared, e: Endpoint, faults: &Faults, draw: &RequestDraw) -> Option<Response> {
+pub(super) async fn request_fault(s: &Shared, e: Resource, faults: &Faults, draw: &RequestDraw) -> Option<Response> {
     let c = &s.counters;
     let delay = faults.latency + faults.latency_jitter.mul_f64(draw.jitter);
     if !delay.is_zero() {
@@ -22,7 +22,7 @@ pub(super) async fn request_fault(s: &Shared, e: Endpoint, faults: &Faults, draw
     if faults
         .fail_endpoint
         .as_deref()
-        .and_then(Endpoint::from_name)
+        .and_then(Resource::from_name)
         == Some(e)
     {
         c.fault(FaultKind::FailEndpoint, 1);

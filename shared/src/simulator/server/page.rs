@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use serde_json::json;
 
-use super::super::Endpoint;
+use super::super::Resource;
 use super::super::dataset::OrderedFields;
 use super::super::faults::{FaultKind, TotalChange, Transient, draw_request, malform, reform_datetimes, total_change};
 use super::inject::request_fault;
@@ -19,7 +19,7 @@ use super::responses::json_response;
 use super::state::Shared;
 
 /// One page of an endpoint, with the faults drawn for this request.
-pub(super) async fn serve_page(s: Arc<Shared>, e: Endpoint, query: Vec<(String, String)>) -> Response {
+pub(super) async fn serve_page(s: Arc<Shared>, e: Resource, query: Vec<(String, String)>) -> Response {
     let c = &s.counters;
     c.by_endpoint[e.index()].fetch_add(1, Ordering::Relaxed);
     let n = s.sequence[e.index()].fetch_add(1, Ordering::Relaxed);
@@ -83,7 +83,7 @@ pub(super) async fn serve_page(s: Arc<Shared>, e: Endpoint, query: Vec<(String, 
     let pages = total.div_ceil(size);
 
     let mut body = Vec::with_capacity(64 + (end - start) as usize * 256);
-    let wrong_shape = faults.wrong_shape_endpoint.as_deref().and_then(Endpoint::from_name) == Some(e);
+    let wrong_shape = faults.wrong_shape_endpoint.as_deref().and_then(Resource::from_name) == Some(e);
     // A changed API: the rows under another name, the counts in a `meta` object.
     body.extend_from_slice(if wrong_shape { b"{\"data\":[" } else { b"{\"items\":[" });
     let (mut malformed, mut reformed) = (0, 0);

@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use super::super::dataset::Dataset;
-use super::super::{Endpoint, SimulatorConfig};
+use super::super::{Resource, SimulatorConfig};
 use super::control::SimulatorControl;
 use super::docs::{DOCS_HTML, openapi};
 use super::page::serve_page;
@@ -31,7 +31,7 @@ pub fn router(config: SimulatorConfig) -> (Router, SimulatorControl) {
         counters: Counters::default(),
         shutdown: watch::Sender::new(false),
     });
-    let endpoint = |e: Endpoint| {
+    let endpoint = |e: Resource| {
         get(
             move |State(s): State<Arc<Shared>>, Query(q): Query<Vec<(String, String)>>| {
                 serve_page(s, e, q)
@@ -40,9 +40,9 @@ pub fn router(config: SimulatorConfig) -> (Router, SimulatorControl) {
     };
     let other = |s: &Arc<Shared>| s.counters.by_endpoint[3].fetch_add(1, Ordering::Relaxed);
     let router = Router::new()
-        .route("/tracks", endpoint(Endpoint::Tracks))
-        .route("/users", endpoint(Endpoint::Users))
-        .route("/listen_history", endpoint(Endpoint::ListenHistory))
+        .route("/tracks", endpoint(Resource::Tracks))
+        .route("/users", endpoint(Resource::Users))
+        .route("/listen_history", endpoint(Resource::ListenHistory))
         .route("/", get(|| async { Redirect::temporary("/docs") }))
         .route(
             "/docs",
@@ -72,7 +72,7 @@ pub fn router(config: SimulatorConfig) -> (Router, SimulatorControl) {
                   req: axum::extract::Request,
                   next: axum::middleware::Next| async move {
                 s.counters.requests.fetch_add(1, Ordering::Relaxed);
-                if Endpoint::from_name(req.uri().path()).is_none() {
+                if Resource::from_name(req.uri().path()).is_none() {
                     other(&s);
                 }
                 next.run(req).await

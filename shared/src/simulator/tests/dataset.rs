@@ -56,7 +56,7 @@ async fn ids_are_unique_across_pages_at_every_scale() {
     let sim = RunningSimulator::start(cfg).await.unwrap();
     let built = started.elapsed();
     let ds = sim.control().dataset();
-    for e in Endpoint::ALL {
+    for e in Resource::ALL {
         let n = ds.count(e);
         assert!(n > 200_000, "{e:?}: {n}");
         let mut seen = HashSet::with_capacity(n as usize);
@@ -72,7 +72,7 @@ async fn ids_are_unique_across_pages_at_every_scale() {
             last["items"].as_array().unwrap().len() as u64,
             n - (pages - 1) * 100
         );
-        let key = if e == Endpoint::ListenHistory {
+        let key = if e == Resource::ListenHistory {
             "user_id"
         } else {
             "id"

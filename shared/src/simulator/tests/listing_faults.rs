@@ -86,10 +86,10 @@ async fn total_changes_after_n_requests_and_stays_changed() {
     let c = client();
     // Seeds whose change grows and shrinks the tracks.
     let grow_seed = (0..)
-        .find(|&s| matches!(total_change(s, Endpoint::Tracks), TotalChange::Grow(_)))
+        .find(|&s| matches!(total_change(s, Resource::Tracks), TotalChange::Grow(_)))
         .unwrap();
     let shrink_seed = (0..)
-        .find(|&s| matches!(total_change(s, Endpoint::Tracks), TotalChange::Shrink(_)))
+        .find(|&s| matches!(total_change(s, Resource::Tracks), TotalChange::Shrink(_)))
         .unwrap();
     for seed in [grow_seed, shrink_seed] {
         let faults = Faults {
@@ -124,7 +124,7 @@ async fn total_changes_after_n_requests_and_stays_changed() {
             "the change stays: {totals:?}"
         );
         let all = fetch_all(&c, &sim, "tracks", 100).await;
-        match total_change(seed, Endpoint::Tracks) {
+        match total_change(seed, Resource::Tracks) {
             TotalChange::Grow(k) => {
                 assert_eq!(changed, 250 + k);
                 assert_eq!(&all[..250], &clean[..]);

@@ -130,7 +130,7 @@ async fn transient_faults_fire_at_their_rates_and_repeat() {
         };
         assert_eq!(pattern(&got), pattern(&again), "{kind}: deterministic");
         for (i, g) in got.iter().enumerate() {
-            let drawn = draw_request(&faults, 42, 0, Endpoint::Tracks, i as u64).transient;
+            let drawn = draw_request(&faults, 42, 0, Resource::Tracks, i as u64).transient;
             assert_eq!(
                 drawn != Transient::None,
                 g.body != clean_pages[i % 20].body,
@@ -161,7 +161,7 @@ async fn timeouts_hang_past_the_client_timeout_and_latency_delays() {
         let r = c.get(format!("{}/tracks?size=1", sim.url())).send().await;
         timed_out.push(r.is_err_and(|e| e.is_timeout()));
         let drawn =
-            draw_request(&faults, 42, 0, Endpoint::Tracks, i).transient == Transient::Timeout;
+            draw_request(&faults, 42, 0, Resource::Tracks, i).transient == Transient::Timeout;
         assert_eq!(timed_out[i as usize], drawn, "request {i}");
     }
     let n = timed_out.iter().filter(|&&t| t).count();
