@@ -24,7 +24,7 @@
 use super::build::{RunInputs, TableOutput};
 use super::previous::PreviousDate;
 use super::quality::{QuarantineBuffer, TableQuality};
-use super::raw::RawDate;
+use super::raw_date::RawDate;
 use super::scd2::{MergeAt, MergeStats};
 use super::{FUNCTION, TransformError, TransformSummary, Transformer, as_of, quarantine_dataset};
 use crate::buckets::Bucket;
