@@ -26,13 +26,13 @@ use super::previous::PreviousDate;
 use super::quality::{QuarantineBuffer, TableQuality};
 use super::raw_date::RawDate;
 use super::scd2::{MergeAt, MergeStats};
-use super::{FUNCTION, TransformError, TransformSummary, Transformer, as_of, quarantine_dataset};
+use super::{FUNCTION, RunDetails, TransformError, TransformSummary, Transformer, as_of, quarantine_dataset};
 use crate::buckets::Bucket;
 use crate::codec::Layout;
 use crate::commit::{RunId, RunSpec, RunWriter, Staged, with_run};
 use crate::curated::TableName;
 use crate::job::{Invocation, observed};
-use crate::manifest::{ObjectEntry, ObjectRole};
+use crate::manifest::{FetchStarted, ObjectEntry, ObjectRole};
 use crate::partition::{FANOUT_PLAN_FILE, Partition, Zone, fanout_bucket_file};
 use crate::records::Entity;
 use crate::trigger::{Trigger, check_logical_date};
@@ -378,7 +378,9 @@ impl Transformer {
             let outputs = [plan.tracks, plan.users, events, delta].map(Recorded::output).into();
             let mut built = self.assess(&cx, outputs, fetch_started_at)?;
             let partitions = self.partitions(date, &writer, &mut built).await?;
-            let details = json!({ "dq_report": built.report, "fetch_started_at": built.fetch_started_at, "buckets": plan.buckets });
+            let fetch = FetchStarted { fetch_started_at: built.fetch_started_at };
+            let details = RunDetails { dq_report: &built.report, fetch, buckets: Some(plan.buckets) };
+            let details = serde_json::to_value(details).expect("the run details serialise");
             Ok::<_, TransformError>(Staged { partitions, details, output: (built, plan.buckets) })
         })
         .await?;
