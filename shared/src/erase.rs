@@ -23,6 +23,7 @@
 //! Rows without a readable id (quarantined for a missing or mistyped key) cannot be attributed
 //! to a user; fetch's quarantine nulls personal fields of every user row it keeps anyway.
 
+use crate::codec::jsonl::Lines;
 use crate::codec::{CodecError, Interner, Layout, PartsWriter, TableReader};
 use crate::commit::{CommitError, CommitSettings, PartitionCommit, ReadError, RunSpec, RunWriter, Staged, read_committed, with_run};
 use crate::curated::{TableName, UserRow, Version};
@@ -35,11 +36,10 @@ use crate::transform::quarantine_dataset;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use flate2::read::GzDecoder;
-use flate2::write::GzEncoder;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::sync::Arc;
 
 /// The stage name erasure runs write in their manifests and leases.
@@ -298,10 +298,17 @@ fn erase_columns(row: &mut UserRow) {
 
 /// A gzipped JSON-lines object with `erase` applied to each line: the new bytes (`None` when no
 /// line changed) and how many lines changed. Unchanged lines keep their bytes.
+///
+/// The rewrite goes through the one JSON-lines writer ([`Lines`]), so its format cannot drift
+/// from the parts it rewrites. Two differences from copying lines as read, neither visible to a
+/// reader: `Lines` ends every line with `\n` (a last line without one, which no writer of the
+/// pipeline produces, gains it), and the gzip stream's bytes may differ by a few bytes from a
+/// copy written line by line (deflate's blocks depend on how the input was fed), while the
+/// decompressed text is the same byte for byte.
 fn rewrite_lines(key: &str, data: &[u8], mut erase: impl FnMut(&[u8]) -> Option<Vec<u8>>) -> Result<(Option<Vec<u8>>, u64), EraseError> {
     let corrupt = |e: std::io::Error| EraseError::Corrupt { key: key.to_owned(), detail: format!("not gzip: {e}") };
     let mut reader = BufReader::new(GzDecoder::new(data));
-    let mut out = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut out = Lines::default();
     let (mut line, mut changed) = (Vec::new(), 0);
     loop {
         line.clear();
@@ -312,12 +319,12 @@ fn rewrite_lines(key: &str, data: &[u8], mut erase: impl FnMut(&[u8]) -> Option<
         match erase(text) {
             Some(new) => {
                 changed += 1;
-                out.write_all(&new).and_then(|()| out.write_all(b"\n")).map_err(corrupt)?;
+                out.push_json(&new);
             }
-            None => out.write_all(&line).map_err(corrupt)?,
+            None => out.push_json(text),
         }
     }
-    Ok(((changed > 0).then(|| out.finish()).transpose().map_err(corrupt)?, changed))
+    Ok(((changed > 0).then(|| out.finish()), changed))
 }
 
 /// One line of a users object without the users' personal data, or `None` when it holds none.

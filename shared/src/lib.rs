@@ -25,7 +25,7 @@
 //! | [`transform::quality`] | blocking and warning checks, thresholds, the data-quality report |
 //! | [`transform::rows`] | today's records as curated rows: derived columns, personal data through [`transform::pii`] |
 //! | [`transform::pii`] | the keyed e-mail hash (HMAC-SHA256) and its key id, the names policy |
-//! | [`transform::raw`] | reading (and, for tests, writing) a committed raw date |
+//! | [`transform::raw_date`] | reading (and, for tests, writing) a committed raw date |
 //! | [`recommend`] | the recommend job: daily scoring with the champion ALS model, gated retraining, rollback |
 //! | [`recommend::als`] | implicit-feedback ALS solved by conjugate gradient, multi-threaded |
 //! | [`recommend::training`], [`recommend::gate`] | temporal split, evaluation against popularity and the champion, the promotion gate |

@@ -3,6 +3,7 @@
 //! Every object the pipeline writes lives under a [`Partition`]. Keys are relative to the store's
 //! root (a bucket prefix or a local folder) and always use `/`.
 
+use crate::buckets::Bucket;
 use chrono::NaiveDate;
 use std::fmt;
 
@@ -61,6 +62,39 @@ pub const SYMLINK_FOLDER: &str = "_symlink_format_manifest";
 /// The file name of a partition's symlink manifest.
 pub const SYMLINK_FILE: &str = "manifest";
 
+/// The file, in a recommendations run's folder, of the JSON-lines export of its rows.
+pub const EXPORT_JSONL_FILE: &str = "_jsonl/part-00000.jsonl.gz";
+
+/// The file, in a fanned transform run's folder of `curated/listen_events/`, of phase 1's plan.
+pub const FANOUT_PLAN_FILE: &str = "_fanout/plan.json";
+
+/// The file, in a fanned transform run's folder of `curated/listen_events/`, of what one bucket
+/// wrote: `_fanout/bucket-KKKKK-of-BBBBB.json`.
+pub fn fanout_bucket_file(bucket: Bucket) -> String {
+    format!("_fanout/bucket-{:05}-of-{:05}.json", bucket.index, bucket.count)
+}
+
+/// The folder of the stored model versions and the champion pointer (outside the `dt=` layout:
+/// a model is not a date's data).
+pub const MODELS_PREFIX: &str = "models/als/";
+/// The pointer to the model version in use.
+pub const CHAMPION_KEY: &str = "models/als/champion.json";
+
+/// The folder of one stored model version, ending with `/`: `models/als/version=<id>/`.
+pub fn model_version_folder(version: &str) -> String {
+    format!("{MODELS_PREFIX}version={version}/")
+}
+
+/// A file of one stored model version: `models/als/version=<id>/<file>`.
+pub fn model_version_key(version: &str, file: &str) -> String {
+    format!("{}{file}", model_version_folder(version))
+}
+
+/// The version id and the file of a key under [`MODELS_PREFIX`] written by [`model_version_key`].
+pub fn parse_model_version_key(key: &str) -> Option<(&str, &str)> {
+    key.strip_prefix(MODELS_PREFIX)?.strip_prefix("version=")?.split_once('/')
+}
+
 /// One date partition of one dataset: `<zone>/<dataset>/dt=YYYY-MM-DD/`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Partition {
@@ -114,7 +148,23 @@ impl Partition {
 
     /// A data object's key: `<prefix>run=<run id>/part-NNNNN.<ext>`.
     pub fn part_key(&self, index: usize, run_id: &str, extension: &str) -> String {
-        format!("{}part-{index:05}.{extension}", self.run_folder(run_id))
+        self.part_key_in(run_id, "", index, extension)
+    }
+
+    /// A data object's key in a sub-folder of the run's folder (`folder` ends with `/`, or is
+    /// empty for the run's folder itself): `<prefix>run=<run id>/<folder>part-NNNNN.<ext>`.
+    pub fn part_key_in(&self, run_id: &str, folder: &str, index: usize, extension: &str) -> String {
+        format!("{}{folder}part-{index:05}.{extension}", self.run_folder(run_id))
+    }
+
+    /// The prefix of every data object of one bucket of a run (`<prefix>run=<run id>/<bucket folder>part-`).
+    pub fn bucket_parts_prefix(&self, run_id: &str, bucket: Bucket) -> String {
+        format!("{}{}part-", self.run_folder(run_id), bucket.folder())
+    }
+
+    /// The key of a recommendations run's JSON-lines export ([`EXPORT_JSONL_FILE`]).
+    pub fn export_jsonl_key(&self, run_id: &str) -> String {
+        self.run_file(run_id, EXPORT_JSONL_FILE)
     }
 
     /// Another file of a run in this partition, e.g. `_jsonl/part-00000.jsonl.gz`.
@@ -198,6 +248,22 @@ mod tests {
         let single = Partition::new(Zone::Recommendations, "", date("2026-03-07"));
         assert_eq!(single.part_key(0, "r1", "parquet"), "recommendations/dt=2026-03-07/run=r1/part-00000.parquet");
         assert_eq!(single.symlink_key(), "recommendations/_symlink_format_manifest/dt=2026-03-07/manifest");
+    }
+
+    #[test]
+    fn keys_outside_the_date_layout() {
+        assert_eq!(model_version_key("v1", "model.json"), "models/als/version=v1/model.json");
+        assert_eq!(model_version_folder("v1"), "models/als/version=v1/");
+        assert_eq!(parse_model_version_key("models/als/version=v1/ids.bin"), Some(("v1", "ids.bin")));
+        assert_eq!(parse_model_version_key(CHAMPION_KEY), None);
+        assert!(MODELS_PREFIX.starts_with(&format!("{}/", Zone::Models)) && CHAMPION_KEY.starts_with(MODELS_PREFIX));
+        let single = Partition::new(Zone::Recommendations, "", date("2026-03-07"));
+        assert_eq!(single.export_jsonl_key("r1"), "recommendations/dt=2026-03-07/run=r1/_jsonl/part-00000.jsonl.gz");
+        let events = Partition::new(Zone::Curated, "listen_events", date("2026-03-07"));
+        assert_eq!(fanout_bucket_file(Bucket::new(3, 16)), "_fanout/bucket-00003-of-00016.json");
+        assert_eq!(events.bucket_parts_prefix("r1", Bucket::new(3, 16)), "curated/listen_events/dt=2026-03-07/run=r1/bucket-00003-of-00016/part-");
+        assert_eq!(events.bucket_parts_prefix("r1", Bucket::WHOLE), "curated/listen_events/dt=2026-03-07/run=r1/part-");
+        assert_eq!(events.part_key_in("r1", "bucket-00003-of-00016/", 0, "jsonl.gz"), "curated/listen_events/dt=2026-03-07/run=r1/bucket-00003-of-00016/part-00000.jsonl.gz");
     }
 
     #[test]

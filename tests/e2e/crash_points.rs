@@ -17,7 +17,7 @@ use moovitamix::manifest::ObjectRole;
 use moovitamix::partition::Partition;
 use moovitamix::storage::{LocalStore, S3Store, ScriptedStore, Store};
 use moovitamix::transform::Transformer;
-use moovitamix::transform::raw::RawWriter;
+use moovitamix::transform::raw_date::RawWriter;
 use moovitamix_tests::crash::{Stage, enumerate};
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -105,7 +105,7 @@ impl<'a> LinePartsWriter<'a> {
     async fn put(&mut self) -> Result<(), StoreError> {
         let lines = std::mem::take(&mut self.lines);
         let rows = lines.rows();
-        let key = self.partition.run_file(self.writer.run_id(), &format!("{}part-{:05}.jsonl.gz", self.folder, self.objects.len()));
+        let key = self.partition.part_key_in(self.writer.run_id(), &self.folder, self.objects.len(), "jsonl.gz");
         self.objects.push(self.writer.put_object(key, Bytes::from(lines.finish()), rows, self.role).await?);
         Ok(())
     }

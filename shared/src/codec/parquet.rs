@@ -126,7 +126,7 @@ impl<'w, T: Table> PartsWriter<'w, T> {
             None => ArrowWriter::try_new(Vec::new(), T::schema(), Some(self.layout.properties()))?,
         };
         let data = Bytes::from(file.into_inner()?);
-        let key = self.partition.run_file(self.run.run_id(), &format!("{}part-{:05}.parquet", self.folder, self.objects.len()));
+        let key = self.partition.part_key_in(self.run.run_id(), &self.folder, self.objects.len(), "parquet");
         let entry = self.run.put_object(key, data, self.rows_in_file as u64, ObjectRole::Data).await?;
         self.objects.push(entry);
         self.rows_in_file = 0;

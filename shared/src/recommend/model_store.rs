@@ -13,6 +13,7 @@ use super::evaluation::Evaluation;
 use super::gate::Decision;
 use super::ids::IdTable;
 use super::recipe::Recipe;
+use crate::partition::{CHAMPION_KEY, MODELS_PREFIX, model_version_key as version_key, parse_model_version_key};
 use crate::storage::{ETag, PutMode, Store, StoreError};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -20,8 +21,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-pub const MODELS_PREFIX: &str = "models/als/";
-pub const CHAMPION_KEY: &str = "models/als/champion.json";
 const CARD_FILE: &str = "model.json";
 
 #[derive(Debug, thiserror::Error)]
@@ -102,10 +101,6 @@ pub struct ModelStore {
     store: Arc<dyn Store>,
 }
 
-fn version_key(version: &str, file: &str) -> String {
-    format!("{MODELS_PREFIX}version={version}/{file}")
-}
-
 impl ModelStore {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self { store }
@@ -126,7 +121,7 @@ impl ModelStore {
         let objects = self.store.list(MODELS_PREFIX).await?;
         Ok(objects
             .iter()
-            .filter_map(|o| o.key.strip_prefix(MODELS_PREFIX)?.strip_prefix("version=")?.strip_suffix(&format!("/{CARD_FILE}")).map(str::to_owned))
+            .filter_map(|o| parse_model_version_key(&o.key).filter(|(_, file)| *file == CARD_FILE).map(|(version, _)| version.to_owned()))
             .collect())
     }
 
@@ -208,7 +203,7 @@ impl ModelStore {
         let objects = self.store.list(MODELS_PREFIX).await?;
         let mut by_version: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for o in &objects {
-            if let Some(v) = o.key.strip_prefix(MODELS_PREFIX).and_then(|k| k.strip_prefix("version=")).and_then(|k| k.split('/').next()) {
+            if let Some((v, _)) = parse_model_version_key(&o.key) {
                 by_version.entry(v).or_default().push(&o.key);
             }
         }

@@ -10,7 +10,7 @@ use crate::curated::{Recommendation, TableName, recommendations};
 use crate::job::Invocation;
 use crate::manifest::ObjectRole;
 use crate::metrics::Metric;
-use crate::partition::{Partition, Zone};
+use crate::partition::{Partition, Zone, model_version_folder};
 use crate::storage::Store;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -96,7 +96,7 @@ impl Recommender {
         let mut parts = PartsWriter::<Recommendation>::new(writer, partition.clone(), LAYOUT);
         parts.extend(scored.rows.iter().cloned()).await?;
         let (mut objects, rows) = parts.finish().await?;
-        let json_key = partition.run_file(run_id, "_jsonl/part-00000.jsonl.gz");
+        let json_key = partition.export_jsonl_key(run_id);
         let json = recommendations::json_lines(&scored.rows).finish();
         objects.push(writer.put_object(json_key, Bytes::from(json), rows, ObjectRole::Export).await?);
 
@@ -117,7 +117,7 @@ impl Recommender {
         let source = format!(
             "{} + {}",
             Partition::new(Zone::Curated, TableName::ListenEvents.as_str(), inputs.date).prefix(),
-            model_version.as_deref().map_or("no model (cold start)".to_owned(), |v| format!("models/als/version={v}/"))
+            model_version.as_deref().map_or("no model (cold start)".to_owned(), model_version_folder)
         );
         let details = json!({"model_version": model_version, "top_k": self.config.top_k, "catalog_coverage": scored.coverage,
             "trained_first": trained.as_ref().map(|t| &t.version)});

@@ -16,7 +16,7 @@ use crate::simulator::{Dataset, SimulatorConfig};
 use crate::storage::MemoryStore;
 use crate::transform::Transformer;
 use crate::transform::pii::Pii;
-use crate::transform::raw::RawWriter;
+use crate::transform::raw_date::RawWriter;
 use std::collections::{HashMap, HashSet};
 
 mod drift_blend;

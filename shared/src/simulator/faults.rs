@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::dataset::GenRow;
 use super::random::{hash, mix, unit};
-use super::{Endpoint, Faults};
+use super::{Resource, Faults};
 
 const TAG_REQUEST: u64 = 101;
 const TAG_MALFORMED: u64 = 102;
@@ -116,7 +116,7 @@ pub(crate) fn draw_request(
     faults: &Faults,
     seed: u64,
     day: u64,
-    e: Endpoint,
+    e: Resource,
     n: u64,
 ) -> RequestDraw {
     let h = hash(seed, TAG_REQUEST, (day << 2) | e as u64, n);
@@ -161,7 +161,7 @@ pub(crate) enum TotalChange {
     Shrink(u64),
 }
 
-pub(crate) fn total_change(seed: u64, e: Endpoint) -> TotalChange {
+pub(crate) fn total_change(seed: u64, e: Resource) -> TotalChange {
     let h = hash(seed, TAG_TOTAL, e as u64, 0);
     let k = 1 + (h >> 8) % 5;
     if h % 2 == 0 {
@@ -172,25 +172,25 @@ pub(crate) fn total_change(seed: u64, e: Endpoint) -> TotalChange {
 }
 
 /// Makes the row malformed when its version is drawn (share `rate`); returns whether it did.
-pub(crate) fn malform(row: &mut GenRow, e: Endpoint, seed: u64, rate: f64) -> bool {
+pub(crate) fn malform(row: &mut GenRow, e: Resource, seed: u64, rate: f64) -> bool {
     if rate.is_nan() || unit(hash(seed, TAG_MALFORMED, row.key, 0)) >= rate {
         return false;
     }
     let h = hash(seed, TAG_MALFORMED, row.key, 1);
     let (id_field, null_fields): (&str, &[&str]) = match e {
-        Endpoint::Tracks => ("id", &["name", "artist", "genres", "duration", "album"]),
-        Endpoint::Users => (
+        Resource::Tracks => ("id", &["name", "artist", "genres", "duration", "album"]),
+        Resource::Users => (
             "id",
             &["email", "first_name", "last_name", "favorite_genres"],
         ),
-        Endpoint::ListenHistory => ("user_id", &["items", "user_id"]),
+        Resource::ListenHistory => ("user_id", &["items", "user_id"]),
     };
     let set = |row: &mut GenRow, name: &str, v: Value| {
         if let Some(f) = row.fields.iter_mut().find(|(k, _)| *k == name) {
             f.1 = v;
         }
     };
-    let kinds = if e == Endpoint::ListenHistory { 5 } else { 4 };
+    let kinds = if e == Resource::ListenHistory { 5 } else { 4 };
     match h % kinds {
         // A missing key.
         0 => row.fields.retain(|(k, _)| *k != id_field),

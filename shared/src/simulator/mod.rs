@@ -222,9 +222,10 @@ impl Default for Faults {
     }
 }
 
-/// The three data endpoints.
+/// The three data resources the simulator serves, one listing endpoint each (not to be confused
+/// with fetch's `Endpoint`, the client's description of one such endpoint).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Endpoint {
+pub enum Resource {
     /// `/tracks`
     Tracks,
     /// `/users`
@@ -233,20 +234,20 @@ pub enum Endpoint {
     ListenHistory,
 }
 
-impl Endpoint {
-    /// Every endpoint.
-    pub const ALL: [Endpoint; 3] = [Endpoint::Tracks, Endpoint::Users, Endpoint::ListenHistory];
+impl Resource {
+    /// Every resource.
+    pub const ALL: [Resource; 3] = [Resource::Tracks, Resource::Users, Resource::ListenHistory];
 
-    /// The endpoint's name: its path without the slash.
+    /// The resource's name: its endpoint's path without the slash.
     pub fn name(self) -> &'static str {
         match self {
-            Endpoint::Tracks => "tracks",
-            Endpoint::Users => "users",
-            Endpoint::ListenHistory => "listen_history",
+            Resource::Tracks => "tracks",
+            Resource::Users => "users",
+            Resource::ListenHistory => "listen_history",
         }
     }
 
-    /// The endpoint of a name, with or without the leading slash.
+    /// The resource of a name, with or without the leading slash.
     pub fn from_name(name: &str) -> Option<Self> {
         let name = name.strip_prefix('/').unwrap_or(name);
         Self::ALL.into_iter().find(|e| e.name() == name)

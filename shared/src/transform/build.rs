@@ -3,7 +3,7 @@
 use super::classify::as_is;
 use super::previous::PreviousDate;
 use super::quality::{CurrentRowsDropped, DqReport, QuarantineBuffer, TableQuality, current_drop};
-use super::raw::RawDate;
+use super::raw_date::RawDate;
 use super::scd2::{MergeAt, MergeStats};
 use super::summary::{HistoryCounts, TableCounts};
 use super::{TransformError, Transformer, as_of, quarantine_dataset, rows};

@@ -4,7 +4,7 @@ use super::listen_events::PairsError;
 use super::config::SaltError;
 use super::fanout::FanoutError;
 use super::quality::{CurrentRowsDropped, QuarantineExceeded};
-use super::raw::RawError;
+use super::raw_date::RawError;
 use super::scd2::MergeError;
 use crate::codec::CodecError;
 use crate::commit::{CommitError, ReadError};

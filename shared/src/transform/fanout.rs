@@ -24,16 +24,16 @@
 use super::build::{RunInputs, TableOutput};
 use super::previous::PreviousDate;
 use super::quality::{QuarantineBuffer, TableQuality};
-use super::raw::RawDate;
+use super::raw_date::RawDate;
 use super::scd2::{MergeAt, MergeStats};
-use super::{FUNCTION, TransformError, TransformSummary, Transformer, as_of, quarantine_dataset};
+use super::{FUNCTION, RunDetails, TransformError, TransformSummary, Transformer, as_of, quarantine_dataset};
 use crate::buckets::Bucket;
 use crate::codec::Layout;
 use crate::commit::{RunId, RunSpec, RunWriter, Staged, with_run};
 use crate::curated::TableName;
 use crate::job::{Invocation, observed};
-use crate::manifest::{ObjectEntry, ObjectRole};
-use crate::partition::{Partition, Zone};
+use crate::manifest::{FetchStarted, ObjectEntry, ObjectRole};
+use crate::partition::{FANOUT_PLAN_FILE, Partition, Zone, fanout_bucket_file};
 use crate::records::Entity;
 use crate::trigger::{Trigger, check_logical_date};
 use bytes::Bytes;
@@ -61,8 +61,6 @@ fn run_id_of(text: &str) -> Result<RunId, FanoutError> {
         false => Ok(RunId::from(text)),
     }
 }
-
-const PLAN_FILE: &str = "_fanout/plan.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum FanoutError {
@@ -133,10 +131,6 @@ fn record_key(date: NaiveDate, run_id: &str, file: &str) -> String {
     Partition::new(Zone::Curated, TableName::ListenEvents.as_str(), date).run_file(run_id, file)
 }
 
-fn bucket_file(bucket: Bucket) -> String {
-    format!("_fanout/bucket-{:05}-of-{:05}.json", bucket.index, bucket.count)
-}
-
 /// The prefixes a bucket's phase writes under: cleared before a retry of the bucket.
 pub fn bucket_prefixes(date: NaiveDate, run_id: &str, bucket: Bucket) -> Vec<String> {
     let mut prefixes: Vec<String> = [
@@ -145,9 +139,9 @@ pub fn bucket_prefixes(date: NaiveDate, run_id: &str, bucket: Bucket) -> Vec<Str
         Partition::new(Zone::Quarantine, quarantine_dataset(TableName::ListenEvents.as_str()), date),
     ]
     .iter()
-    .map(|p| p.run_file(run_id, &format!("{}part-", bucket.folder())))
+    .map(|p| p.bucket_parts_prefix(run_id, bucket))
     .collect();
-    prefixes.push(record_key(date, run_id, &bucket_file(bucket)));
+    prefixes.push(record_key(date, run_id, &fanout_bucket_file(bucket)));
     prefixes
 }
 
@@ -202,7 +196,7 @@ async fn write_quarantine(writer: &RunWriter, date: NaiveDate, folder: &str, o: 
     let lines = o.quarantine.rows();
     if let Some(gz) = std::mem::take(&mut o.quarantine).finish() {
         let partition = Partition::new(Zone::Quarantine, quarantine_dataset(o.table.as_str()), date);
-        let key = partition.run_file(writer.run_id(), &format!("{folder}part-00000.jsonl.gz"));
+        let key = partition.part_key_in(writer.run_id(), folder, 0, "jsonl.gz");
         o.objects.push(writer.put_object(key, Bytes::from(gz), lines, ObjectRole::Quarantine).await?);
     }
     Ok(())
@@ -320,13 +314,13 @@ impl Transformer {
             track_ids,
             user_ids,
         };
-        self.put_record(&writer, PLAN_FILE, &plan).await?;
+        self.put_record(&writer, FANOUT_PLAN_FILE, &plan).await?;
         Ok(plan)
     }
 
     /// Phase 2: the listen tables of one bucket of users.
     pub async fn transform_bucket(&self, date: NaiveDate, run_id: &RunId, bucket: Bucket) -> Result<(), TransformError> {
-        let plan: Plan = self.get_record(date, run_id.as_str(), PLAN_FILE, "the plan").await?;
+        let plan: Plan = self.get_record(date, run_id.as_str(), FANOUT_PLAN_FILE, "the plan").await?;
         if bucket.count != plan.buckets {
             return Err(FanoutError::WrongBucket { bucket, count: plan.buckets }.into());
         }
@@ -348,7 +342,7 @@ impl Transformer {
             write_quarantine(&writer, date, &bucket.folder(), o).await?;
         }
         let record = BucketRecord { index: bucket.index, count: bucket.count, events: Recorded::of(events), delta: Recorded::of(delta) };
-        self.put_record(&writer, &bucket_file(bucket), &record).await
+        self.put_record(&writer, &fanout_bucket_file(bucket), &record).await
     }
 
     /// Phase 3: every bucket's tables and the plan's, checked as a whole and committed.
@@ -363,12 +357,12 @@ impl Transformer {
         let run_id = invocation.run_id.clone();
         let spec = RunSpec { store: self.store.clone(), stage: FUNCTION, zone: Zone::Curated, date, run_id: run_id.clone(), deadline: invocation.deadline };
         let (committed, built) = with_run(spec, &self.commit, |writer| async move {
-            let plan: Plan = self.get_record(date, run_id.as_str(), PLAN_FILE, "the plan").await?;
+            let plan: Plan = self.get_record(date, run_id.as_str(), FANOUT_PLAN_FILE, "the plan").await?;
             let (raw, previous) = self.inputs(&plan).await?;
             let mut records = Vec::new();
             for bucket in Bucket::all(plan.buckets) {
                 let what = format!("the record of {bucket}");
-                records.push(self.get_record::<BucketRecord>(date, run_id.as_str(), &bucket_file(bucket), &what).await?);
+                records.push(self.get_record::<BucketRecord>(date, run_id.as_str(), &fanout_bucket_file(bucket), &what).await?);
             }
             let mut records = records.into_iter();
             let first = records.next().expect("at least one bucket");
@@ -384,14 +378,16 @@ impl Transformer {
             let outputs = [plan.tracks, plan.users, events, delta].map(Recorded::output).into();
             let mut built = self.assess(&cx, outputs, fetch_started_at)?;
             let partitions = self.partitions(date, &writer, &mut built).await?;
-            let details = json!({ "dq_report": built.report, "fetch_started_at": built.fetch_started_at, "buckets": plan.buckets });
+            let fetch = FetchStarted { fetch_started_at: built.fetch_started_at };
+            let details = RunDetails { dq_report: &built.report, fetch, buckets: Some(plan.buckets) };
+            let details = serde_json::to_value(details).expect("the run details serialise");
             Ok::<_, TransformError>(Staged { partitions, details, output: (built, plan.buckets) })
         })
         .await?;
         let (built, buckets) = built;
         // The records served their purpose; a failure here leaves them to the orphan clean-up.
-        let buckets = Bucket::all(buckets).map(bucket_file);
-        for file in std::iter::once(PLAN_FILE.to_owned()).chain(buckets) {
+        let buckets = Bucket::all(buckets).map(fanout_bucket_file);
+        for file in std::iter::once(FANOUT_PLAN_FILE.to_owned()).chain(buckets) {
             if let Err(e) = self.store.delete(&record_key(date, invocation.run_id.as_str(), &file)).await {
                 tracing::warn!(error = %e, file, "could not delete a fan-out record; the orphan clean-up removes it");
             }

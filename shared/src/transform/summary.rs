@@ -50,6 +50,10 @@ pub struct RunDetails<'a> {
     pub dq_report: &'a DqReport,
     #[serde(flatten)]
     pub fetch: FetchStarted,
+    /// How many buckets of users a fanned run was processed in ([`super::fanout`]); absent for a
+    /// run in one invocation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub buckets: Option<u32>,
 }
 
 /// The counts a curated partition's manifest records, typed: the next date reads `rows` and

@@ -58,7 +58,7 @@ async fn keys(store: &Arc<dyn Store>, prefix: &str) -> Vec<String> {
 
 /// Commits a raw date as fetch would.
 async fn raw(store: &Arc<dyn Store>, d: u32, tracks: Vec<Value>, users: Vec<Value>, listens: Vec<Value>) {
-    let mut w = raw::RawWriter::new(store.clone(), day(d), &format!("fetch-{d}-{}", crate::commit::RunId::new(fetched_at(d))), fetched_at(d), 1000).await.unwrap();
+    let mut w = raw_date::RawWriter::new(store.clone(), day(d), &format!("fetch-{d}-{}", crate::commit::RunId::new(fetched_at(d))), fetched_at(d), 1000).await.unwrap();
     w.entity(Entity::Tracks, tracks).await.unwrap();
     w.entity(Entity::Users, users).await.unwrap();
     w.entity(Entity::ListenHistory, listens).await.unwrap();

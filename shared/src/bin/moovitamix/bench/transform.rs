@@ -16,7 +16,7 @@ use moovitamix::records::Entity;
 use moovitamix::simulator::{Dataset, SimulatorConfig};
 use moovitamix::storage::{LocalStore, Store};
 use moovitamix::transform::pii::Pii;
-use moovitamix::transform::raw::RawWriter;
+use moovitamix::transform::raw_date::RawWriter;
 use moovitamix::curated::TableName;
 use moovitamix::transform::{FUNCTION, Transformer, as_of};
 use std::io::Write;
