@@ -29,10 +29,9 @@ use crate::commit::{CommitError, CommitSettings, PartitionCommit, ReadError, Run
 use crate::curated::{TableName, UserRow, Version};
 use crate::job::{Classified, Invocation};
 use crate::manifest::{FetchStarted, Manifest, ObjectEntry, ObjectRole};
-use crate::partition::{MANIFEST_FILE, Partition, RUN_DATASET, Zone};
+use crate::partition::{MANIFEST_FILE, Partition, RUN_DATASET, Zone, quarantine_dataset};
 use crate::records::{Record, User};
 use crate::storage::{Store, StoreError};
-use crate::transform::quarantine_dataset;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use flate2::read::GzDecoder;

@@ -17,6 +17,7 @@
 //! | [`records`] | the source's rows and their validation (accepted / warned / rejected) |
 //! | [`source`] | the source API's pages: the [`source::PageSource`] seam with the listing rules, and the HTTP client with retries |
 //! | [`fetch`] | the fetch job: every endpoint, every page, into raw partitions |
+//! | [`quarantine`] | a quarantined row's JSON line, one shape for fetch's rejections and transform's |
 //! | [`codec`] | the table codec, nothing table-specific: columns declared once, Parquet part files written and read back, gzipped JSON-lines parts |
 //! | [`curated`] | the curated tables, the contract between the stages: one file per table (row type and columns), the SCD2 columns, the row hash, the table names |
 //! | [`transform`] | the transform job: raw into curated Parquet tables (SCD2 history of tracks and users, listen events and their daily delta), with data-quality checks and quarantine |

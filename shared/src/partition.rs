@@ -103,6 +103,12 @@ pub struct Partition {
     pub date: NaiveDate,
 }
 
+/// The quarantine dataset of a curated table, `curated_<table>`: fetch already owns
+/// `quarantine/<entity>/dt=D/` (and cleans it on every run), so transform's refusals live apart.
+pub fn quarantine_dataset(table: &str) -> String {
+    format!("curated_{table}")
+}
+
 impl Partition {
     pub fn new(zone: Zone, dataset: impl Into<String>, date: NaiveDate) -> Self {
         Self { zone, dataset: dataset.into(), date }

@@ -15,7 +15,8 @@ use moovitamix::simulator::{Evolution, Faults, RunningSimulator, SimulatorConfig
 use moovitamix::source::PageSource;
 use moovitamix::storage::{LocalStore, Store};
 use moovitamix::curated::{ListenEvent, TableName, TrackRow, UserRow, Version};
-use moovitamix::transform::{quarantine_dataset, read_curated};
+use moovitamix::partition::quarantine_dataset;
+use moovitamix::transform::read_curated;
 use moovitamix_tests::{Jobs, jobs};
 use serde_json::Value;
 use std::collections::BTreeSet;

@@ -6,13 +6,13 @@ use super::quality::{CurrentRowsDropped, DqReport, QuarantineBuffer, TableQualit
 use super::raw_date::RawDate;
 use super::scd2::{MergeAt, MergeStats};
 use super::summary::{HistoryCounts, TableCounts};
-use super::{TransformError, Transformer, as_of, quarantine_dataset, rows};
+use super::{TransformError, Transformer, as_of, rows};
 use crate::codec::{Interner, Layout};
 use crate::commit::{PartitionCommit, RunWriter};
 use crate::curated::TableName;
 use crate::manifest::{ObjectEntry, ObjectRole};
 use crate::metrics::Metric;
-use crate::partition::{Partition, Zone};
+use crate::partition::{Partition, Zone, quarantine_dataset};
 use crate::records::{Entity, Track, User};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};

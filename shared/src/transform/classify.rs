@@ -23,7 +23,7 @@ impl Rejected {
 }
 
 /// One raw row parsed and validated: what depends on the row alone, so rows can be parsed on
-/// every core ([`super::raw::for_each_parsed`]) before [`classify`] decides in file order.
+/// every core ([`super::raw_date::for_each_parsed`]) before [`classify`] decides in file order.
 pub(super) enum Parsed<R> {
     NotJson(serde_json::Error),
     Invalid { value: Value, reasons: Vec<Issue> },

@@ -37,9 +37,6 @@ pub mod pii;
 mod previous;
 pub mod quality;
 pub mod raw_date;
-// `tables.rs` still names the module by its former name (its body is edited in another branch);
-// this private alias goes once it says `raw_date`.
-use raw_date as raw;
 mod references;
 pub mod rows;
 pub mod scd2;
@@ -70,12 +67,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub const FUNCTION: &str = "transform";
-
-/// The quarantine dataset of a curated table, `curated_<table>`: fetch already owns
-/// `quarantine/<entity>/dt=D/` (and cleans it on every run), so transform's refusals live apart.
-pub fn quarantine_dataset(table: &str) -> String {
-    format!("curated_{table}")
-}
 
 /// The merge time of a logical date: D at 00:00 UTC, the same on every run of D.
 pub fn as_of(date: NaiveDate) -> DateTime<Utc> {

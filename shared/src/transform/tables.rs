@@ -6,7 +6,7 @@ use super::listen_events::ListenRows;
 use super::quality::{QuarantineBuffer, TableQuality};
 use super::references::{At, Known};
 use super::scd2::Merger;
-use super::{TransformError, Transformer, raw};
+use super::{TransformError, Transformer, raw_date};
 use crate::codec::{Interner, PartsWriter, Table};
 use crate::curated::{ListenEvent, TableName, Version, Versioned};
 use crate::records::{Check, Entity, Issue, ListenHistory, Record};
@@ -25,7 +25,7 @@ impl Transformer {
     ) -> Result<Rejected, TransformError> {
         let mut rejected = Rejected::default();
         for object in cx.raw.quarantine_objects(entity) {
-            raw::for_each_line(self.store.as_ref(), &object, |_, text| {
+            raw_date::for_each_line(self.store.as_ref(), &object, |_, text| {
                 // A line fetch wrote: {"source", "line", "reasons", "row"}; anything else has no readable key.
                 let line: Value = serde_json::from_slice(text).unwrap_or(Value::Null);
                 let row = line.get("row").unwrap_or(&Value::Null);
@@ -51,7 +51,7 @@ impl Transformer {
     ) -> Result<(), TransformError> {
         let mut seen = HashSet::new();
         for object in cx.raw.data_objects(R::ENTITY) {
-            raw::for_each_parsed(self.store.as_ref(), &object, parse::<R>, |line, text, parsed| {
+            raw_date::for_each_parsed(self.store.as_ref(), &object, parse::<R>, |line, text, parsed| {
                 if let Some((record, warnings, value)) = classify::<R>(
                     &mut seen,
                     rejected,

@@ -6,6 +6,7 @@ use crate::config::Secret;
 use crate::curated::{ListenEvent, TrackRow, UserRow, Version};
 use crate::manifest::Manifest;
 use crate::job::Classified;
+use crate::partition::quarantine_dataset;
 use crate::records::Entity;
 use bytes::Bytes;
 use serde_json::json;
