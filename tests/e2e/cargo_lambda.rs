@@ -292,8 +292,12 @@ async fn a_function_that_cannot_start_answers_every_invocation_with_why() {
             }
             other => panic!("attempt {attempt}: transform without a salt must fail, saying why; got {other:?}\n{}", emulator.log()),
         }
-        // Far below the invoke timeout: the answer is immediate (the build was done beforehand).
-        assert!(started.elapsed() < Duration::from_secs(120), "attempt {attempt} took {:?}", started.elapsed());
+        // The first invoke may include the emulator's build of the function (minutes on a busy
+        // machine); the second finds it built, and a function that answers at once answers far
+        // below the invoke timeout, where one that never asked for work would wait it out.
+        if attempt == 2 {
+            assert!(started.elapsed() < Duration::from_secs(120), "attempt {attempt} took {:?}", started.elapsed());
+        }
     }
     // The same emulator serves recommend, which starts (and finds nothing to score yet).
     match emulator.invoke("recommend", &event_path("recommend-score.json")).await {
