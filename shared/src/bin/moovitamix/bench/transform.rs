@@ -162,7 +162,8 @@ fn run_duckdb(dir: &Path, date: NaiveDate) -> Result<DuckDbRun, String> {
     }
     let out = dir.join("duckdb-out");
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    let raw = |entity: &str| format!("{}/raw/{entity}/dt={date}/*.jsonl.gz", dir.display());
+    // Every committed part, under its run folder (`dt=D/run=<id>/`); the bench commits one run a date.
+    let raw = |entity: &str| format!("{}/raw/{entity}/dt={date}/**/*.jsonl.gz", dir.display());
     let out = out.display();
     let sql = format!(
         "COPY (SELECT id, name, artist, songwriters, duration,
