@@ -6,7 +6,7 @@ use super::fields::{Fields, describe, kind};
 use serde_json::Value;
 
 /// A typed record of one entity.
-pub trait Record: Sized + Send {
+pub trait Record: Sized {
     const ENTITY: Entity;
     const FIELDS: &'static [&'static str];
     /// Fields holding personal data: never quoted in an issue's detail, redacted in quarantine.

@@ -22,26 +22,8 @@ impl Rejected {
     }
 }
 
-/// One raw row parsed and validated: what depends on the row alone, so rows can be parsed on
-/// every core ([`super::raw_date::for_each_parsed`]) before [`classify`] decides in file order.
-pub(super) enum Parsed<R> {
-    NotJson(serde_json::Error),
-    Invalid { value: Value, reasons: Vec<Issue> },
-    Valid { record: R, warnings: Vec<Issue>, value: Value },
-}
-
-pub(super) fn parse<R: Record>(text: &[u8]) -> Parsed<R> {
-    match serde_json::from_slice::<Value>(text) {
-        Err(e) => Parsed::NotJson(e),
-        Ok(value) => match R::validate(&value) {
-            Validated::Rejected { reasons } => Parsed::Invalid { value, reasons },
-            Validated::Accepted { record, warnings } => Parsed::Valid { record, warnings, value },
-        },
-    }
-}
-
-/// Counts and de-duplicates one parsed raw row; quarantines it (returning `None`) when it is
-/// not JSON, failed validation, or repeats a key already seen today.
+/// Parses, validates and de-duplicates one raw row; quarantines it (returning `None`) when it is
+/// not JSON, fails validation, or repeats a key already seen today.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn classify<R: Record>(
     seen: &mut HashSet<i64>,
@@ -51,22 +33,24 @@ pub(super) fn classify<R: Record>(
     source: &str,
     line: u64,
     text: &[u8],
-    parsed: Parsed<R>,
     units: fn(&Value) -> u64,
     redact: &dyn Fn(&Value) -> Value,
 ) -> Option<(R, Vec<Issue>, Value)> {
-    match parsed {
-        Parsed::NotJson(e) => {
+    let value: Value = match serde_json::from_slice(text) {
+        Ok(v) => v,
+        Err(e) => {
             quality.count_in(1);
             quality.quarantine(Check::InvalidRow, 1);
             quality.uncarriable += 1;
             let row = redact(&Value::String(String::from_utf8_lossy(text).into_owned()));
             quarantine.push(source, line, &[QuarantineReason::new(Check::InvalidRow, "", format!("not JSON: {e}"))], &row);
-            None
+            return None;
         }
-        Parsed::Invalid { value, reasons } => {
-            let units = units(&value);
-            quality.count_in(units);
+    };
+    let units = units(&value);
+    quality.count_in(units);
+    match R::validate(&value) {
+        Validated::Rejected { reasons } => {
             quality.quarantine(Check::InvalidRow, units);
             rejected.row(&value, R::ENTITY.key_field(), quality);
             quarantine.push(
@@ -77,9 +61,7 @@ pub(super) fn classify<R: Record>(
             );
             None
         }
-        Parsed::Valid { record, warnings, value } => {
-            let units = units(&value);
-            quality.count_in(units);
+        Validated::Accepted { record, warnings } => {
             let key = record.key();
             if !seen.insert(key) {
                 let field = R::ENTITY.key_field();

@@ -73,59 +73,30 @@ impl RawDate {
     }
 }
 
-/// Lines parsed at once by [`for_each_parsed`]: enough to keep every core busy, few enough that
-/// a chunk of parsed listen histories stays a few MiB.
-const PARSE_CHUNK_LINES: usize = 8192;
-
 /// Reads one raw object and calls `f(line_number, line)` for each JSON line (1-based).
-pub async fn for_each_line(store: &dyn Store, object: &ObjectEntry, mut f: impl FnMut(u64, &[u8])) -> Result<(), RawError> {
-    for_each_parsed(store, object, |_| (), |n, text, ()| f(n, text)).await
-}
-
-/// Reads one raw object and calls `f(line_number, line, parse(line))` for each JSON line
-/// (1-based), in file order. `parse` depends on the line alone, so it runs on every core (rayon,
-/// a chunk of lines at a time) while `f` keeps whatever depends on order on this thread: the
-/// result is the same whatever the number of cores.
-pub async fn for_each_parsed<T: Send>(
+pub async fn for_each_line(
     store: &dyn Store,
     object: &ObjectEntry,
-    parse: impl Fn(&[u8]) -> T + Sync,
-    mut f: impl FnMut(u64, &[u8], T),
+    mut f: impl FnMut(u64, &[u8]),
 ) -> Result<(), RawError> {
-    use rayon::prelude::*;
     let data = store.get(&object.key).await?.data;
     let corrupt = |detail: String| RawError::Corrupt { key: object.key.clone(), detail };
     if data.len() as u64 != object.bytes {
         return Err(corrupt(format!("{} bytes, but the manifest says {}", data.len(), object.bytes)));
     }
     let mut reader = BufReader::with_capacity(1 << 16, GzDecoder::new(&data[..]));
-    // One chunk: its lines back to back in `text`, each line's end in `ends`.
-    let (mut text, mut ends) = (Vec::with_capacity(1 << 20), Vec::with_capacity(PARSE_CHUNK_LINES));
+    let mut line = Vec::with_capacity(1024);
     let mut n = 0;
     loop {
-        text.clear();
-        ends.clear();
-        while ends.len() < PARSE_CHUNK_LINES {
-            let read = reader.read_until(b'\n', &mut text).map_err(|e| corrupt(format!("not gzip: {e}")))?;
-            if read == 0 {
-                break;
-            }
-            if text.last() == Some(&b'\n') {
-                text.pop();
-            }
-            ends.push(text.len());
-        }
-        if ends.is_empty() {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line).map_err(|e| corrupt(format!("not gzip: {e}")))?;
+        if read == 0 {
             break;
         }
-        let line = |j: usize| &text[if j == 0 { 0 } else { ends[j - 1] }..ends[j]];
-        // Blocks this task's thread for the chunk: transform's work is CPU-bound and runs alone.
-        let parsed: Vec<Option<T>> = (0..ends.len()).into_par_iter().map(|j| (!line(j).is_empty()).then(|| parse(line(j)))).collect();
-        for (j, parsed) in parsed.into_iter().enumerate() {
-            n += 1;
-            if let Some(parsed) = parsed {
-                f(n, line(j), parsed);
-            }
+        n += 1;
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        if !text.is_empty() {
+            f(n, text);
         }
     }
     if n != object.rows {
@@ -218,31 +189,6 @@ mod tests {
         }
         assert_eq!(ids, [(1, json!(0)), (2, json!(1)), (1, json!(2)), (2, json!(3)), (1, json!(4))]);
         assert_eq!(raw.data_objects(Entity::Users)[0].rows, 0, "an empty entity is one empty part");
-    }
-
-    #[tokio::test]
-    async fn lines_parsed_on_every_core_arrive_in_file_order_across_chunks() {
-        use std::io::Write;
-        let rows = 2 * PARSE_CHUNK_LINES + 5;
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        for i in 0..rows {
-            // Every 1000th line is blank: counted, never handed over.
-            let line = if i % 1000 == 999 { String::new() } else { json!({"id": i}).to_string() };
-            writeln!(gz, "{line}").unwrap();
-        }
-        let data = gz.finish().unwrap();
-        let store = MemoryStore::default();
-        store.put("raw/tracks/part.jsonl.gz", bytes::Bytes::from(data.clone()), crate::storage::PutMode::Create).await.unwrap();
-        let object = ObjectEntry { key: "raw/tracks/part.jsonl.gz".into(), bytes: data.len() as u64, sha256: String::new(), rows: rows as u64, role: ObjectRole::Data };
-        let mut seen = Vec::new();
-        let parse = |text: &[u8]| serde_json::from_slice::<serde_json::Value>(text).unwrap()["id"].as_u64().unwrap();
-        for_each_parsed(&store, &object, parse, |n, text, id| seen.push((n, id, text.len()))).await.unwrap();
-        let expected: Vec<u64> = (1..=rows as u64).filter(|n| n % 1000 != 0).collect();
-        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), expected, "line numbers count blank lines and keep file order");
-        assert!(seen.iter().all(|&(n, id, len)| id == n - 1 && len == json!({"id": id}).to_string().len()), "each line with its own parse");
-        let short = ObjectEntry { rows: rows as u64 - 1, ..object };
-        let err = for_each_parsed(&store, &short, parse, |_, _, _| ()).await.unwrap_err();
-        assert!(err.to_string().contains("lines, but the manifest says"), "{err}");
     }
 
     #[tokio::test]

@@ -1,7 +1,7 @@
 //! The tables of a run: raw rows read and classified, history tables merged, listen events joined with yesterday's, each streamed into its parts.
 
 use super::build::{RunInputs, TableOutput};
-use super::classify::{Rejected, as_is, classify, listen_units, one_unit, parse};
+use super::classify::{Rejected, as_is, classify, listen_units, one_unit};
 use super::listen_events::ListenRows;
 use super::quality::{QuarantineBuffer, TableQuality};
 use super::references::{At, Known};
@@ -51,7 +51,7 @@ impl Transformer {
     ) -> Result<(), TransformError> {
         let mut seen = HashSet::new();
         for object in cx.raw.data_objects(R::ENTITY) {
-            raw_date::for_each_parsed(self.store.as_ref(), &object, parse::<R>, |line, text, parsed| {
+            raw_date::for_each_line(self.store.as_ref(), &object, |line, text| {
                 if let Some((record, warnings, value)) = classify::<R>(
                     &mut seen,
                     rejected,
@@ -60,7 +60,6 @@ impl Transformer {
                     &object.key,
                     line,
                     text,
-                    parsed,
                     units,
                     redact,
                 ) {
