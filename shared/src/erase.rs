@@ -389,11 +389,14 @@ mod tests {
         assert_eq!(erased, json!({"id": 7, "email": null, "first_name": null, "last_name": null, "gender": "Female"}));
         assert_eq!(erase_line(erased.to_string().as_bytes(), ObjectRole::Data, &ids), None, "erasing twice changes nothing");
         assert_eq!(erase_line(json!({"id": 8, "email": "x@y.z"}).to_string().as_bytes(), ObjectRole::Data, &ids), None);
-        let quarantined = json!({"page": 1, "reasons": [{"field": "email", "check": "wrong_type", "detail": "expected text, got number 5"}],
-                                 "row": {"id": 7, "email": 5, "email_hash": "ab"}});
-        let erased: Value = serde_json::from_slice(&erase_line(quarantined.to_string().as_bytes(), ObjectRole::Quarantine, &ids).unwrap()).unwrap();
-        assert_eq!(erased["row"], json!({"id": 7, "email": null, "email_hash": null}));
-        assert_eq!(erased["reasons"][0]["detail"], ERASED);
+        // A fetch quarantine line of the shape written before `crate::quarantine`, and one of today's.
+        let reasons = json!([{"field": "email", "check": "wrong_type", "detail": "expected text, got number 5"}]);
+        let row = json!({"id": 7, "email": 5, "email_hash": "ab"});
+        for quarantined in [json!({"page": 1, "reasons": reasons, "row": row}), json!({"source": "users?page=1", "line": 3, "reasons": reasons, "row": row})] {
+            let erased: Value = serde_json::from_slice(&erase_line(quarantined.to_string().as_bytes(), ObjectRole::Quarantine, &ids).unwrap()).unwrap();
+            assert_eq!(erased["row"], json!({"id": 7, "email": null, "email_hash": null}), "{quarantined}");
+            assert_eq!(erased["reasons"][0]["detail"], ERASED, "{quarantined}");
+        }
     }
 
     proptest::proptest! {

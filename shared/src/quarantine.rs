@@ -1,7 +1,9 @@
 //! A quarantined row, one JSON line, the same for fetch's rejections (`quarantine/<entity>/`)
 //! and transform's (`quarantine/curated_<table>/`):
 //! `{"source", "line", "reasons": [{"check", "field", "detail"}], "row"}`, gzipped by
-//! [`crate::codec::jsonl`]. One shape, so one reader (Athena, DuckDB, the erasure) serves both.
+//! [`crate::codec::jsonl`]. One shape, so one reader serves both (the erasure, a DuckDB query).
+//! Fetch's lines written before this shape say `"page": n` instead of `source` and `line`; every
+//! reader in the code reads only `reasons` and `row`, so both shapes stay readable.
 
 use crate::records::{Check, Issue};
 use serde::Serialize;

@@ -36,8 +36,11 @@ impl ScriptedPages {
     }
 }
 
+/// A served row; a negative key serves a track whose `name` has the wrong type (rejected, key readable).
 fn row(path: &str, key: i64) -> String {
     match path {
+        "tracks" if key < 0 => json!({"id": key, "name": 5, "artist": "A", "songwriters": "B", "duration": "03:25", "genres": "rock",
+                                      "album": "X", "created_at": "2025-10-30T17:52:06", "updated_at": "2025-11-01T08:00:00"}),
         "tracks" => json!({"id": key, "name": "Song", "artist": "A", "songwriters": "B", "duration": "03:25", "genres": "rock",
                            "album": "X", "created_at": "2025-10-30T17:52:06", "updated_at": "2025-11-01T08:00:00"}),
         "users" => json!({"id": key, "first_name": "A", "last_name": "B", "email": "a@b.c", "gender": "Agender",
@@ -108,6 +111,26 @@ async fn a_stable_listing_is_read_once_and_committed() {
     assert_eq!((tracks.accepted, tracks.pages, tracks.restarts, tracks.duplicate_rows), (5, 3, 0, 0));
     assert_eq!(summary.entities[&Entity::Users].accepted, 1);
     assert!(committed(&fetcher).await);
+}
+
+#[tokio::test]
+async fn a_rejected_row_is_quarantined_with_its_page_and_place_in_it() {
+    // Pages of 2: [1, -2], [3, 4], [-5].
+    let fetcher = fetcher(ScriptedPages::stable(&[1, -2, 3, 4, -5]));
+    let mut limits = fetcher.limits;
+    limits.max_rejected_share = 0.5;
+    let fetcher = Fetcher { limits, ..fetcher };
+    let summary = fetcher.run(date(), "run-q").await.unwrap();
+    assert_eq!((summary.entities[&Entity::Tracks].accepted, summary.entities[&Entity::Tracks].rejected), (3, 2));
+    let mut lines = Vec::new();
+    for o in fetcher.store.list("quarantine/tracks/").await.unwrap() {
+        let data = fetcher.store.get(&o.key).await.unwrap().data;
+        let text = std::io::read_to_string(flate2::read::GzDecoder::new(&data[..])).unwrap();
+        lines.extend(text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()));
+    }
+    let places: Vec<_> = lines.iter().map(|q| (q["source"].as_str().unwrap().to_owned(), q["line"].as_u64().unwrap(), q["row"]["id"].as_i64().unwrap())).collect();
+    assert_eq!(places, [("tracks?page=1".to_owned(), 2, -2), ("tracks?page=3".to_owned(), 1, -5)]);
+    assert!(lines.iter().all(|q| q["reasons"][0]["check"] == "wrong_type" && q["reasons"][0]["field"] == "name"), "{lines:?}");
 }
 
 #[tokio::test]
