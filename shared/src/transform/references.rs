@@ -9,10 +9,45 @@ use crate::quarantine::QuarantineReason;
 use crate::records::{Check, ListenHistory};
 use serde_json::{Value, json};
 
-/// Today's known keys: those served, and those carried forward; each sorted.
+/// Today's known keys: those served, and those carried forward.
 pub(super) struct Known<'a> {
-    pub tracks: &'a [i64],
-    pub users: &'a [i64],
+    tracks: KeySet<'a>,
+    users: KeySet<'a>,
+}
+
+/// A set of keys asked about once per listen item (tens of millions a day): one bit per key of
+/// their range when the range is dense enough to cost no more than the keys themselves (64 bits a
+/// key), else a binary search of the sorted keys. A binary search per item was 7% of transform.
+enum KeySet<'a> {
+    Bits { min: i64, bits: Vec<u64> },
+    Sorted(&'a [i64]),
+}
+
+impl<'a> KeySet<'a> {
+    /// `keys` sorted ascending.
+    fn new(keys: &'a [i64]) -> Self {
+        let (Some(&min), Some(&max)) = (keys.first(), keys.last()) else { return Self::Sorted(keys) };
+        let span = max.abs_diff(min).saturating_add(1);
+        if span > 64 * keys.len() as u64 {
+            return Self::Sorted(keys);
+        }
+        let mut bits = vec![0u64; span.div_ceil(64) as usize];
+        for &k in keys {
+            let at = k.abs_diff(min);
+            bits[(at / 64) as usize] |= 1 << (at % 64);
+        }
+        Self::Bits { min, bits }
+    }
+
+    fn contains(&self, key: i64) -> bool {
+        match self {
+            Self::Sorted(keys) => keys.binary_search(&key).is_ok(),
+            Self::Bits { min, bits } => {
+                let Some(at) = key.checked_sub(*min).and_then(|d| u64::try_from(d).ok()) else { return false };
+                bits.get((at / 64) as usize).is_some_and(|w| w & (1 << (at % 64)) != 0)
+            }
+        }
+    }
 }
 
 /// Where a raw row was read: its object and 1-based line.
@@ -21,13 +56,18 @@ pub(super) struct At<'a> {
     pub line: u64,
 }
 
-impl Known<'_> {
+impl<'a> Known<'a> {
+    /// From today's track and user keys, each sorted ascending.
+    pub(super) fn new(tracks: &'a [i64], users: &'a [i64]) -> Self {
+        Self { tracks: KeySet::new(tracks), users: KeySet::new(users) }
+    }
+
     pub(super) fn has_track(&self, id: i64) -> bool {
-        self.tracks.binary_search(&id).is_ok()
+        self.tracks.contains(id)
     }
 
     pub(super) fn has_user(&self, id: i64) -> bool {
-        self.users.binary_search(&id).is_ok()
+        self.users.contains(id)
     }
 
     /// The row's items of known tracks, or `None` when its user is unknown; what is refused goes
@@ -54,5 +94,25 @@ impl Known<'_> {
             quarantine.push(at.source, at.line, &[reason], &item);
         }
         Some(items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeySet;
+
+    #[test]
+    fn a_key_set_answers_as_a_binary_search_does_dense_or_sparse() {
+        let dense: Vec<i64> = (-70..300).filter(|k| k % 3 != 0).collect();
+        let sparse = vec![i64::MIN, -5, 0, 7, 1 << 40, i64::MAX];
+        for keys in [dense, sparse, vec![], vec![42]] {
+            let set = KeySet::new(&keys);
+            let probes = keys.iter().flat_map(|&k| [k.saturating_sub(1), k, k.saturating_add(1)]).chain([i64::MIN, 0, i64::MAX, 400, -71]);
+            for p in probes {
+                assert_eq!(set.contains(p), keys.binary_search(&p).is_ok(), "key {p} in {:?}", &keys[..keys.len().min(5)]);
+            }
+        }
+        assert!(matches!(KeySet::new(&(0..1000).collect::<Vec<_>>()), KeySet::Bits { .. }), "dense keys take the bitmap");
+        assert!(matches!(KeySet::new(&[0, 1 << 40]), KeySet::Sorted(_)), "sparse keys keep the search");
     }
 }

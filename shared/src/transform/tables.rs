@@ -179,7 +179,7 @@ impl Transformer {
         let mut rejected = self
             .upstream_rejected(cx, Entity::ListenHistory, listen_units, &mut quality)
             .await?;
-        let known = Known { tracks: track_ids, users: user_ids };
+        let known = Known::new(track_ids, user_ids);
         let keep = |source: &str, line: u64, h: ListenHistory, mut warnings: Vec<Issue>, value: Value, quality: &mut TableQuality, quarantine: &mut QuarantineBuffer| {
             let Some(items) = known.items(&h, &value, At { source, line }, quality, quarantine) else { return };
             if h.items.is_empty() && !warnings.iter().any(|w| w.field == "items") {
