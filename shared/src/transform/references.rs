@@ -28,7 +28,8 @@ impl<'a> KeySet<'a> {
     fn new(keys: &'a [i64]) -> Self {
         let (Some(&min), Some(&max)) = (keys.first(), keys.last()) else { return Self::Sorted(keys) };
         let span = max.abs_diff(min).saturating_add(1);
-        if span > 64 * keys.len() as u64 {
+        // Unsorted keys (a damaged fan-out plan) must not index past the bitmap: they keep the search.
+        if span > 64 * keys.len() as u64 || !keys.is_sorted() {
             return Self::Sorted(keys);
         }
         let mut bits = vec![0u64; span.div_ceil(64) as usize];
@@ -114,5 +115,6 @@ mod tests {
         }
         assert!(matches!(KeySet::new(&(0..1000).collect::<Vec<_>>()), KeySet::Bits { .. }), "dense keys take the bitmap");
         assert!(matches!(KeySet::new(&[0, 1 << 40]), KeySet::Sorted(_)), "sparse keys keep the search");
+        assert!(matches!(KeySet::new(&[5, 100, 3, 7]), KeySet::Sorted(_)), "unsorted keys keep the search");
     }
 }
