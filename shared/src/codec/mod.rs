@@ -96,7 +96,7 @@ pub fn schema(columns: impl IntoIterator<Item = Column>) -> SchemaRef {
 }
 
 /// A row type of a table.
-pub trait Table: Sized {
+pub trait Table: Sized + Send + 'static {
     /// The table's name, its folder under its zone.
     const NAME: &'static str;
     /// Every column, in file order.

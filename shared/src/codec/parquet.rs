@@ -51,7 +51,8 @@ impl Layout {
 
 /// Writes one partition's Parquet parts through the run's [`RunWriter`]: `part-NNNNN-<run
 /// id>.parquet`, each at most `file_rows` rows, and one empty part for an empty table so that
-/// readers still find the schema.
+/// readers still find the schema. Each file is encoded on its own thread ([`Encoding`]) while
+/// the caller produces the next rows.
 pub struct PartsWriter<'w, T: Table> {
     run: &'w RunWriter,
     partition: Partition,
@@ -59,7 +60,7 @@ pub struct PartsWriter<'w, T: Table> {
     folder: String,
     layout: Layout,
     pending: Vec<T>,
-    file: Option<ArrowWriter<Vec<u8>>>,
+    file: Option<Encoding<T>>,
     rows_in_file: usize,
     objects: Vec<ObjectEntry>,
     rows: u64,
@@ -108,24 +109,22 @@ impl<'w, T: Table> PartsWriter<'w, T> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let batch = T::to_batch(&self.pending)?;
-        let file = match &mut self.file {
-            Some(f) => f,
-            None => self.file.insert(ArrowWriter::try_new(Vec::new(), T::schema(), Some(self.layout.properties()))?),
-        };
-        file.write(&batch)?;
-        self.rows_in_file += self.pending.len();
-        self.rows += self.pending.len() as u64;
-        self.pending.clear();
+        let layout = self.layout;
+        let file = self.file.get_or_insert_with(|| Encoding::start(layout));
+        let rows = std::mem::replace(&mut self.pending, file.empty_batch());
+        let n = rows.len();
+        if !file.write(rows) {
+            // The encoder stopped on an error: it is the answer.
+            return Err(self.file.take().expect("a file being encoded").finish().expect_err("an encoder that stopped early failed"));
+        }
+        self.rows_in_file += n;
+        self.rows += n as u64;
         Ok(())
     }
 
     async fn close_file(&mut self) -> Result<(), CodecError> {
-        let file = match self.file.take() {
-            Some(f) => f,
-            None => ArrowWriter::try_new(Vec::new(), T::schema(), Some(self.layout.properties()))?,
-        };
-        let data = Bytes::from(file.into_inner()?);
+        let layout = self.layout;
+        let data = Bytes::from(self.file.take().unwrap_or_else(|| Encoding::start(layout)).finish()?);
         let key = self.partition.part_key_in(self.run.run_id(), &self.folder, self.objects.len(), "parquet");
         let entry = self.run.put_object(key, data, self.rows_in_file as u64, ObjectRole::Data).await?;
         self.objects.push(entry);
@@ -140,6 +139,52 @@ impl<'w, T: Table> PartsWriter<'w, T> {
             self.close_file().await?;
         }
         Ok((self.objects, self.rows))
+    }
+}
+
+/// One Parquet file encoded on a thread of its own: the caller hands it batches of rows (one
+/// waits at most, so memory holds two batches and a spare) and takes the file's bytes at the
+/// end. The bytes are those of encoding the same batches in place. Emptied batches come back
+/// to be filled again: a fresh megabyte-sized `Vec` per batch costs page faults.
+struct Encoding<T> {
+    batches: std::sync::mpsc::SyncSender<Vec<T>>,
+    emptied: std::sync::mpsc::Receiver<Vec<T>>,
+    encoder: std::thread::JoinHandle<Result<Vec<u8>, CodecError>>,
+}
+
+impl<T: Table> Encoding<T> {
+    fn start(layout: Layout) -> Self {
+        let (batches, received) = std::sync::mpsc::sync_channel::<Vec<T>>(1);
+        let (give_back, emptied) = std::sync::mpsc::sync_channel::<Vec<T>>(2);
+        let encoder = std::thread::Builder::new()
+            .name(format!("parquet-{}", T::NAME))
+            .spawn(move || {
+                let mut file = ArrowWriter::try_new(Vec::new(), T::schema(), Some(layout.properties()))?;
+                for mut rows in received {
+                    file.write(&T::to_batch(&rows)?)?;
+                    rows.clear();
+                    let _ = give_back.try_send(rows);
+                }
+                Ok(file.into_inner()?)
+            })
+            .expect("a thread to encode Parquet");
+        Self { batches, emptied, encoder }
+    }
+
+    /// An emptied batch to fill, or a new one.
+    fn empty_batch(&self) -> Vec<T> {
+        self.emptied.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH_ROWS))
+    }
+
+    /// Hands over a batch; false when the encoder has stopped (on an error [`Encoding::finish`] returns).
+    fn write(&self, rows: Vec<T>) -> bool {
+        self.batches.send(rows).is_ok()
+    }
+
+    /// The file's bytes, once every batch is encoded.
+    fn finish(self) -> Result<Vec<u8>, CodecError> {
+        drop(self.batches);
+        self.encoder.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 }
 

@@ -22,8 +22,34 @@ impl Rejected {
     }
 }
 
-/// Parses, validates and de-duplicates one raw row; quarantines it (returning `None`) when it is
-/// not JSON, fails validation, or repeats a key already seen today.
+/// One raw row parsed and validated, before the run's state sees it: pure, so rows are parsed
+/// on every core ([`super::raw_lines::for_each_parsed`]) and then classified in order. The
+/// row's `Value` is dropped here; the rare paths that quarantine an accepted row parse its text again.
+pub(super) enum Parsed<R> {
+    NotJson(String),
+    Rejected { value: Value, reasons: Vec<Issue>, units: u64 },
+    Accepted { record: R, warnings: Vec<Issue>, units: u64 },
+}
+
+pub(super) fn parse<R: Record>(text: &[u8], units: fn(&Value) -> u64) -> Parsed<R> {
+    let value: Value = match serde_json::from_slice(text) {
+        Ok(v) => v,
+        Err(e) => return Parsed::NotJson(format!("not JSON: {e}")),
+    };
+    let units = units(&value);
+    match R::validate(&value) {
+        Validated::Rejected { reasons } => Parsed::Rejected { value, reasons, units },
+        Validated::Accepted { record, warnings } => Parsed::Accepted { record, warnings, units },
+    }
+}
+
+/// The JSON of a raw line already parsed once (it was, to be accepted).
+pub(super) fn value_of(text: &[u8]) -> Value {
+    serde_json::from_slice(text).unwrap_or(Value::Null)
+}
+
+/// Counts and de-duplicates one parsed raw row; quarantines it (returning `None`) when it is
+/// not JSON, failed validation, or repeats a key already seen today.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn classify<R: Record>(
     seen: &mut HashSet<i64>,
@@ -33,24 +59,20 @@ pub(super) fn classify<R: Record>(
     source: &str,
     line: u64,
     text: &[u8],
-    units: fn(&Value) -> u64,
+    parsed: Parsed<R>,
     redact: &dyn Fn(&Value) -> Value,
-) -> Option<(R, Vec<Issue>, Value)> {
-    let value: Value = match serde_json::from_slice(text) {
-        Ok(v) => v,
-        Err(e) => {
+) -> Option<(R, Vec<Issue>)> {
+    match parsed {
+        Parsed::NotJson(detail) => {
             quality.count_in(1);
             quality.quarantine(Check::InvalidRow, 1);
             quality.uncarriable += 1;
             let row = redact(&Value::String(String::from_utf8_lossy(text).into_owned()));
-            quarantine.push(source, line, &[QuarantineReason::new(Check::InvalidRow, "", format!("not JSON: {e}"))], &row);
-            return None;
+            quarantine.push(source, line, &[QuarantineReason::new(Check::InvalidRow, "", detail)], &row);
+            None
         }
-    };
-    let units = units(&value);
-    quality.count_in(units);
-    match R::validate(&value) {
-        Validated::Rejected { reasons } => {
+        Parsed::Rejected { value, reasons, units } => {
+            quality.count_in(units);
             quality.quarantine(Check::InvalidRow, units);
             rejected.row(&value, R::ENTITY.key_field(), quality);
             quarantine.push(
@@ -61,16 +83,17 @@ pub(super) fn classify<R: Record>(
             );
             None
         }
-        Validated::Accepted { record, warnings } => {
+        Parsed::Accepted { record, warnings, units } => {
+            quality.count_in(units);
             let key = record.key();
             if !seen.insert(key) {
                 let field = R::ENTITY.key_field();
                 quality.quarantine(Check::DuplicateKey, units);
                 let reason = QuarantineReason::new(Check::DuplicateKey, field, format!("{field} {key} appears again today; the first row is kept"));
-                quarantine.push(source, line, &[reason], &redact(&value));
+                quarantine.push(source, line, &[reason], &redact(&value_of(text)));
                 return None;
             }
-            Some((record, warnings, value))
+            Some((record, warnings))
         }
     }
 }

@@ -37,6 +37,7 @@ pub mod pii;
 mod previous;
 pub mod quality;
 pub mod raw_date;
+mod raw_lines;
 mod references;
 pub mod rows;
 pub mod scd2;

@@ -11,10 +11,8 @@ use crate::partition::{Partition, Zone};
 use crate::records::Entity;
 use crate::storage::{Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
-use flate2::read::GzDecoder;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RawError {
@@ -71,38 +69,6 @@ impl RawDate {
     pub fn rejected(&self) -> BTreeMap<String, u64> {
         self.partitions.iter().map(|(e, m)| (e.as_str().to_owned(), m.count("rejected"))).collect()
     }
-}
-
-/// Reads one raw object and calls `f(line_number, line)` for each JSON line (1-based).
-pub async fn for_each_line(
-    store: &dyn Store,
-    object: &ObjectEntry,
-    mut f: impl FnMut(u64, &[u8]),
-) -> Result<(), RawError> {
-    let data = store.get(&object.key).await?.data;
-    let corrupt = |detail: String| RawError::Corrupt { key: object.key.clone(), detail };
-    if data.len() as u64 != object.bytes {
-        return Err(corrupt(format!("{} bytes, but the manifest says {}", data.len(), object.bytes)));
-    }
-    let mut reader = BufReader::with_capacity(1 << 16, GzDecoder::new(&data[..]));
-    let mut line = Vec::with_capacity(1024);
-    let mut n = 0;
-    loop {
-        line.clear();
-        let read = reader.read_until(b'\n', &mut line).map_err(|e| corrupt(format!("not gzip: {e}")))?;
-        if read == 0 {
-            break;
-        }
-        n += 1;
-        let text = line.strip_suffix(b"\n").unwrap_or(&line);
-        if !text.is_empty() {
-            f(n, text);
-        }
-    }
-    if n != object.rows {
-        return Err(corrupt(format!("{n} lines, but the manifest says {}", object.rows)));
-    }
-    Ok(())
 }
 
 /// Writes a raw date as fetch would, from rows in memory (tests and benchmarks).
@@ -185,7 +151,7 @@ mod tests {
         assert_eq!(objects.iter().map(|o| o.rows).collect::<Vec<_>>(), [2, 2, 1]);
         let mut ids = Vec::new();
         for o in &objects {
-            for_each_line(store.as_ref(), o, |n, line| ids.push((n, serde_json::from_slice::<serde_json::Value>(line).unwrap()["id"].clone()))).await.unwrap();
+            super::super::raw_lines::for_each_line(store.as_ref(), o, |n, line| ids.push((n, serde_json::from_slice::<serde_json::Value>(line).unwrap()["id"].clone()))).await.unwrap();
         }
         assert_eq!(ids, [(1, json!(0)), (2, json!(1)), (1, json!(2)), (2, json!(3)), (1, json!(4))]);
         assert_eq!(raw.data_objects(Entity::Users)[0].rows, 0, "an empty entity is one empty part");

@@ -72,13 +72,13 @@ impl<'a> Known<'a> {
     }
 
     /// The row's items of known tracks, or `None` when its user is unknown; what is refused goes
-    /// to `quarantine` with its reason.
-    pub(super) fn items(&self, h: &ListenHistory, value: &Value, at: At<'_>, quality: &mut TableQuality, quarantine: &mut QuarantineBuffer) -> Option<Vec<Item>> {
+    /// to `quarantine` with its reason (a whole row as `row()` gives it).
+    pub(super) fn items(&self, h: &ListenHistory, row: impl FnOnce() -> Value, at: At<'_>, quality: &mut TableQuality, quarantine: &mut QuarantineBuffer) -> Option<Vec<Item>> {
         if !self.has_user(h.user_id) {
             let units = h.items.len().max(1) as u64;
             quality.quarantine(Check::UnknownUser, units);
             let reason = QuarantineReason::new(Check::UnknownUser, "user_id", format!("user {} is not in today's users", h.user_id));
-            quarantine.push(at.source, at.line, &[reason], value);
+            quarantine.push(at.source, at.line, &[reason], &row());
             return None;
         }
         let mut items = Vec::with_capacity(h.items.len());

@@ -1,12 +1,12 @@
 //! The tables of a run: raw rows read and classified, history tables merged, listen events joined with yesterday's, each streamed into its parts.
 
 use super::build::{RunInputs, TableOutput};
-use super::classify::{Rejected, as_is, classify, listen_units, one_unit};
+use super::classify::{Rejected, as_is, classify, listen_units, one_unit, parse, value_of};
 use super::listen_events::ListenRows;
 use super::quality::{QuarantineBuffer, TableQuality};
 use super::references::{At, Known};
 use super::scd2::Merger;
-use super::{TransformError, Transformer, raw_date};
+use super::{TransformError, Transformer, raw_lines};
 use crate::codec::{Interner, PartsWriter, Table};
 use crate::curated::{ListenEvent, TableName, Version, Versioned};
 use crate::records::{Check, Entity, Issue, ListenHistory, Record};
@@ -25,7 +25,7 @@ impl Transformer {
     ) -> Result<Rejected, TransformError> {
         let mut rejected = Rejected::default();
         for object in cx.raw.quarantine_objects(entity) {
-            raw_date::for_each_line(self.store.as_ref(), &object, |_, text| {
+            raw_lines::for_each_line(self.store.as_ref(), &object, |_, text| {
                 // A line fetch wrote: {"source", "line", "reasons", "row"}; anything else has no readable key.
                 let line: Value = serde_json::from_slice(text).unwrap_or(Value::Null);
                 let row = line.get("row").unwrap_or(&Value::Null);
@@ -37,41 +37,25 @@ impl Transformer {
         Ok(rejected)
     }
 
-    /// Reads an entity's raw rows through [`classify`], handing each kept one to `keep`.
+    /// Reads an entity's raw rows, parsed on every core and then [`classify`]'d in order, handing
+    /// each kept one, with its line, to `keep`.
     #[allow(clippy::too_many_arguments)]
-    async fn read_rows<R: Record>(
+    async fn read_rows<R: Record + Send>(
         &self,
         cx: &RunInputs<'_>,
         rejected: &mut Rejected,
         quality: &mut TableQuality,
         quarantine: &mut QuarantineBuffer,
         units: fn(&Value) -> u64,
-        redact: &dyn Fn(&Value) -> Value,
-        mut keep: impl FnMut(&str, u64, R, Vec<Issue>, Value, &mut TableQuality, &mut QuarantineBuffer),
+        redact: &(dyn Fn(&Value) -> Value + Sync),
+        mut keep: impl FnMut(&str, u64, R, Vec<Issue>, &[u8], &mut TableQuality, &mut QuarantineBuffer) + Send,
     ) -> Result<(), TransformError> {
         let mut seen = HashSet::new();
         for object in cx.raw.data_objects(R::ENTITY) {
-            raw_date::for_each_line(self.store.as_ref(), &object, |line, text| {
-                if let Some((record, warnings, value)) = classify::<R>(
-                    &mut seen,
-                    rejected,
-                    quality,
-                    quarantine,
-                    &object.key,
-                    line,
-                    text,
-                    units,
-                    redact,
-                ) {
-                    keep(
-                        &object.key,
-                        line,
-                        record,
-                        warnings,
-                        value,
-                        quality,
-                        quarantine,
-                    );
+            let source = object.key.as_str();
+            raw_lines::for_each_parsed(self.store.as_ref(), &object, |text| parse::<R>(text, units), |line, text, parsed| {
+                if let Some((record, warnings)) = classify::<R>(&mut seen, rejected, quality, quarantine, source, line, text, parsed, redact) {
+                    keep(source, line, record, warnings, text, quality, quarantine);
                 }
             })
             .await?;
@@ -81,12 +65,12 @@ impl Transformer {
 
     /// A history table (tracks, users): today's rows of `R`, as curated rows by `to_row`, merged
     /// onto the previous history; returns it with today's current keys, sorted.
-    pub(super) async fn history_table<R: Record, Row: Versioned>(
+    pub(super) async fn history_table<R: Record + Send, Row: Versioned + Send>(
         &self,
         cx: &RunInputs<'_>,
         table: TableName,
-        redact: &dyn Fn(&Value) -> Value,
-        mut to_row: impl FnMut(R, &mut Interner) -> Row,
+        redact: &(dyn Fn(&Value) -> Value + Sync),
+        mut to_row: impl FnMut(R, &mut Interner) -> Row + Send,
         interner: &mut Interner,
     ) -> Result<(TableOutput, Vec<i64>), TransformError>
     where
@@ -180,8 +164,8 @@ impl Transformer {
             .upstream_rejected(cx, Entity::ListenHistory, listen_units, &mut quality)
             .await?;
         let known = Known::new(track_ids, user_ids);
-        let keep = |source: &str, line: u64, h: ListenHistory, mut warnings: Vec<Issue>, value: Value, quality: &mut TableQuality, quarantine: &mut QuarantineBuffer| {
-            let Some(items) = known.items(&h, &value, At { source, line }, quality, quarantine) else { return };
+        let keep = |source: &str, line: u64, h: ListenHistory, mut warnings: Vec<Issue>, text: &[u8], quality: &mut TableQuality, quarantine: &mut QuarantineBuffer| {
+            let Some(items) = known.items(&h, || value_of(text), At { source, line }, quality, quarantine) else { return };
             if h.items.is_empty() && !warnings.iter().any(|w| w.field == "items") {
                 warnings.push(Issue { field: "items".into(), check: Check::EmptyField, detail: "no items".into() });
             }
