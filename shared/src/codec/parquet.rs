@@ -31,6 +31,8 @@ pub enum CodecError {
     Arrow(#[from] ArrowError),
     #[error("{key}: {detail}")]
     Content { key: String, detail: String },
+    #[error("no thread to encode Parquet: {0}")]
+    Thread(std::io::Error),
 }
 
 /// How part files are cut.
@@ -110,7 +112,10 @@ impl<'w, T: Table> PartsWriter<'w, T> {
             return Ok(());
         }
         let layout = self.layout;
-        let file = self.file.get_or_insert_with(|| Encoding::start(layout));
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => self.file.insert(Encoding::start(layout)?),
+        };
         let rows = std::mem::replace(&mut self.pending, file.empty_batch());
         let n = rows.len();
         if !file.write(rows) {
@@ -124,7 +129,11 @@ impl<'w, T: Table> PartsWriter<'w, T> {
 
     async fn close_file(&mut self) -> Result<(), CodecError> {
         let layout = self.layout;
-        let data = Bytes::from(self.file.take().unwrap_or_else(|| Encoding::start(layout)).finish()?);
+        let file = match self.file.take() {
+            Some(f) => f,
+            None => Encoding::start(layout)?,
+        };
+        let data = Bytes::from(file.finish()?);
         let key = self.partition.part_key_in(self.run.run_id(), &self.folder, self.objects.len(), "parquet");
         let entry = self.run.put_object(key, data, self.rows_in_file as u64, ObjectRole::Data).await?;
         self.objects.push(entry);
@@ -142,33 +151,40 @@ impl<'w, T: Table> PartsWriter<'w, T> {
     }
 }
 
-/// One Parquet file encoded on a thread of its own: the caller hands it batches of rows (one
-/// waits at most, so memory holds two batches and a spare) and takes the file's bytes at the
-/// end. The bytes are those of encoding the same batches in place. Emptied batches come back
-/// to be filled again: a fresh megabyte-sized `Vec` per batch costs page faults.
+/// One Parquet file encoded on a thread of its own: the caller hands it batches of rows (at most
+/// three full batches and two emptied ones exist at once) and takes the file's bytes at the end.
+/// The bytes are those of encoding the same batches in place. Emptied batches come back to be
+/// filled again: a fresh megabyte-sized `Vec` per batch costs page faults. Dropped unfinished
+/// (a failed run), it stops the thread at its next batch instead of encoding a file nobody takes.
 struct Encoding<T> {
-    batches: std::sync::mpsc::SyncSender<Vec<T>>,
+    batches: Option<std::sync::mpsc::SyncSender<Vec<T>>>,
     emptied: std::sync::mpsc::Receiver<Vec<T>>,
-    encoder: std::thread::JoinHandle<Result<Vec<u8>, CodecError>>,
+    encoder: Option<std::thread::JoinHandle<Result<Vec<u8>, CodecError>>>,
+    dropped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<T: Table> Encoding<T> {
-    fn start(layout: Layout) -> Self {
+    fn start(layout: Layout) -> Result<Self, CodecError> {
         let (batches, received) = std::sync::mpsc::sync_channel::<Vec<T>>(1);
         let (give_back, emptied) = std::sync::mpsc::sync_channel::<Vec<T>>(2);
+        let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = dropped.clone();
         let encoder = std::thread::Builder::new()
             .name(format!("parquet-{}", T::NAME))
             .spawn(move || {
                 let mut file = ArrowWriter::try_new(Vec::new(), T::schema(), Some(layout.properties()))?;
                 for mut rows in received {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        return Ok(Vec::new());
+                    }
                     file.write(&T::to_batch(&rows)?)?;
                     rows.clear();
                     let _ = give_back.try_send(rows);
                 }
                 Ok(file.into_inner()?)
             })
-            .expect("a thread to encode Parquet");
-        Self { batches, emptied, encoder }
+            .map_err(CodecError::Thread)?;
+        Ok(Self { batches: Some(batches), emptied, encoder: Some(encoder), dropped })
     }
 
     /// An emptied batch to fill, or a new one.
@@ -178,13 +194,23 @@ impl<T: Table> Encoding<T> {
 
     /// Hands over a batch; false when the encoder has stopped (on an error [`Encoding::finish`] returns).
     fn write(&self, rows: Vec<T>) -> bool {
-        self.batches.send(rows).is_ok()
+        self.batches.as_ref().is_some_and(|b| b.send(rows).is_ok())
     }
 
     /// The file's bytes, once every batch is encoded.
-    fn finish(self) -> Result<Vec<u8>, CodecError> {
-        drop(self.batches);
-        self.encoder.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    fn finish(mut self) -> Result<Vec<u8>, CodecError> {
+        drop(self.batches.take());
+        let encoder = self.encoder.take().expect("an encoder until finished");
+        encoder.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
+impl<T> Drop for Encoding<T> {
+    fn drop(&mut self) {
+        // Unfinished: nobody takes the file. A finished one has no encoder left to stop.
+        if self.encoder.is_some() {
+            self.dropped.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 

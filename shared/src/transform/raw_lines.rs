@@ -17,10 +17,11 @@ use std::io::{BufRead, BufReader};
 use std::ops::Range;
 
 /// Decompressed text handed over at a time: large enough that a chunk is worth a parallel
-/// parse, small enough that a few in flight cost a few MiB whatever the length of a row.
+/// parse, small enough that the five chunks at most in flight (being read, queued, parsed, taken)
+/// cost a few MiB. A line longer than a chunk is a chunk of its own.
 const CHUNK_BYTES: usize = 1 << 20;
 
-/// Lines in flight between the decompressing thread and the parser, beyond the two being worked on.
+/// Chunks queued between the decompressing thread and the parser.
 const CHUNKS_AHEAD: usize = 2;
 
 /// Consecutive non-empty lines of an object: each its 1-based number and its bytes in `text`.
@@ -63,10 +64,11 @@ pub async fn for_each_parsed<P: Send>(
             f(n, text, p);
         }
     };
-    let (send, receive) = std::sync::mpsc::sync_channel::<Chunk>(CHUNKS_AHEAD);
     std::thread::scope(|scope| {
+        // Owned by this closure, so that a panic below drops the receiver before the scope joins
+        // the reader: the reader's next send fails and it stops, and the panic goes on.
+        let (send, receive) = std::sync::mpsc::sync_channel::<Chunk>(CHUNKS_AHEAD);
         let data = &data;
-        // A receiver gone (a panic below) stops the reader at its next chunk.
         let reader = scope.spawn(move || chunks(object, data, |chunk| send.send(chunk).is_ok()));
         let mut ready = receive.recv().ok().map(parse_chunk);
         while let Some(chunk) = ready.take() {
@@ -90,8 +92,9 @@ fn corrupt(object: &ObjectEntry, detail: String) -> RawError {
     RawError::Corrupt { key: object.key.clone(), detail }
 }
 
-/// Decompresses `data` and hands its lines to `each` in chunks, until `each` answers false;
-/// checks the line count against the manifest's once every line was read.
+/// Decompresses `data` and hands its lines to `each` in chunks; checks the line count against
+/// the manifest's once every line was read. `each` answering false (its taker is gone) stops
+/// the read with an error: a part read in part is never reported as read.
 fn chunks(object: &ObjectEntry, data: &[u8], mut each: impl FnMut(Chunk) -> bool) -> Result<(), RawError> {
     let mut reader = BufReader::with_capacity(1 << 16, GzDecoder::new(data));
     let mut chunk = Chunk::default();
@@ -108,11 +111,11 @@ fn chunks(object: &ObjectEntry, data: &[u8], mut each: impl FnMut(Chunk) -> bool
             chunk.lines.push((n, start..end));
         }
         if chunk.text.len() >= CHUNK_BYTES && !each(std::mem::take(&mut chunk)) {
-            return Ok(());
+            return Err(corrupt(object, format!("reading stopped after line {n}: its reader is gone")));
         }
     }
     if !chunk.lines.is_empty() && !each(chunk) {
-        return Ok(());
+        return Err(corrupt(object, format!("reading stopped after line {n}: its reader is gone")));
     }
     if n != object.rows {
         return Err(corrupt(object, format!("{n} lines, but the manifest says {}", object.rows)));
@@ -167,5 +170,30 @@ mod tests {
         let broken = ObjectEntry { bytes: 15, ..o };
         let err = for_each_parsed(&store, &broken, |_| (), |_, _, _| ()).await.unwrap_err();
         assert!(err.to_string().contains("not gzip"), "{err}");
+    }
+
+    /// A panic while taking or parsing rows fails the read (the invocation's error) instead of
+    /// leaving the decompressing thread blocked on a full queue forever.
+    #[tokio::test]
+    async fn a_panic_in_the_parse_or_the_taker_comes_back_instead_of_hanging() {
+        let store = std::sync::Arc::new(MemoryStore::default());
+        let text: String = (0..200_000).map(|i| format!("{{\"id\":{i},\"pad\":\"{}\"}}\n", "x".repeat(60))).collect();
+        let o = object(&store, text.as_bytes(), 200_000).await;
+        for in_parse in [false, true] {
+            let (store, o) = (store.clone(), o.clone());
+            let (done, outcome) = std::sync::mpsc::channel();
+            // Its own thread: a hang blocks that thread, and the wait below says so.
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let parse = |line: &[u8]| if in_parse && line.starts_with(b"{\"id\":5,") { panic!("parse") } else { line.len() };
+                    let take = |n: u64, _: &[u8], _| if !in_parse && n == 3 { panic!("take") };
+                    runtime.block_on(for_each_parsed(store.as_ref(), &o, parse, take))
+                }));
+                let _ = done.send(read.is_err());
+            });
+            let panicked = outcome.recv_timeout(std::time::Duration::from_secs(60));
+            assert_eq!(panicked, Ok(true), "the panic (in parse: {in_parse}) came back within a minute");
+        }
     }
 }
