@@ -27,6 +27,7 @@
 //! | [`transform::rows`] | today's records as curated rows: derived columns, personal data through [`transform::pii`] |
 //! | [`transform::pii`] | the keyed e-mail hash (HMAC-SHA256) and its key id, the names policy |
 //! | [`transform::raw_date`] | reading (and, for tests, writing) a committed raw date |
+//! | `transform::raw_lines` | a raw part's JSON lines, read in order or parsed on every core and taken in order |
 //! | [`recommend`] | the recommend job: daily scoring with the champion ALS model, gated retraining, rollback |
 //! | [`recommend::als`] | implicit-feedback ALS solved by conjugate gradient, multi-threaded |
 //! | [`recommend::training`], [`recommend::gate`] | temporal split, evaluation against popularity and the champion, the promotion gate |
