@@ -20,6 +20,8 @@ use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
@@ -111,11 +113,8 @@ impl<'w, T: Table> PartsWriter<'w, T> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let layout = self.layout;
-        let file = match &mut self.file {
-            Some(f) => f,
-            None => self.file.insert(Encoding::start(layout)?),
-        };
+        self.start_file()?;
+        let file = self.file.as_mut().expect("a file just started");
         let rows = std::mem::replace(&mut self.pending, file.empty_batch());
         let n = rows.len();
         if !file.write(rows) {
@@ -127,13 +126,17 @@ impl<'w, T: Table> PartsWriter<'w, T> {
         Ok(())
     }
 
+    /// Starts a file to encode when none is (an empty table still gets one).
+    fn start_file(&mut self) -> Result<(), CodecError> {
+        if self.file.is_none() {
+            self.file = Some(Encoding::start(self.layout)?);
+        }
+        Ok(())
+    }
+
     async fn close_file(&mut self) -> Result<(), CodecError> {
-        let layout = self.layout;
-        let file = match self.file.take() {
-            Some(f) => f,
-            None => Encoding::start(layout)?,
-        };
-        let data = Bytes::from(file.finish()?);
+        self.start_file()?;
+        let data = Bytes::from(self.file.take().expect("a file just started").finish()?);
         let key = self.partition.part_key_in(self.run.run_id(), &self.folder, self.objects.len(), "parquet");
         let entry = self.run.put_object(key, data, self.rows_in_file as u64, ObjectRole::Data).await?;
         self.objects.push(entry);
@@ -157,24 +160,24 @@ impl<'w, T: Table> PartsWriter<'w, T> {
 /// filled again: a fresh megabyte-sized `Vec` per batch costs page faults. Dropped unfinished
 /// (a failed run), it stops the thread at its next batch instead of encoding a file nobody takes.
 struct Encoding<T> {
-    batches: Option<std::sync::mpsc::SyncSender<Vec<T>>>,
-    emptied: std::sync::mpsc::Receiver<Vec<T>>,
+    batches: Option<SyncSender<Vec<T>>>,
+    emptied: Receiver<Vec<T>>,
     encoder: Option<std::thread::JoinHandle<Result<Vec<u8>, CodecError>>>,
-    dropped: Arc<std::sync::atomic::AtomicBool>,
+    dropped: Arc<AtomicBool>,
 }
 
 impl<T: Table> Encoding<T> {
     fn start(layout: Layout) -> Result<Self, CodecError> {
-        let (batches, received) = std::sync::mpsc::sync_channel::<Vec<T>>(1);
-        let (give_back, emptied) = std::sync::mpsc::sync_channel::<Vec<T>>(2);
-        let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (batches, received) = sync_channel::<Vec<T>>(1);
+        let (give_back, emptied) = sync_channel::<Vec<T>>(2);
+        let dropped = Arc::new(AtomicBool::new(false));
         let stop = dropped.clone();
         let encoder = std::thread::Builder::new()
             .name(format!("parquet-{}", T::NAME))
             .spawn(move || {
                 let mut file = ArrowWriter::try_new(Vec::new(), T::schema(), Some(layout.properties()))?;
                 for mut rows in received {
-                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if stop.load(Ordering::Relaxed) {
                         return Ok(Vec::new());
                     }
                     file.write(&T::to_batch(&rows)?)?;
@@ -209,7 +212,7 @@ impl<T> Drop for Encoding<T> {
     fn drop(&mut self) {
         // Unfinished: nobody takes the file. A finished one has no encoder left to stop.
         if self.encoder.is_some() {
-            self.dropped.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.dropped.store(true, Ordering::Relaxed);
         }
     }
 }
