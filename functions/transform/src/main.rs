@@ -8,10 +8,6 @@
 //! role is the one that reads and writes raw, quarantine and curated. `{"fanout": ...}` is a step
 //! of the fan-out state machine (`moovitamix::transform::fanout`).
 
-// The handler's future nests the erasure, the fan-out steps and the transform job: its layout is
-// deeper than rustc's default query depth allows.
-#![recursion_limit = "256"]
-
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use moovitamix::aws::AwsConfig;
 use moovitamix::config::Config;
@@ -25,7 +21,9 @@ const STAGE: &str = "transform";
 async fn main() -> Result<(), lambda_runtime::Error> {
     moovitamix::telemetry::init();
     let transformer = Startup::default();
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| handler(&transformer, event))).await
+    // Boxed: the handler's future nests the erasure, the fan-out steps and the transform job, and
+    // inline its layout is deeper than rustc's default query depth.
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| Box::pin(handler(&transformer, event)))).await
 }
 
 /// What every invocation of the container shares: the configuration, the AWS configuration, and the job built from them.
