@@ -97,6 +97,7 @@ fn corrupt(object: &ObjectEntry, detail: String) -> RawError {
 /// the read with an error: a part read in part is never reported as read.
 fn chunks(object: &ObjectEntry, data: &[u8], mut each: impl FnMut(Chunk) -> bool) -> Result<(), RawError> {
     let mut reader = BufReader::with_capacity(1 << 16, GzDecoder::new(data));
+    let stopped = |n: u64| corrupt(object, format!("reading stopped after line {n}: its reader is gone"));
     let mut chunk = Chunk::default();
     let mut n = 0;
     loop {
@@ -111,11 +112,11 @@ fn chunks(object: &ObjectEntry, data: &[u8], mut each: impl FnMut(Chunk) -> bool
             chunk.lines.push((n, start..end));
         }
         if chunk.text.len() >= CHUNK_BYTES && !each(std::mem::take(&mut chunk)) {
-            return Err(corrupt(object, format!("reading stopped after line {n}: its reader is gone")));
+            return Err(stopped(n));
         }
     }
     if !chunk.lines.is_empty() && !each(chunk) {
-        return Err(corrupt(object, format!("reading stopped after line {n}: its reader is gone")));
+        return Err(stopped(n));
     }
     if n != object.rows {
         return Err(corrupt(object, format!("{n} lines, but the manifest says {}", object.rows)));
