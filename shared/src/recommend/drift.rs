@@ -17,7 +17,8 @@ use super::als::AlsModel;
 use super::cold_start::{self, RecentListen};
 use super::evaluate;
 use super::gate::Comparison;
-use super::interactions::{Csr, IdMap, Interactions};
+use super::interactions::{Csr, IdMap};
+use super::recipe::TrainMatrix;
 use super::topk;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -91,7 +92,7 @@ impl From<&DriftChoice> for Serving {
 /// over [`WEIGHTS`]): the best mean NDCG@10 (ties: the smaller weight), if it beats weight 0
 /// significantly (paired bootstrap at `confidence`, as the gate); else 0.
 #[allow(clippy::too_many_arguments)]
-pub fn choose(model: &AlsModel, train: &Interactions, test: &Csr, users: &IdMap, tracks: &IdMap, recent: &[RecentListen], recent_days: u32, confidence: f64, k: usize) -> DriftChoice {
+pub fn choose(model: &AlsModel, train: &TrainMatrix, test: &Csr, users: &IdMap, tracks: &IdMap, recent: &[RecentListen], recent_days: u32, confidence: f64, k: usize) -> DriftChoice {
     let per_user = per_user_ndcg_by_weight(model, train, test, users, tracks, recent, recent_days, &WEIGHTS, k);
     let ndcg_at_10: Vec<WeightScore> = WEIGHTS.iter().zip(&per_user).map(|(&weight, v)| WeightScore { weight, ndcg: v.iter().sum::<f64>() / v.len().max(1) as f64 }).collect();
     let best = (0..WEIGHTS.len()).fold(0, |best, w| if ndcg_at_10[w].ndcg > ndcg_at_10[best].ndcg { w } else { best });
@@ -107,7 +108,7 @@ pub fn choose(model: &AlsModel, train: &Interactions, test: &Csr, users: &IdMap,
 /// above 0, tracks without training listens score by their trend alone, as when served; weight
 /// 0 gives exactly the model's lists.
 #[allow(clippy::too_many_arguments)]
-pub fn ndcg_by_weight(model: &AlsModel, train: &Interactions, test: &Csr, users: &IdMap, tracks: &IdMap, recent: &[RecentListen], recent_days: u32, weights: &[f32], k: usize) -> (u64, Vec<WeightScore>) {
+pub fn ndcg_by_weight(model: &AlsModel, train: &TrainMatrix, test: &Csr, users: &IdMap, tracks: &IdMap, recent: &[RecentListen], recent_days: u32, weights: &[f32], k: usize) -> (u64, Vec<WeightScore>) {
     let per_user = per_user_ndcg_by_weight(model, train, test, users, tracks, recent, recent_days, weights, k);
     let n = per_user.first().map_or(0, Vec::len);
     (n as u64, weights.iter().zip(&per_user).map(|(&weight, v)| WeightScore { weight, ndcg: v.iter().sum::<f64>() / n.max(1) as f64 }).collect())
@@ -115,18 +116,19 @@ pub fn ndcg_by_weight(model: &AlsModel, train: &Interactions, test: &Csr, users:
 
 /// [`ndcg_by_weight`]'s users' NDCG@`k`, per weight (the users in the same order for every weight).
 #[allow(clippy::too_many_arguments)]
-fn per_user_ndcg_by_weight(model: &AlsModel, train: &Interactions, test: &Csr, users: &IdMap, tracks: &IdMap, recent: &[RecentListen], recent_days: u32, weights: &[f32], k: usize) -> Vec<Vec<f64>> {
+fn per_user_ndcg_by_weight(model: &AlsModel, train: &TrainMatrix, test: &Csr, users: &IdMap, tracks: &IdMap, recent: &[RecentListen], recent_days: u32, weights: &[f32], k: usize) -> Vec<Vec<f64>> {
     let f = model.factors();
     let held_out: Vec<u32> = (0..test.n_rows() as u32).filter(|&u| test.row_len(u as usize) > 0).collect();
     let step = held_out.len().div_ceil(MAX_USERS).max(1);
     let held_out: Vec<u32> = held_out.into_iter().step_by(step).collect();
-    let known: Vec<bool> = (0..train.n_items()).map(|i| train.by_item.row_len(i) > 0).collect();
+    let known: Vec<bool> = (0..train.fit.n_items()).map(|i| train.fit.by_item.row_len(i) > 0).collect();
     // A track the model never saw keeps no factors (the solver's leftovers are noise).
     let mut items = model.item_factors.clone();
     for (i, _) in known.iter().enumerate().filter(|(_, k)| !**k) {
         items[i * f..(i + 1) * f].fill(0.0);
     }
-    let pairs: HashMap<i64, u64> = (0..train.n_items()).map(|i| (tracks.id(i as u32), train.by_item.row_len(i) as u64)).collect();
+    let heard = train.heard();
+    let pairs: HashMap<i64, u64> = (0..heard.n_items()).map(|i| (tracks.id(i as u32), heard.by_item.row_len(i) as u64)).collect();
     let half = |user: u32| cold_start::is_sampled(users.id(user), 0.5);
     let mut per_user: Vec<Vec<f64>> = vec![Vec::with_capacity(held_out.len()); weights.len()];
     for side in [true, false] {
@@ -137,7 +139,7 @@ fn per_user_ndcg_by_weight(model: &AlsModel, train: &Interactions, test: &Csr, u
         for (&w, values) in weights.iter().zip(&mut per_user) {
             let eligible: Vec<bool> = known.iter().zip(&t).map(|(&k, &t)| k || (w > 0.0 && t > 0.0)).collect();
             let bias: Vec<f32> = t.iter().map(|t| w * t).collect();
-            let ranked = topk::top_k_blended(&model.user_factors, &items, f, &rows, &train.by_user, &eligible, &bias, k);
+            let ranked = topk::top_k_blended(&model.user_factors, &items, f, &rows, &heard.by_user, &eligible, &bias, k);
             values.extend(rows.iter().zip(&ranked).map(|(&u, r)| evaluate::ndcg_of(r, test.row(u as usize).0, k)));
         }
     }

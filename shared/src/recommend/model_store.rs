@@ -237,6 +237,7 @@ mod tests {
                 als: crate::recommend::als::AlsParams { factors: 8, regularization: 0.1, alpha: 2.0, iterations: 3, cg_steps: 3, seed: 1 },
                 recency_beta: 0.0,
                 recency_power: 1.0,
+                max_tracks_per_user: 0,
             },
             users: 2,
             tracks: 3,

@@ -1,8 +1,9 @@
 //! Scoring every current user of a date with the champion, as a pure function of its inputs.
 //!
-//! A user whose listens are what the model was trained on uses their trained factors; a user
-//! whose listens changed since (or who is new) is folded in: their factors are solved from their
-//! listens with the tracks' factors fixed, no retraining. Only current tracks the model knows
+//! A user whose listens are what the model was trained on (the row its recipe kept: with a cap,
+//! their latest tracks) uses their trained factors; a user whose listens changed since (or who is
+//! new) is folded in: their factors are solved from that row with the tracks' factors fixed, no
+//! retraining. Only current tracks the model knows
 //! (listened to in training) are scored, never one the user already listened to. A user with no
 //! listen the model knows, or to be folded in from fewer than the card's `fold_in_min_listens`
 //! (1 by default), gets cold start ([`Popularity`], by the card's policy), as does everyone when
@@ -80,18 +81,18 @@ pub fn score_all(inputs: &Inputs, model: Option<&ServingModel>, k: usize) -> Sco
         .par_iter()
         .map(|(user_id, _)| {
             let (m, yty) = (model?, yty.as_ref()?);
-            let tracks = listened.get(user_id)?;
-            let (items, weights) = weighted.by_user.row(today.users.index(*user_id)? as usize);
+            let row = today.users.index(*user_id)? as usize;
+            // The row the model's recipe keeps (fold-in reads it) and every track heard (excluded).
+            let (items, weights) = weighted.fit.by_user.row(row);
+            let known = |i: u32| m.ids.tracks.binary_search(&today.tracks.id(i)).ok().map(|j| j as u32);
             // The model's indices of the tracks it knows (both id lists are sorted, so in order).
-            let (idx, weights): (Vec<u32>, Vec<f32>) = items
-                .iter()
-                .zip(weights)
-                .filter_map(|(&i, &w)| m.ids.tracks.binary_search(&today.tracks.id(i)).ok().map(|j| (j as u32, w)))
-                .unzip();
+            let (idx, weights): (Vec<u32>, Vec<f32>) = items.iter().zip(weights).filter_map(|(&i, &w)| known(i).map(|j| (j, w))).unzip();
             if idx.is_empty() {
                 return None;
             }
-            let trained = m.ids.users.binary_search(user_id).ok().filter(|&u| m.ids.user_hashes[u] == listens_hash(tracks));
+            // Trained on exactly this row (as the model's id table hashed it): its own factors.
+            let row_tracks: Vec<i64> = items.iter().map(|&i| today.tracks.id(i)).collect();
+            let trained = m.ids.users.binary_search(user_id).ok().filter(|&u| m.ids.user_hashes[u] == listens_hash(&row_tracks));
             // Folding in from too few listens does worse than cold start (the card's evidence).
             if trained.is_none() && idx.len() < cold.fold_in_min_listens as usize {
                 return None;
@@ -100,7 +101,8 @@ pub fn score_all(inputs: &Inputs, model: Option<&ServingModel>, k: usize) -> Sco
                 Some(u) => m.als.user(u).to_vec(),
                 None => m.als.fold_in(yty, &idx, &weights),
             };
-            Some((CfUser { user_id: *user_id, factors, listened: idx }, trained.is_some()))
+            let listened = weighted.heard().by_user.row(row).0.iter().filter_map(|&i| known(i)).collect();
+            Some((CfUser { user_id: *user_id, factors, listened }, trained.is_some()))
         })
         .collect();
 
@@ -215,13 +217,13 @@ mod tests {
         }
     }
 
-    fn model(listens: &[Listen]) -> ServingModel {
+    fn model(listens: &[Listen], max_tracks_per_user: u32) -> ServingModel {
         let data = TrainingData::new(listens);
         // Two taste groups, two factors: more would fit each user's few listens' noise.
         let als = crate::recommend::als::AlsParams { factors: 2, regularization: 0.1, alpha: 10.0, iterations: 30, cg_steps: 3, seed: 3 };
-        let hyper = Recipe { als, recency_beta: 0.0, recency_power: 1.0 };
+        let hyper = Recipe { als, recency_beta: 0.0, recency_power: 1.0, max_tracks_per_user };
         let matrix = data.matrix(&data.pairs, &hyper);
-        ServingModel { version: "v1".into(), als: AlsModel::train(&hyper.als, &matrix), ids: data.id_table(&matrix), hyper, cold_start: Default::default(), drift: Default::default() }
+        ServingModel { version: "v1".into(), als: AlsModel::train(&hyper.als, &matrix.fit), ids: data.id_table(&matrix), hyper, cold_start: Default::default(), drift: Default::default() }
     }
 
     fn of(s: &Scored, user: i64) -> Vec<(i64, Reason)> {
@@ -231,7 +233,7 @@ mod tests {
     #[test]
     fn trained_folded_in_and_cold_start_users_each_get_what_fits() {
         let trained_on = history();
-        let m = model(&trained_on);
+        let m = model(&trained_on, 0);
         // Today: user 5 listened to one more rock track, user 61 is new (jazz listens), user 99
         // (rock fan) and user 98 (jazz fan) have no listens; track 209 was removed.
         let mut today = trained_on.clone();
@@ -259,6 +261,25 @@ mod tests {
         assert_eq!(ranks, [1, 2, 3, 4, 5]);
         assert!(s.coverage > 0.5 && s.coverage <= 1.0, "{}", s.coverage);
         assert!(s.rows.iter().all(|r| r.model_version == "v1"));
+    }
+
+    #[test]
+    fn a_capped_model_keeps_its_users_trained_and_never_recommends_what_they_heard_before_the_cap() {
+        let listens = history();
+        let m = model(&listens, 2);
+        let inputs = Inputs { listens: listens.clone(), catalog: catalog(1..=60), ..Inputs::default() };
+        let s = score_all(&inputs, Some(&m), 5);
+        // Nobody's listens changed: everyone keeps their trained factors, none is folded in again.
+        assert_eq!((s.cf_trained, s.cf_folded_in, s.cold_start), (60, 0, 0));
+        for user in 1..=60 {
+            let heard: HashSet<i64> = listens.iter().filter(|l| l.user_id == user).map(|l| l.track_id).collect();
+            assert!(of(&s, user).iter().all(|(t, _)| !heard.contains(t)), "user {user}: {:?} against {heard:?}", of(&s, user));
+        }
+        // One more listen changes user 5's latest two: folded in.
+        let mut today = listens;
+        today.push(listen(5, (100..110).find(|t| !today.iter().any(|l| l.user_id == 5 && l.track_id == *t)).unwrap(), 9));
+        let s = score_all(&Inputs { listens: today, catalog: catalog(1..=60), ..Inputs::default() }, Some(&m), 5);
+        assert_eq!((s.cf_trained, s.cf_folded_in), (59, 1));
     }
 
     #[test]

@@ -58,6 +58,19 @@ pub fn recency_weighted(listens: &[WeightedListen], beta: f32, power: f32) -> Ve
     out
 }
 
+/// Keeps each user's latest `cap` entries of `weighted` (all when `cap` is 0). `weighted` must be
+/// in [`recency_weighted`]'s order: by user, each user's entries oldest first.
+pub fn latest_per_user(weighted: Vec<(u32, u32, f32)>, cap: usize) -> Vec<(u32, u32, f32)> {
+    if cap == 0 {
+        return weighted;
+    }
+    let mut out = Vec::with_capacity(weighted.len());
+    for user in weighted.chunk_by(|a, b| a.0 == b.0) {
+        out.extend_from_slice(&user[user.len().saturating_sub(cap)..]);
+    }
+    out
+}
+
 /// The `(user, item, weight)` triples of `listens`, for [`Interactions::from_triples`](super::interactions::Interactions::from_triples).
 pub fn triples(listens: &[WeightedListen]) -> Vec<(u32, u32, f32)> {
     listens.iter().map(|l| (l.user, l.item, l.weight)).collect()
@@ -103,6 +116,16 @@ mod tests {
         let w = recency_weighted(&v, 2.0, 1.0);
         assert_eq!(w, vec![(0, 8, 1.5), (0, 9, 2.0), (0, 7, 2.5), (0, 6, 3.0), (1, 1, 3.0)]);
         assert_eq!(recency_weighted(&v, 0.0, 10.0).iter().map(|t| t.2).sum::<f32>(), 5.0);
+    }
+
+    #[test]
+    fn the_cap_keeps_each_users_latest_entries_with_their_weights() {
+        // user 0: 4 listens, user 1: 1; weights as above, so the kept ones weigh what they did.
+        let v = vec![l(0, 7, 30), l(0, 8, 10), l(1, 1, 5), l(0, 9, 20), l(0, 6, 40)];
+        let w = recency_weighted(&v, 2.0, 1.0);
+        assert_eq!(latest_per_user(w.clone(), 2), vec![(0, 7, 2.5), (0, 6, 3.0), (1, 1, 3.0)]);
+        assert_eq!(latest_per_user(w.clone(), 0), w);
+        assert_eq!(latest_per_user(w.clone(), 4), w);
     }
 
     #[test]

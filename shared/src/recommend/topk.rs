@@ -1,7 +1,8 @@
 //! Top-K items for many users from factor matrices: blocked sgemm scores, then per-user selection.
 
 use super::als::AlsModel;
-use super::interactions::{Csr, Interactions};
+use super::interactions::Csr;
+use super::recipe::TrainMatrix;
 use rayon::prelude::*;
 
 /// One user's recommendations: `(item index, score)`, best first, ties by lower item index.
@@ -12,12 +13,12 @@ const USER_BATCH: usize = 256;
 /// Items per score block: `USER_BATCH x ITEM_CHUNK` f32 = 2 MiB, cache-sized.
 const ITEM_CHUNK: usize = 2048;
 
-/// Top `k` for every user of the model, excluding items the user has in `train` and items with no
-/// interaction at all in `train` (the factor model knows nothing about those).
-pub fn recommend_all(model: &AlsModel, train: &Interactions, k: usize) -> Vec<Ranked> {
+/// Top `k` for every user of the model, excluding items the user has heard and items the model
+/// was not fitted on (it knows nothing about those).
+pub fn recommend_all(model: &AlsModel, train: &TrainMatrix, k: usize) -> Vec<Ranked> {
     let users: Vec<u32> = (0..model.n_users() as u32).collect();
-    let eligible: Vec<bool> = (0..train.n_items()).map(|i| train.by_item.row_len(i) > 0).collect();
-    top_k(&model.user_factors, &model.item_factors, model.factors(), &users, &train.by_user, &eligible, k)
+    let eligible: Vec<bool> = (0..train.fit.n_items()).map(|i| train.fit.by_item.row_len(i) > 0).collect();
+    top_k(&model.user_factors, &model.item_factors, model.factors(), &users, &train.heard().by_user, &eligible, k)
 }
 
 /// Top `k` items by `user . item` for each of `users` (result in the same order), skipping the
@@ -171,6 +172,25 @@ mod tests {
         assert_eq!(r[1], vec![(0, -0.5), (2, -1.0), (1, -2.0)]);
         // user 2: all zero scores -> lowest indices.
         assert_eq!(r[2], vec![(0, 0.0), (1, 0.0), (2, 0.0)]);
+    }
+
+    #[test]
+    fn recommend_all_excludes_every_heard_item_and_ranks_only_fitted_ones() {
+        use crate::recommend::als::{AlsModel, AlsParams};
+        use crate::recommend::recipe::Recipe;
+        use crate::recommend::split::WeightedListen;
+        let l = |user, item, timestamp| WeightedListen { user, item, weight: 1.0, timestamp };
+        // User 0 heard 0, 1, 2 (in that order), user 1 heard 3 then 0, user 2 heard 3; capped at 1
+        // track each, they are fitted on 2, 0 and 3: item 1 is fitted for nobody, item 4 never heard.
+        let recipe = Recipe { als: AlsParams { factors: 2, ..AlsParams::default() }, recency_beta: 0.0, recency_power: 1.0, max_tracks_per_user: 1 };
+        let m = recipe.matrix(3, 5, &[l(0, 0, 0), l(0, 1, 1), l(0, 2, 2), l(1, 3, 0), l(1, 0, 1), l(2, 3, 0)]);
+        let r = recommend_all(&AlsModel::train(&recipe.als, &m.fit), &m, 5);
+        let items = |u: usize| {
+            let mut v: Vec<u32> = r[u].iter().map(|p| p.0).collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!((items(0), items(1), items(2)), (vec![3], vec![2], vec![0, 2]));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::inputs::{Catalog, Listen};
 use super::interactions::{Csr, IdMap, Interactions};
 use super::evaluation::{Evaluation, Scores, ServedEvaluation};
 use super::ids::{IdTable, listens_hash};
-use super::recipe::Recipe;
+use super::recipe::{Recipe, TrainMatrix};
 use super::scoring::ServingModel;
 use super::topk::Ranked;
 use rayon::prelude::*;
@@ -75,15 +75,15 @@ impl TrainingData {
         Self { users, tracks, pairs, first_listen_micros, last_listen_micros }
     }
 
-    /// The matrix ALS trains on: the pairs with their recency-weighted listens.
-    pub fn matrix(&self, pairs: &[split::WeightedListen], hyper: &Recipe) -> Interactions {
-        Interactions::from_triples(self.users.len(), self.tracks.len(), &split::recency_weighted(pairs, hyper.recency_beta, hyper.recency_power))
+    /// The matrix a model of `hyper` trains on, and the listens it was cut from ([`Recipe::matrix`]).
+    pub fn matrix(&self, pairs: &[split::WeightedListen], hyper: &Recipe) -> TrainMatrix {
+        hyper.matrix(self.users.len(), self.tracks.len(), pairs)
     }
 
-    /// The id maps of a model trained on `matrix`, with each user's listens hashed.
-    pub fn id_table(&self, matrix: &Interactions) -> IdTable {
+    /// The id maps of a model trained on `matrix`, with each user's trained row hashed.
+    pub fn id_table(&self, matrix: &TrainMatrix) -> IdTable {
         let user_hashes = (0..self.users.len())
-            .map(|u| listens_hash(&matrix.by_user.row(u).0.iter().map(|&i| self.tracks.id(i)).collect::<Vec<_>>()))
+            .map(|u| listens_hash(&matrix.fit.by_user.row(u).0.iter().map(|&i| self.tracks.id(i)).collect::<Vec<_>>()))
             .collect();
         IdTable { users: self.users.ids().to_vec(), user_hashes, tracks: self.tracks.ids().to_vec() }
     }
@@ -160,9 +160,9 @@ pub fn train(data: &TrainingData, hyper: Recipe, champion: Option<&ChampionInput
     let train = data.matrix(&train_pairs, &hyper);
     let n_items = data.tracks.len();
     let test = Csr::from_triples(data.users.len(), n_items, &split::triples(&test_pairs));
-    let candidate = AlsModel::train(&hyper.als, &train);
+    let candidate = AlsModel::train(&hyper.als, &train.fit);
     let candidate_recs = topk::recommend_all(&candidate, &train, EVAL_K);
-    let baseline_recs = evaluate::popularity(&train, EVAL_K);
+    let baseline_recs = evaluate::popularity(train.heard(), EVAL_K);
     let candidate_ndcg = evaluate::per_user_ndcg(&candidate_recs, &test, EVAL_K);
     let (candidate_scores, baseline) = (scores(&candidate_recs, &test, n_items), scores(&baseline_recs, &test, n_items));
     let confidence = settings.gate.confidence;
@@ -173,7 +173,7 @@ pub fn train(data: &TrainingData, hyper: Recipe, champion: Option<&ChampionInput
         true => (candidate_scores, candidate_ndcg.clone()), // same recipe, same data, deterministic training: the same model
         false => {
             let weighted = data.matrix(&train_pairs, &c.hyper);
-            let recs = topk::recommend_all(&AlsModel::train(&c.hyper.als, &weighted), &weighted, EVAL_K);
+            let recs = topk::recommend_all(&AlsModel::train(&c.hyper.als, &weighted.fit), &weighted, EVAL_K);
             (scores(&recs, &test, n_items), evaluate::per_user_ndcg(&recs, &test, EVAL_K))
         }
     });
@@ -188,14 +188,14 @@ pub fn train(data: &TrainingData, hyper: Recipe, champion: Option<&ChampionInput
     let test_users = candidate_ndcg.len() as u64;
     let evidence = GateEvidence { settings: settings.gate, test_users, test_listens: test.nnz() as u64, versus_baseline, versus_champion };
     let decision = gate::decide(&evidence);
-    let cold_start = cold.map(|c| choose_cold_start(data, c, &candidate, &hyper, &train));
+    let cold_start = cold.map(|c| choose_cold_start(data, c, &candidate, &hyper, &train.fit));
     let drift = drift
         .filter(|d| !d.recent.is_empty())
         .map(|d| drift::choose(&candidate, &train, &test, &data.users, &data.tracks, d.recent, d.recent_days, confidence, EVAL_K));
     let (model, matrix) = match decision.promoted() {
         true => {
             let all = data.matrix(&data.pairs, &hyper);
-            (AlsModel::train(&hyper.als, &all), all)
+            (AlsModel::train(&hyper.als, &all.fit), all)
         }
         false => (candidate, train),
     };
@@ -240,8 +240,10 @@ fn choose_cold_start(data: &TrainingData, c: &ColdStartInputs, candidate: &AlsMo
             let folded: Vec<(Vec<f32>, Vec<u32>)> = users
                 .par_iter()
                 .map(|(_, seen, _)| {
-                    let (idx, w): (Vec<u32>, Vec<f32>) = split::recency_weighted(seen, hyper.recency_beta, hyper.recency_power).into_iter().map(|(_, i, w)| (i, w)).unzip();
-                    (candidate.fold_in(&yty, &idx, &w), idx)
+                    // Folded in from the row the recipe keeps; every known listen excluded.
+                    let weighted = split::latest_per_user(split::recency_weighted(seen, hyper.recency_beta, hyper.recency_power), hyper.max_tracks_per_user as usize);
+                    let (idx, w): (Vec<u32>, Vec<f32>) = weighted.into_iter().map(|(_, i, w)| (i, w)).unzip();
+                    (candidate.fold_in(&yty, &idx, &w), seen.iter().map(|l| l.item).collect::<Vec<u32>>())
                 })
                 .collect();
             let factors: Vec<f32> = folded.iter().flat_map(|f| f.0.iter().copied()).collect();
@@ -299,14 +301,16 @@ fn evaluate_served(
     let to_champion: Vec<Option<u32>> = data.tracks.ids().iter().map(|t| m.ids.tracks.binary_search(t).ok().map(|j| j as u32)).collect();
     let weighted = data.matrix(train_pairs, &m.hyper);
     let yty = m.als.item_gramian();
-    // Per held-out user: the folded-in factors and the champion's indices of their known listens.
+    // Per held-out user: the factors folded in from the row the recipe keeps, and the champion's
+    // indices of every known listen (to exclude).
     type Folded = (Vec<f32>, Vec<u32>);
     let folded: Vec<Option<Folded>> = users
         .par_iter()
         .map(|&u| {
-            let (items, weights) = weighted.by_user.row(u as usize);
+            let (items, weights) = weighted.fit.by_user.row(u as usize);
             let (idx, w): (Vec<u32>, Vec<f32>) = items.iter().zip(weights).filter_map(|(&i, &w)| to_champion[i as usize].map(|j| (j, w))).unzip();
-            (!idx.is_empty()).then(|| (m.als.fold_in(&yty, &idx, &w), idx))
+            let heard = || weighted.heard().by_user.row(u as usize).0.iter().filter_map(|&i| to_champion[i as usize]).collect();
+            (!idx.is_empty()).then(|| (m.als.fold_in(&yty, &idx, &w), heard()))
         })
         .collect();
     let cf: Vec<(u32, &Folded)> = users.iter().zip(&folded).filter_map(|(&u, f)| f.as_ref().map(|f| (u, f))).collect();

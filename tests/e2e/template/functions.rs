@@ -117,6 +117,14 @@ pub fn check_functions(t: &Value) -> Vec<String> {
                 "DQ_MAX_CURRENT_DROP is not the CurrentRowsDropThreshold parameter",
             );
         }
+        if name == "recommend" {
+            // Bounded training is opt-in: by default the deployed model trains on every listen, as locally.
+            expect(
+                refers_to(&env["ALS_MAX_TRACKS_PER_USER"], "AlsMaxTracksPerUser")
+                    && number(&t["Parameters"]["AlsMaxTracksPerUser"]["Default"]) == Some(0.0),
+                "ALS_MAX_TRACKS_PER_USER is not the AlsMaxTracksPerUser parameter with default 0",
+            );
+        }
         let on_failure = &p["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
         expect(
             on_failure["Type"] == "SQS" && queues.iter().any(|q| refers_to(&on_failure["Destination"], q)),

@@ -34,7 +34,7 @@ fn clustered() -> Vec<Listen> {
 
 fn hyper() -> Recipe {
     let als = AlsParams { factors: 8, regularization: 0.5, alpha: 4.0, iterations: 10, cg_steps: 3, seed: 7 };
-    Recipe { als, recency_beta: 0.0, recency_power: 1.0 }
+    Recipe { als, recency_beta: 0.0, recency_power: 1.0, max_tracks_per_user: 0 }
 }
 
 fn settings(tolerance: f64) -> TrainSettings {
@@ -45,7 +45,7 @@ fn settings(tolerance: f64) -> TrainSettings {
 fn stored(listens: &[Listen], hyper: Recipe) -> ChampionInput {
     let data = TrainingData::new(listens);
     let matrix = data.matrix(&data.pairs, &hyper);
-    let model = ServingModel { version: "v1".into(), als: AlsModel::train(&hyper.als, &matrix), ids: data.id_table(&matrix), hyper, cold_start: Default::default(), drift: Default::default() };
+    let model = ServingModel { version: "v1".into(), als: AlsModel::train(&hyper.als, &matrix.fit), ids: data.id_table(&matrix), hyper, cold_start: Default::default(), drift: Default::default() };
     let mut seen: Vec<(i64, i64)> = listens.iter().map(|l| (l.user_id, l.track_id)).collect();
     seen.sort_unstable();
     seen.dedup();
@@ -72,6 +72,24 @@ fn a_model_that_learns_the_tastes_beats_popularity_and_is_promoted() {
     let strict = TrainSettings { gate: GateSettings { min_users: 81, ..settings(0.01).gate }, ..settings(0.01) };
     let t = train(&data, hyper(), None, &strict, None, None);
     assert!(!t.decision.promoted() && t.decision.reason().starts_with("too little evidence"), "{:?}", t.decision);
+}
+
+#[test]
+fn a_capped_recipe_trains_on_each_users_latest_tracks() {
+    let listens = clustered();
+    let data = TrainingData::new(&listens);
+    let capped = Recipe { max_tracks_per_user: 3, ..hyper() };
+    let t = train(&data, capped, None, &settings(0.01), None, None);
+    assert!(t.decision.promoted(), "{:?}", t.evaluation);
+    // Every user's trained row is their 3 latest tracks, and that is what the id table hashes.
+    for (u, &user_id) in t.ids.users.iter().enumerate() {
+        let mut own: Vec<&Listen> = listens.iter().filter(|l| l.user_id == user_id).collect();
+        own.sort_by_key(|l| l.time_key());
+        let latest: Vec<i64> = own[own.len() - 3..].iter().map(|l| l.track_id).collect();
+        assert_eq!(t.ids.user_hashes[u], listens_hash(&latest), "user {user_id}");
+    }
+    // The uncapped recipe is another recipe: a champion of it is retrained for the comparison.
+    assert_ne!(capped, hyper());
 }
 
 #[test]

@@ -11,9 +11,9 @@ use moovitamix::config::Config;
 use moovitamix::recommend::config::RecommendConfig;
 use moovitamix::recommend::als::{AlsModel, AlsParams};
 use moovitamix::recommend::evaluate::{RankingMetrics, evaluate, popularity};
-use moovitamix::recommend::interactions::{Csr, IdMap, Interactions};
-use moovitamix::recommend::recipe::Recipe;
-use moovitamix::recommend::split::{WeightedListen, recency_weighted, temporal_split, triples, validation_split};
+use moovitamix::recommend::interactions::{Csr, IdMap};
+use moovitamix::recommend::recipe::{Recipe, TrainMatrix};
+use moovitamix::recommend::split::{WeightedListen, temporal_split, triples, validation_split};
 use moovitamix::recommend::topk::{Ranked, recommend_all};
 use moovitamix::recommend::cold_start::RecentListen;
 use moovitamix::recommend::drift;
@@ -141,8 +141,8 @@ fn command(a: &Args) -> String {
 
 fn recipe(h: &Recipe) -> String {
     format!(
-        "factors {}, regularization {}, alpha {}, iterations {}, cg_steps {}, seed {}, recency beta {} power {}",
-        h.als.factors, h.als.regularization, h.als.alpha, h.als.iterations, h.als.cg_steps, h.als.seed, h.recency_beta, h.recency_power
+        "factors {}, regularization {}, alpha {}, iterations {}, cg_steps {}, seed {}, recency beta {} power {}, max tracks per user {}",
+        h.als.factors, h.als.regularization, h.als.alpha, h.als.iterations, h.als.cg_steps, h.als.seed, h.recency_beta, h.recency_power, h.max_tracks_per_user
     )
 }
 
@@ -218,7 +218,7 @@ fn ml100k(path: &Path, config: &RecommendConfig, tune: bool) -> Result<(), AnyEr
     );
     println!("validation: the recipe was chosen on a validation slice carved from the training listens (validation_split), never on the test listens{}", if tune { "; re-run below (--tune)" } else { "; --tune re-runs that grid" });
     // Recency weighting on the training side only: the test listens are a relevant set, unweighted.
-    let train = Interactions::from_triples(nu, ni, &recency_weighted(&train_listens, h.recency_beta, h.recency_power));
+    let train = h.matrix(nu, ni, &train_listens);
     let test = Csr::from_triples(nu, ni, &triples(&test_listens));
     println!(
         "{:<11} {:>7} {:>7} {:>8} {:>7} {:>9} {:>8} {:>8} {:>9}",
@@ -233,7 +233,7 @@ fn ml100k(path: &Path, config: &RecommendConfig, tune: bool) -> Result<(), AnyEr
     };
     reset_peak_memory();
     let clock = Instant::now();
-    let recs = popularity(&train, EVAL_K);
+    let recs = popularity(train.heard(), EVAL_K);
     let score_s = clock.elapsed().as_secs_f64();
     row("popularity", &evaluate(&recs, &test, EVAL_K, ni), None, score_s, peak_memory_mib());
     reset_peak_memory();
@@ -260,18 +260,17 @@ fn drift_on_ml100k(all: &[WeightedListen], train_listens: &[WeightedListen], tes
         let age = |l: &WeightedListen| ((last - l.timestamp) / 86_400) as u32;
         listens.iter().map(|l| RecentListen { user_id: i64::from(l.user), track_id: i64::from(l.item), age_days: age(l) }).filter(|r| r.age_days < days).collect()
     };
-    let matrix = |listens: &[WeightedListen]| Interactions::from_triples(nu, ni, &recency_weighted(listens, h.recency_beta, h.recency_power));
     let (fit, validation) = validation_split(train_listens, config.holdout_share, 2);
-    let fit = matrix(&fit);
+    let fit = h.matrix(nu, ni, &fit);
     let validation = Csr::from_triples(nu, ni, &triples(&validation));
-    let choice = drift::choose(&AlsModel::train(&h.als, &fit), &fit, &validation, &users, &tracks, &recent_of(train_listens), days, config.gate.confidence, EVAL_K);
+    let choice = drift::choose(&AlsModel::train(&h.als, &fit.fit), &fit, &validation, &users, &tracks, &recent_of(train_listens), days, config.gate.confidence, EVAL_K);
     let by_weight: Vec<String> = choice.ndcg_at_10.iter().map(|w| format!("{} {:.4}", w.weight, w.ndcg)).collect();
     let v = &choice.versus_none;
     println!("\ndrift blend (trend = the last {days} days' listens): on validation, NDCG@10 by weight: {}", by_weight.join(", "));
     println!("the best against weight 0: {:+.4} [{:+.4}, {:+.4}] over {} users; chosen: {}", v.mean_difference, v.lower, v.upper, v.users, choice.weight);
-    let train = matrix(train_listens);
+    let train = h.matrix(nu, ni, train_listens);
     let test = Csr::from_triples(nu, ni, &triples(test_listens));
-    let (_, on_test) = drift::ndcg_by_weight(&AlsModel::train(&h.als, &train), &train, &test, &users, &tracks, &recent_of(all), days, &[0.0, choice.weight], EVAL_K);
+    let (_, on_test) = drift::ndcg_by_weight(&AlsModel::train(&h.als, &train.fit), &train, &test, &users, &tracks, &recent_of(all), days, &[0.0, choice.weight], EVAL_K);
     println!("on the test split: NDCG@10 {:.4} without the blend, {:.4} with the chosen weight {}", on_test[0].ndcg, on_test[1].ndcg, choice.weight);
 }
 
@@ -334,9 +333,9 @@ fn as_a_train_run(path: &Path, config: &RecommendConfig) -> Result<(), AnyError>
 }
 
 /// Trains and scores top-K for every user: (train seconds, score seconds, lists).
-fn fit_and_score(params: &AlsParams, train: &Interactions) -> (f64, f64, Vec<Ranked>) {
+fn fit_and_score(params: &AlsParams, train: &TrainMatrix) -> (f64, f64, Vec<Ranked>) {
     let clock = Instant::now();
-    let model = AlsModel::train(params, train);
+    let model = AlsModel::train(params, &train.fit);
     let train_s = clock.elapsed().as_secs_f64();
     let clock = Instant::now();
     let recs = recommend_all(&model, train, EVAL_K);
@@ -347,7 +346,7 @@ fn fit_and_score(params: &AlsParams, train: &Interactions) -> (f64, f64, Vec<Ran
 /// settings that cover at least 30% of the catalogue (so a popularity-like model cannot win).
 fn tune_on_validation(train_listens: &[WeightedListen], nu: usize, ni: usize, h: &Recipe, share: f64) {
     let (fit, validation) = validation_split(train_listens, share, 2);
-    let train = Interactions::from_triples(nu, ni, &recency_weighted(&fit, h.recency_beta, h.recency_power));
+    let train = h.matrix(nu, ni, &fit);
     let validation = Csr::from_triples(nu, ni, &triples(&validation));
     println!("\ntuning on validation (the latest {share} of each user's training listens; fit on the rest), other settings as the recipe:");
     println!("{:>7} {:>6} {:>5} {:>8} {:>7} {:>9}", "factors", "reg", "alpha", "NDCG@10", "P@10", "coverage");
@@ -396,24 +395,36 @@ fn synthetic(nu: usize, ni: usize, n: usize, h: &Recipe) -> Result<(), AnyError>
     }
     let clock = Instant::now();
     // Skew: user = floor(nu * u^1.5) (some users far more active), item = floor(ni * u^2.5) (a
-    // popular head, a long tail), weight 1..=5 (repeat listens); duplicates are summed.
+    // popular head, a long tail), weight 1..=5 (repeat listens); the order drawn stands for time.
     let mut s = 12345u64;
-    let triples: Vec<(u32, u32, f32)> = (0..n)
-        .map(|_| {
+    let mut listens: Vec<WeightedListen> = (0..n)
+        .map(|t| {
             let u = ((nu as f64 * unit(&mut s).powf(1.5)) as usize).min(nu - 1);
             let i = ((ni as f64 * unit(&mut s).powf(2.5)) as usize).min(ni - 1);
-            (u as u32, i as u32, 1.0 + (splitmix(&mut s) % 5) as f32)
+            WeightedListen { user: u as u32, item: i as u32, weight: 1.0 + (splitmix(&mut s) % 5) as f32, timestamp: t as i64 }
         })
         .collect();
-    let data = Interactions::from_triples(nu, ni, &triples);
-    drop(triples);
+    // One entry per pair, as training's pairs: weights summed, stamped with the latest listen.
+    listens.sort_unstable_by_key(|l| (l.user, l.item, l.timestamp));
+    listens.dedup_by(|later, kept| {
+        let same = (later.user, later.item) == (kept.user, kept.item);
+        if same {
+            kept.weight += later.weight;
+            kept.timestamp = later.timestamp;
+        }
+        same
+    });
+    let data = Recipe { recency_beta: 0.0, ..*h }.matrix(nu, ni, &listens);
+    drop(listens);
     let threads = rayon::current_num_threads();
     println!(
-        "\nsynthetic: {nu} users x {ni} items, {n} listens -> {} distinct pairs, generated in {:.1} s (not counted); rayon threads {threads}",
-        data.nnz(),
+        "\nsynthetic: {nu} users x {ni} items, {n} listens -> {} distinct pairs, {} trained on (ALS_MAX_TRACKS_PER_USER {}), generated in {:.1} s (not counted); rayon threads {threads}",
+        data.heard().nnz(),
+        data.fit.nnz(),
+        h.max_tracks_per_user,
         clock.elapsed().as_secs_f64()
     );
-    println!("(no timestamps, so the raw weights are trained on: recency weighting only rescales them, at no ALS cost)");
+    println!("(the raw weights are trained on: recency weighting only rescales them, at no ALS cost)");
     println!("{:<20} {:>8} {:>8} {:>9} {:>9}", "step", "wall s", "cpu s", "peak MiB", "target s");
     let report = |step: &str, wall: f64, cpu: f64, target: f64| {
         let verdict = if wall <= target { "met" } else { "missed" };
@@ -421,7 +432,7 @@ fn synthetic(nu: usize, ni: usize, n: usize, h: &Recipe) -> Result<(), AnyError>
     };
     reset_peak_memory();
     let (cpu0, clock) = (cpu_time(), Instant::now());
-    let model = AlsModel::train(&h.als, &data);
+    let model = AlsModel::train(&h.als, &data.fit);
     report(&format!("train ({} it, {} f)", h.als.iterations, h.als.factors), clock.elapsed().as_secs_f64(), (cpu_time() - cpu0).as_secs_f64(), TRAIN_TARGET_S);
     reset_peak_memory();
     let (cpu0, clock) = (cpu_time(), Instant::now());
