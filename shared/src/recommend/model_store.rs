@@ -44,6 +44,7 @@ pub struct ModelCard {
     pub data_date: NaiveDate,
     pub hyper: Recipe,
     pub users: u64,
+    /// Distinct tracks in the listens read; the model knows those it was fitted on (`ids.bin`).
     pub tracks: u64,
     pub listens: u64,
     pub first_listen: Option<DateTime<Utc>>,

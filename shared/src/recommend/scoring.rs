@@ -93,15 +93,16 @@ pub fn score_all(inputs: &Inputs, model: Option<&ServingModel>, k: usize) -> Sco
             // Trained on exactly this row (as the model's id table hashed it): its own factors.
             let row_tracks: Vec<i64> = items.iter().map(|&i| today.tracks.id(i)).collect();
             let trained = m.ids.users.binary_search(user_id).ok().filter(|&u| m.ids.user_hashes[u] == listens_hash(&row_tracks));
-            // Folding in from too few listens does worse than cold start (the card's evidence).
-            if trained.is_none() && idx.len() < cold.fold_in_min_listens as usize {
+            let listened: Vec<u32> = weighted.heard().by_user.row(row).0.iter().filter_map(|&i| known(i)).collect();
+            // Folding in from too few listens does worse than cold start (the card's evidence,
+            // counted in known tracks heard, as training measured it: before any cap).
+            if trained.is_none() && listened.len() < cold.fold_in_min_listens as usize {
                 return None;
             }
             let factors = match trained {
                 Some(u) => m.als.user(u).to_vec(),
                 None => m.als.fold_in(yty, &idx, &weights),
             };
-            let listened = weighted.heard().by_user.row(row).0.iter().filter_map(|&i| known(i)).collect();
             Some((CfUser { user_id: *user_id, factors, listened }, trained.is_some()))
         })
         .collect();

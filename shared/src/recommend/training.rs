@@ -168,8 +168,14 @@ pub fn train(data: &TrainingData, hyper: Recipe, champion: Option<&ChampionInput
     let confidence = settings.gate.confidence;
     let versus_baseline = gate::Comparison::paired(&candidate_ndcg, &evaluate::per_user_ndcg(&baseline_recs, &test, EVAL_K), confidence);
 
-    // The recipe comparison: the champion's hyper-parameters on the same split.
-    let recipe = champion.map(|c| match c.hyper == hyper {
+    let served = champion.and_then(|c| c.served.as_ref().ok()).map(|s| evaluate_served(data, &train_pairs, &test_pairs, s, &candidate_recs, &baseline_recs, confidence));
+    // The served comparison decides when it has the evidence the gate asks for; else the recipe.
+    let enough = |s: &&ServedEvaluation| s.users >= settings.gate.min_users && s.listens >= settings.gate.min_listens;
+    let served_decides = served.as_ref().filter(enough).is_some();
+    // The recipe comparison: the champion's hyper-parameters on the same split. Free with the
+    // same recipe; another recipe is trained only when it decides, so a run that changes the
+    // recipe (a cap turned on, say) trains no third model when the served comparison decides.
+    let recipe = champion.filter(|c| c.hyper == hyper || !served_decides).map(|c| match c.hyper == hyper {
         true => (candidate_scores, candidate_ndcg.clone()), // same recipe, same data, deterministic training: the same model
         false => {
             let weighted = data.matrix(&train_pairs, &c.hyper);
@@ -177,9 +183,6 @@ pub fn train(data: &TrainingData, hyper: Recipe, champion: Option<&ChampionInput
             (scores(&recs, &test, n_items), evaluate::per_user_ndcg(&recs, &test, EVAL_K))
         }
     });
-    let served = champion.and_then(|c| c.served.as_ref().ok()).map(|s| evaluate_served(data, &train_pairs, &test_pairs, s, &candidate_recs, &baseline_recs, confidence));
-    // The served comparison decides when it has the evidence the gate asks for; else the recipe.
-    let enough = |s: &&ServedEvaluation| s.users >= settings.gate.min_users && s.listens >= settings.gate.min_listens;
     let versus_champion = match (served.as_ref().filter(enough), &recipe) {
         (Some(s), _) => Some(("served".to_owned(), s.versus_champion)),
         (None, Some((_, ndcg))) => Some(("recipe".to_owned(), gate::Comparison::paired(&candidate_ndcg, ndcg, confidence))),
@@ -212,7 +215,23 @@ pub fn train(data: &TrainingData, hyper: Recipe, champion: Option<&ChampionInput
         cold_start,
         drift,
     };
-    Trained { evaluation, decision, ids: data.id_table(&matrix), model }
+    let (model, ids) = fitted_tracks_only(model, data.id_table(&matrix), &matrix.fit);
+    Trained { evaluation, decision, ids, model }
+}
+
+/// The model as stored: only the tracks it was fitted on. A track none of whose listens is in
+/// the fitted rows (all held out, or all dropped by the recipe's cap) keeps only the solver's
+/// leftovers, noise that must not be scored; dropped, it is a track the model does not know.
+fn fitted_tracks_only(mut model: AlsModel, mut ids: IdTable, fit: &Interactions) -> (AlsModel, IdTable) {
+    let fitted = |i: usize| fit.by_item.row_len(i) > 0;
+    if (0..ids.tracks.len()).all(fitted) {
+        return (model, ids);
+    }
+    let f = model.factors();
+    let kept: Vec<usize> = (0..ids.tracks.len()).filter(|&i| fitted(i)).collect();
+    model.item_factors = kept.iter().flat_map(|&i| model.item_factors[i * f..(i + 1) * f].to_vec()).collect();
+    ids.tracks = kept.iter().map(|&i| ids.tracks[i]).collect();
+    (model, ids)
 }
 
 /// Compares the cold-start policies on the hidden users, then the candidate against the winner

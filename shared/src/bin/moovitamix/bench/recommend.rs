@@ -220,6 +220,16 @@ fn ml100k(path: &Path, config: &RecommendConfig, tune: bool) -> Result<(), AnyEr
     // Recency weighting on the training side only: the test listens are a relevant set, unweighted.
     let train = h.matrix(nu, ni, &train_listens);
     let test = Csr::from_triples(nu, ni, &triples(&test_listens));
+    if h.max_tracks_per_user > 0 {
+        let (heard, cap) = (train.heard(), h.max_tracks_per_user as usize);
+        println!(
+            "bounded training (ALS_MAX_TRACKS_PER_USER {cap}): {} users over the cap; {} of {} training pairs kept ({:.1}%)",
+            (0..nu).filter(|&u| heard.by_user.row_len(u) > cap).count(),
+            train.fit.nnz(),
+            heard.nnz(),
+            100.0 * train.fit.nnz() as f64 / heard.nnz().max(1) as f64
+        );
+    }
     println!(
         "{:<11} {:>7} {:>7} {:>8} {:>7} {:>9} {:>8} {:>8} {:>9}",
         "model", "P@10", "R@10", "NDCG@10", "MAP@10", "coverage", "train s", "score s", "peak MiB"
