@@ -123,6 +123,34 @@ fn check_lists(rows: &[Recommendation], day_k: u64, k: usize, trained: &HashMap<
 }
 
 #[tokio::test]
+async fn bounded_training_through_the_job_keeps_users_trained_and_lists_unheard() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    curated_day(&store, 0).await;
+    curated_day(&store, 1).await;
+    // The simulator's users hear 10 items a day: a cap of 4 cuts most histories.
+    let (r, _) = recommender(&store, &[("ALS_MAX_TRACKS_PER_USER", "4"), ("RETRAIN_NEW_LISTENS_SHARE", "1000")]);
+    let heavy = listened(0).values().filter(|t| t.len() > 4).count();
+    assert!(heavy > 100, "{heavy}");
+
+    let s0 = score(&r, 0, "20261101T070000Z-aaaa0000").await;
+    let t0 = s0.trained.clone().expect("the first score run trains");
+    assert!(t0.promoted, "{t0:?}");
+    assert_eq!(t0.hyper.max_tracks_per_user, 4);
+    let card = ModelStore::new(store.clone()).load(&t0.version).await.unwrap().card;
+    assert_eq!(card.hyper.max_tracks_per_user, 4, "the card records the cap");
+    // Right after training nobody changed: every user with listens keeps their trained factors
+    // (the model hashed their capped row), and no list holds a track heard before the cap.
+    assert_eq!(s0.cf_folded_in, 0, "{s0:?}");
+    assert_eq!(s0.cf_trained + s0.cold_start, s0.users);
+    check_lists(&read_recommendations(store.clone(), day(0)).await.unwrap(), 0, 10, &listened(0));
+
+    // Day 1, no retraining: the users whose latest four changed are folded in, with the cap.
+    let s1 = score(&r, 1, "20261102T070000Z-bbbb0000").await;
+    assert!(s1.trained.is_none() && s1.cf_folded_in > 0, "{s1:?}");
+    check_lists(&read_recommendations(store.clone(), day(1)).await.unwrap(), 1, 10, &listened(0));
+}
+
+#[tokio::test]
 async fn days_of_scoring_training_gating_and_rollback() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
     curated_day(&store, 0).await;
