@@ -12,16 +12,18 @@ pub struct Scores {
     pub coverage: f64,
 }
 
-/// The evaluation the gate decided on. Two comparisons with the champion:
+/// The evaluation the gate decided on. Up to two comparisons with the champion:
 /// - `champion` (the "recipe" comparison): the champion's hyper-parameters trained on the same
-///   split as the candidate, scored on the same held-out listens;
+///   split as the candidate, scored on the same held-out listens (the candidate itself when the
+///   recipe is the same; another recipe only when `served` lacks the gate's evidence);
 /// - `served`: the stored champion model itself, as scoring serves it (each user folded in from
 ///   their training-side listens), on the held-out listens it never saw in training.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     pub candidate: Scores,
     pub baseline: Scores,
-    /// The champion's recipe trained on the same split; none on the first training.
+    /// The champion's recipe trained on the same split; none on the first training, nor when
+    /// another recipe was not trained because the served comparison decided.
     pub champion: Option<Scores>,
     pub champion_version: Option<String>,
     pub test_users: u64,

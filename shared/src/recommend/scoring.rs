@@ -95,8 +95,14 @@ pub fn score_all(inputs: &Inputs, model: Option<&ServingModel>, k: usize) -> Sco
             let trained = m.ids.users.binary_search(user_id).ok().filter(|&u| m.ids.user_hashes[u] == listens_hash(&row_tracks));
             let listened: Vec<u32> = weighted.heard().by_user.row(row).0.iter().filter_map(|&i| known(i)).collect();
             // Folding in from too few listens does worse than cold start (the card's evidence,
-            // counted in known tracks heard, as training measured it: before any cap).
-            if trained.is_none() && listened.len() < cold.fold_in_min_listens as usize {
+            // measured on a user's first known listens, before any cap): the user must have heard
+            // that many, and the capped row must hold that many (or the whole cap).
+            let needed = cold.fold_in_min_listens as usize;
+            let from_row = match m.hyper.max_tracks_per_user as usize {
+                0 => needed,
+                cap => needed.min(cap),
+            };
+            if trained.is_none() && (listened.len() < needed || idx.len() < from_row) {
                 return None;
             }
             let factors = match trained {

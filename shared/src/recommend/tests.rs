@@ -138,6 +138,10 @@ async fn bounded_training_through_the_job_keeps_users_trained_and_lists_unheard(
     assert_eq!(t0.hyper.max_tracks_per_user, 4);
     let card = ModelStore::new(store.clone()).load(&t0.version).await.unwrap().card;
     assert_eq!(card.hyper.max_tracks_per_user, 4, "the card records the cap");
+    // The fold-in threshold chosen exceeds the cap here, so day 1 below checks that a capped
+    // row does not send every changed user to cold start.
+    let threshold = card.evaluation.cold_start.as_ref().map(|c| c.fold_in_min_listens);
+    assert!(threshold.is_some_and(|t| t > 4), "{threshold:?}");
     // Right after training nobody changed: every user with listens keeps their trained factors
     // (the model hashed their capped row), and no list holds a track heard before the cap.
     assert_eq!(s0.cf_folded_in, 0, "{s0:?}");

@@ -88,7 +88,9 @@ pub(crate) fn print_train(t: &TrainSummary) {
             say!("  {name:<10} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>9.3}", s.ndcg_at_10, s.precision_at_10, s.recall_at_10, s.map_at_10, s.coverage);
         }
     }
-    println!("  (champion = its recipe trained on the same split)");
+    if e.champion.is_some() {
+        println!("  (champion = its recipe trained on the same split)");
+    }
     if let Some(s) = e.served.as_ref().filter(|s| s.users > 0) {
         println!(
             "  served champion on the {} held-out listens of {} users it never saw: NDCG@10 {:.4}, candidate {:.4}",
