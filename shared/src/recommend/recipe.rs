@@ -25,10 +25,16 @@ impl Recipe {
     /// dense indices: recency-weighted over each user's whole history, then cut to the user's
     /// latest `max_tracks_per_user` (so the tracks kept weigh what they would without the cap).
     pub fn matrix(&self, n_users: usize, n_items: usize, listens: &[WeightedListen]) -> TrainMatrix {
-        let weighted = split::latest_per_user(split::recency_weighted(listens, self.recency_beta, self.recency_power), self.max_tracks_per_user as usize);
+        let weighted = self.weighted(listens);
         let fit = Interactions::from_triples(n_users, n_items, &weighted);
         let capped = weighted.len() < listens.len();
         TrainMatrix { all: capped.then(|| Interactions::from_triples(n_users, n_items, &split::triples(listens))), fit }
+    }
+
+    /// The `(user, item, weight)` triples this recipe keeps of `listens`: recency-weighted, then
+    /// each user's latest `max_tracks_per_user`.
+    pub fn weighted(&self, listens: &[WeightedListen]) -> Vec<(u32, u32, f32)> {
+        split::latest_per_user(split::recency_weighted(listens, self.recency_beta, self.recency_power), self.max_tracks_per_user as usize)
     }
 }
 
@@ -46,13 +52,6 @@ impl TrainMatrix {
     /// Every listen: what a user's lists exclude, and what popularity counts.
     pub fn heard(&self) -> &Interactions {
         self.all.as_ref().unwrap_or(&self.fit)
-    }
-}
-
-impl From<Interactions> for TrainMatrix {
-    /// A matrix trained on whole, with nothing capped.
-    fn from(fit: Interactions) -> Self {
-        Self { fit, all: None }
     }
 }
 

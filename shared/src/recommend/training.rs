@@ -260,8 +260,7 @@ fn choose_cold_start(data: &TrainingData, c: &ColdStartInputs, candidate: &AlsMo
                 .par_iter()
                 .map(|(_, seen, _)| {
                     // Folded in from the row the recipe keeps; every known listen excluded.
-                    let weighted = split::latest_per_user(split::recency_weighted(seen, hyper.recency_beta, hyper.recency_power), hyper.max_tracks_per_user as usize);
-                    let (idx, w): (Vec<u32>, Vec<f32>) = weighted.into_iter().map(|(_, i, w)| (i, w)).unzip();
+                    let (idx, w): (Vec<u32>, Vec<f32>) = hyper.weighted(seen).into_iter().map(|(_, i, w)| (i, w)).unzip();
                     (candidate.fold_in(&yty, &idx, &w), seen.iter().map(|l| l.item).collect::<Vec<u32>>())
                 })
                 .collect();
