@@ -7,6 +7,9 @@
 //! the environment inherited: same `DATA_URL`), retries a failed child after clearing what it
 //! wrote, and commits once every bucket is done ([`Transformer::commit_fanned`]). A bucket that
 //! fails on every attempt fails the date: nothing is committed.
+//!
+//! A child prints what it used as its last line of stdout ([`ChildReport`]), as a Lambda's
+//! `REPORT` line does on AWS: how the run and the benchmark size the workers.
 
 use crate::buckets::Bucket;
 use crate::job::Invocation;
@@ -16,6 +19,7 @@ use crate::transform::{TransformError, TransformSummary, Transformer};
 use chrono::NaiveDate;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Set to a bucket index in a child's environment, it makes that bucket's first attempt fail
 /// after writing its parts and record: how the tests prove that a retried child changes nothing.
@@ -33,6 +37,50 @@ pub enum FanoutRunError {
     Store(#[from] StoreError),
 }
 
+/// What a bucket's child used, printed by the child as one JSON line, its last on stdout.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChildReport {
+    pub bucket: u32,
+    pub buckets: u32,
+    /// Listen items read from the bucket's raw rows (the listen events' `rows_in`).
+    pub listen_items: u64,
+    pub wall_ms: u64,
+    /// User + system CPU time of the child process.
+    pub cpu_ms: u64,
+    /// The child's peak resident memory.
+    pub peak_rss_mib: f64,
+}
+
+impl ChildReport {
+    /// The report in a child's stdout: its last line that parses as one.
+    pub fn parse(stdout: &str) -> Option<Self> {
+        stdout.lines().rev().find_map(|l| serde_json::from_str(l).ok())
+    }
+}
+
+/// One bucket's child as the runner saw it.
+#[derive(Debug, Clone)]
+pub struct ChildRun {
+    pub bucket: Bucket,
+    pub attempts: u32,
+    /// The successful attempt's time, as the parent measured it (process start included).
+    pub wall: Duration,
+    /// What the successful attempt reported; `None` if it printed no report.
+    pub report: Option<ChildReport>,
+}
+
+/// A fanned-out transform: the committed summary, and how long each phase and child took.
+#[derive(Debug)]
+pub struct FannedRun {
+    pub summary: TransformSummary,
+    /// Phase 1 (tracks, users and the plan) in the parent.
+    pub prepare: Duration,
+    /// Every bucket's child, in bucket order.
+    pub children: Vec<ChildRun>,
+    /// Phase 3 (checks and the one commit) in the parent.
+    pub commit: Duration,
+}
+
 /// How the local runner starts children.
 #[derive(Debug, Clone)]
 pub struct LocalFanout {
@@ -48,9 +96,10 @@ pub struct LocalFanout {
 
 impl LocalFanout {
     /// Transforms `date` fanned out over its raw buckets and commits it once.
-    pub async fn transform(&self, transformer: &Transformer, date: NaiveDate, invocation: Invocation) -> Result<TransformSummary, FanoutRunError> {
-        let started = std::time::Instant::now();
+    pub async fn transform(&self, transformer: &Transformer, date: NaiveDate, invocation: Invocation) -> Result<FannedRun, FanoutRunError> {
+        let started = Instant::now();
         let plan = transformer.prepare(date, &invocation.run_id).await?;
+        let prepare = started.elapsed();
         let run_id = invocation.run_id.to_string();
         let gate = Arc::new(tokio::sync::Semaphore::new(self.workers.max(1)));
         let mut children = tokio::task::JoinSet::new();
@@ -61,26 +110,33 @@ impl LocalFanout {
                 runner.bucket(store.as_ref(), date, &run_id, bucket).await
             });
         }
-        let mut first_error = None;
+        let (mut first_error, mut runs) = (None, Vec::new());
         while let Some(done) = children.join_next().await {
-            if let Err(e) = done.expect("a child task does not panic") {
-                first_error.get_or_insert(e);
+            match done.expect("a child task does not panic") {
+                Ok(run) => runs.push(run),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
         if let Some(e) = first_error {
             return Err(e);
         }
+        runs.sort_by_key(|r| r.bucket);
+        let committing = Instant::now();
         let mut summary = transformer.commit_fanned(date, invocation).await?;
+        let commit = committing.elapsed();
         // The whole fanned run (prepare, buckets, commit), not the commit alone.
         summary.duration_ms = started.elapsed().as_millis() as u64;
-        Ok(summary)
+        Ok(FannedRun { summary, prepare, children: runs, commit })
     }
 
     /// Runs one bucket's child until it succeeds or the attempts run out.
-    async fn bucket(&self, store: &dyn Store, date: NaiveDate, run_id: &str, bucket: Bucket) -> Result<(), FanoutRunError> {
+    async fn bucket(&self, store: &dyn Store, date: NaiveDate, run_id: &str, bucket: Bucket) -> Result<ChildRun, FanoutRunError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let started = Instant::now();
             let output = tokio::process::Command::new(&self.program)
                 .args(["transform-bucket", "--date", &date.to_string(), "--run-id", run_id])
                 .args(["--bucket", &bucket.index.to_string(), "--buckets", &bucket.count.to_string(), "--attempt", &attempt.to_string()])
@@ -90,7 +146,8 @@ impl LocalFanout {
                 .await
                 .map_err(|source| FanoutRunError::Spawn { program: self.program.display().to_string(), source })?;
             if output.status.success() {
-                return Ok(());
+                let report = ChildReport::parse(&String::from_utf8_lossy(&output.stdout));
+                return Ok(ChildRun { bucket, attempts: attempt, wall: started.elapsed(), report });
             }
             let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
             tracing::warn!(%date, %bucket, attempt, status = %output.status, stderr, "a bucket's child failed");

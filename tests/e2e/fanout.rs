@@ -10,7 +10,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use moovitamix::buckets::Bucket;
 use moovitamix::commit::{CommitSettings, ManualClock, read_committed};
 use moovitamix::config::{Config, Secret};
-use moovitamix::fanout::{FAIL_ONCE_VARIABLE, LocalFanout};
+use moovitamix::fanout::{ChildReport, FAIL_ONCE_VARIABLE, FannedRun, LocalFanout};
 use moovitamix::fetch::Fetcher;
 use moovitamix::manifest::ObjectRole;
 use moovitamix::metrics::{MemorySink, Metrics};
@@ -99,11 +99,28 @@ async fn pipeline(data: &Path, buckets: u32, fanout: Option<LocalFanout>) {
         j.fetcher.run(day(k), &format!("fetch-{k}")).await.unwrap();
         match &fanout {
             None => drop(j.transformer.run(day(k), &format!("transform-{k}")).await.unwrap()),
-            Some(runner) => drop(runner.transform(&j.transformer, day(k), (&format!("transform-{k}")).into()).await.unwrap()),
+            Some(runner) => {
+                let fanned = runner.transform(&j.transformer, day(k), (&format!("transform-{k}")).into()).await.unwrap();
+                children_report_what_they_read(&fanned, buckets);
+            }
         }
         j.recommender.run(Request::Score { date: day(k) }, &format!("recommend-{k}")).await.unwrap();
     }
     sim.shutdown().await;
+}
+
+/// Every bucket's child reported once, after its attempts (bucket 0 fails once, on purpose),
+/// and the listen items the children read add up to what the date committed.
+fn children_report_what_they_read(fanned: &FannedRun, buckets: u32) {
+    let seen: Vec<Bucket> = fanned.children.iter().map(|c| c.bucket).collect();
+    assert_eq!(seen, Bucket::all(buckets).collect::<Vec<_>>(), "one child run per bucket, in order");
+    let attempts: Vec<u32> = fanned.children.iter().map(|c| c.attempts).collect();
+    assert_eq!(attempts[0], 2, "bucket 0's child failed once and was retried: {attempts:?}");
+    assert!(attempts[1..].iter().all(|&a| a == 1), "{attempts:?}");
+    let reports: Vec<&ChildReport> = fanned.children.iter().map(|c| c.report.as_ref().expect("every child reports")).collect();
+    assert!(reports.iter().zip(&seen).all(|(r, b)| (r.bucket, r.buckets) == (b.index, b.count) && r.peak_rss_mib > 0.0), "{reports:?}");
+    let read: u64 = reports.iter().map(|r| r.listen_items).sum();
+    assert_eq!(read, fanned.summary.tables[&TableName::ListenEvents].rows_in, "the children's listen items are the date's");
 }
 
 fn store(data: &Path) -> Arc<dyn Store> {

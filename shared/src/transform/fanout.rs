@@ -209,7 +209,7 @@ impl Transformer {
     ///   machine then runs the whole transform in one invocation, as without fan-out), else runs
     ///   phase 1 and answers `{"date", "run_id", "fanned": true, "count": B, "buckets": [0, ..,
     ///   B-1]}`, the Map state's items;
-    /// - `bucket` runs phase 2 for one bucket and answers `{"bucket", "buckets"}`;
+    /// - `bucket` runs phase 2 for one bucket and answers `{"bucket", "buckets", "listen_items"}`;
     /// - `commit` runs phase 3 under the plan's run id and answers the transform summary.
     pub async fn handle_step(&self, event: &Value, invocation: Invocation) -> Option<Result<Value, TransformError>> {
         event.get(STEP_FIELD)?;
@@ -244,8 +244,8 @@ impl Transformer {
                 if buckets == 0 || bucket >= buckets {
                     return Err(FanoutError::BadStep(format!("bucket {bucket} of {buckets}")).into());
                 }
-                self.transform_bucket(date, &run_id_of(&run_id)?, Bucket::new(bucket, buckets)).await?;
-                Ok(json!({"bucket": bucket, "buckets": buckets}))
+                let listen_items = self.transform_bucket(date, &run_id_of(&run_id)?, Bucket::new(bucket, buckets)).await?;
+                Ok(json!({"bucket": bucket, "buckets": buckets, "listen_items": listen_items}))
             }
             Step::Commit { date, run_id } => {
                 let invocation = Invocation { run_id: run_id_of(&run_id)?, ..invocation };
@@ -318,8 +318,9 @@ impl Transformer {
         Ok(plan)
     }
 
-    /// Phase 2: the listen tables of one bucket of users.
-    pub async fn transform_bucket(&self, date: NaiveDate, run_id: &RunId, bucket: Bucket) -> Result<(), TransformError> {
+    /// Phase 2: the listen tables of one bucket of users. Returns the listen items read (the
+    /// bucket's `rows_in` of the listen events).
+    pub async fn transform_bucket(&self, date: NaiveDate, run_id: &RunId, bucket: Bucket) -> Result<u64, TransformError> {
         let plan: Plan = self.get_record(date, run_id.as_str(), FANOUT_PLAN_FILE, "the plan").await?;
         if bucket.count != plan.buckets {
             return Err(FanoutError::WrongBucket { bucket, count: plan.buckets }.into());
@@ -341,8 +342,10 @@ impl Transformer {
         for o in [&mut events, &mut delta] {
             write_quarantine(&writer, date, &bucket.folder(), o).await?;
         }
+        let listen_items = events.quality.rows_in;
         let record = BucketRecord { index: bucket.index, count: bucket.count, events: Recorded::of(events), delta: Recorded::of(delta) };
-        self.put_record(&writer, &fanout_bucket_file(bucket), &record).await
+        self.put_record(&writer, &fanout_bucket_file(bucket), &record).await?;
+        Ok(listen_items)
     }
 
     /// Phase 3: every bucket's tables and the plan's, checked as a whole and committed.

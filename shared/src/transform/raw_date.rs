@@ -4,6 +4,7 @@
 //! per entity, committed by the commit protocol) straight from rows in memory, for tests and
 //! benchmarks that want raw data without serving it over HTTP.
 
+use crate::buckets::Bucket;
 use crate::commit::{Clock, CommitError, CommitSettings, Committed, CommittedRun, LeaseSettings, ManualClock, PartitionCommit, ReadError, Run, RunId, RunSpec, read_committed};
 use crate::codec::jsonl::LinePartsWriter;
 use crate::manifest::{Manifest, ObjectEntry, ObjectRole};
@@ -99,14 +100,26 @@ impl RawWriter {
 
     /// Writes every row of one entity as JSON lines, in parts of `part_rows`; returns the rows.
     pub async fn entity<V: Serialize>(&mut self, entity: Entity, rows: impl IntoIterator<Item = V>) -> Result<u64, StoreError> {
+        self.entity_in_buckets(entity, rows, 1, |_| 0).await
+    }
+
+    /// As [`Self::entity`], in `buckets` buckets of users by `user_of` (fetch's layout of the
+    /// listen history with `LISTEN_BUCKETS`, [`crate::buckets`]): a bucket with no row has no
+    /// part; one bucket is [`Self::entity`]'s layout.
+    pub async fn entity_in_buckets<V: Serialize>(&mut self, entity: Entity, rows: impl IntoIterator<Item = V>, buckets: u32, user_of: impl Fn(&V) -> i64) -> Result<u64, StoreError> {
         let partition = Partition::new(Zone::Raw, entity.as_str(), self.date);
-        let mut parts = LinePartsWriter::new(self.run.writer(), partition.clone(), ObjectRole::Data, self.part_rows);
+        let mut parts: Vec<LinePartsWriter> =
+            Bucket::all(buckets).map(|b| LinePartsWriter::new(self.run.writer(), partition.clone(), ObjectRole::Data, self.part_rows).in_folder(b.folder())).collect();
         let mut total = 0u64;
         for row in rows {
-            parts.push(&row).await?;
+            parts[Bucket::of_user(user_of(&row), buckets).index as usize].push(&row).await?;
             total += 1;
         }
-        let objects = parts.finish_at_least_one().await?;
+        let mut objects = Vec::new();
+        for p in parts {
+            // The whole layout always has a part, as fetch writes it.
+            objects.extend(if buckets == 1 { p.finish_at_least_one().await? } else { p.finish().await? });
+        }
         self.partitions.push(PartitionCommit {
             partition,
             counts: BTreeMap::from([("accepted".to_owned(), total), ("warned".to_owned(), 0), ("rejected".to_owned(), 0)]),
@@ -166,5 +179,33 @@ mod tests {
         w.commit(Utc::now()).await.unwrap();
         let err = RawDate::open(store.as_ref(), date).await.unwrap_err();
         assert!(matches!(err, RawError::Incomplete { entity: Entity::Users, .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn rows_written_in_buckets_land_in_their_users_bucket() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let date = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let mut w = RawWriter::new(store.clone(), date, "r1", Utc::now(), 3).await.unwrap();
+        w.entity(Entity::Tracks, [json!({"id": 1})]).await.unwrap();
+        w.entity(Entity::Users, [json!({"id": 1})]).await.unwrap();
+        let user_of = |row: &serde_json::Value| row["user_id"].as_i64().unwrap();
+        assert_eq!(w.entity_in_buckets(Entity::ListenHistory, (1..=40).map(|u| json!({"user_id": u})), 4, user_of).await.unwrap(), 40);
+        w.commit(Utc::now()).await.unwrap();
+
+        let raw = RawDate::open(store.as_ref(), date).await.unwrap();
+        let mut users = Vec::new();
+        for o in raw.data_objects(Entity::ListenHistory) {
+            let bucket = Bucket::of_key(&o.key);
+            assert_eq!(bucket.count, 4, "{}", o.key);
+            super::super::raw_lines::for_each_line(store.as_ref(), &o, |_, line| {
+                let user = user_of(&serde_json::from_slice(line).unwrap());
+                assert!(bucket.contains(user), "user {user} in {}", o.key);
+                users.push(user);
+            })
+            .await
+            .unwrap();
+        }
+        users.sort();
+        assert_eq!(users, (1..=40).collect::<Vec<_>>(), "every row once");
     }
 }

@@ -5,6 +5,7 @@
 //! pipeline's alone.
 
 use crate::AnyError;
+use crate::usage::{cpu_time, peak_memory_mib, reset_peak_memory};
 use moovitamix::fetch::Fetcher;
 use moovitamix::metrics::{MemorySink, Metrics};
 use moovitamix::source::SourceClient;
@@ -12,7 +13,7 @@ use moovitamix::storage::LocalStore;
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 mod recommend;
 mod transform;
@@ -32,15 +33,8 @@ pub enum Stage {
     /// (the first onto an empty history, the second merging onto it), then DuckDB converting the
     /// same raw files to Parquet, for comparison.
     Transform {
-        /// Users, one pair of runs per value; tracks are a tenth of that, at least 1000.
-        #[arg(long, value_delimiter = ',', default_value = "1000,1000000")]
-        users: Vec<usize>,
-        /// Listen items per user (the simulator's `listens_per_user`).
-        #[arg(long, default_value_t = 10)]
-        listens_per_user: usize,
-        /// Skip the DuckDB comparison.
-        #[arg(long)]
-        no_duckdb: bool,
+        #[command(flatten)]
+        args: transform::Args,
     },
     /// The recommender: the configured ALS recipe against popularity on MovieLens-100k (temporal
     /// hold-out), then its training and top-10 scoring time and memory on a large synthetic set.
@@ -53,7 +47,7 @@ pub enum Stage {
 pub async fn run(stage: Stage) -> Result<(), AnyError> {
     match stage {
         Stage::Fetch { rows, concurrency } => fetch(&rows, concurrency).await,
-        Stage::Transform { users, listens_per_user, no_duckdb } => transform::run(&users, listens_per_user, !no_duckdb).await,
+        Stage::Transform { args } => transform::run(&args).await,
         Stage::Recommend { args } => recommend::run(&args),
     }
 }
@@ -88,34 +82,6 @@ impl Drop for SimulatorProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// This process's user + system CPU time.
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage only writes into the struct we own.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
-}
-
-/// Peak resident memory since the last [`reset_peak_memory`], in MiB (Linux `VmHWM`).
-fn peak_memory_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(f64::NAN);
-    kib / 1024.0
-}
-
-/// Resets the kernel's peak-RSS mark so each size is measured on its own.
-fn reset_peak_memory() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 async fn fetch(sizes: &[usize], concurrency: usize) -> Result<(), AnyError> {

@@ -88,13 +88,24 @@ pub(crate) async fn transform_bucket(date: NaiveDate, run_id: &str, index: u32, 
     if run_id.is_empty() || run_id.contains(['/', '\\']) {
         return Err(format!("--run-id {run_id:?}: a run id is one path segment").into());
     }
+    let started = std::time::Instant::now();
     let transformer = Transformer::from_config(&Config::from_env()?, &AwsConfig::new()).await?;
     let bucket = moovitamix::buckets::Bucket::new(index, count);
-    transformer.transform_bucket(date, &moovitamix::commit::RunId::from(run_id), bucket).await?;
+    let listen_items = transformer.transform_bucket(date, &moovitamix::commit::RunId::from(run_id), bucket).await?;
     let fail_once = std::env::var(moovitamix::fanout::FAIL_ONCE_VARIABLE).ok().and_then(|v| v.parse::<u32>().ok());
     if attempt == 1 && fail_once == Some(index) {
         return Err(format!("{bucket}: failed on purpose ({}) after writing its parts", moovitamix::fanout::FAIL_ONCE_VARIABLE).into());
     }
+    let report = moovitamix::fanout::ChildReport {
+        bucket: index,
+        buckets: count,
+        listen_items,
+        wall_ms: started.elapsed().as_millis() as u64,
+        cpu_ms: crate::usage::cpu_time().as_millis() as u64,
+        peak_rss_mib: crate::usage::peak_memory_mib(),
+    };
+    // The last line of stdout: the parent reads it (moovitamix::fanout::ChildReport).
+    println!("{}", serde_json::to_string(&report)?);
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 use crate::AnyError;
 use crate::cli::SimulatorArgs;
 use crate::console::say;
-use crate::summaries::{print_fetch, print_score, print_transform};
+use crate::summaries::{print_fanout, print_fetch, print_score, print_transform};
 use chrono::{NaiveDate, Utc};
 use moovitamix::aws::AwsConfig;
 use moovitamix::config::Config;
@@ -63,11 +63,14 @@ pub(crate) async fn run(date: Option<NaiveDate>, range: Option<(NaiveDate, Naive
         }
         let summary = fetcher.run(date, moovitamix::job::Invocation::new()).await?;
         print_fetch(&summary);
-        let transformed = match &fanout {
-            Some(runner) => runner.transform(&transformer, date, moovitamix::job::Invocation::new()).await?,
-            None => transformer.run(date, moovitamix::job::Invocation::new()).await?,
-        };
-        print_transform(&transformed);
+        match &fanout {
+            Some(runner) => {
+                let fanned = runner.transform(&transformer, date, moovitamix::job::Invocation::new()).await?;
+                print_transform(&fanned.summary);
+                print_fanout(&fanned);
+            }
+            None => print_transform(&transformer.run(date, moovitamix::job::Invocation::new()).await?),
+        }
         match recommender.run(Request::Score { date }, moovitamix::job::Invocation::new()).await? {
             Outcome::Score(s) => print_score(&s),
             other => unreachable!("a score request answers a score: {other:?}"),

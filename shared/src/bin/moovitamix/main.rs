@@ -17,6 +17,7 @@ mod commands;
 mod console;
 mod daily_run;
 mod summaries;
+mod usage;
 
 #[tokio::main]
 async fn main() -> ExitCode {

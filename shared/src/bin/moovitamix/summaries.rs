@@ -1,6 +1,7 @@
 //! How each job's summary reads on the terminal: one table per stage and date.
 
 use crate::console::say;
+use moovitamix::fanout::FannedRun;
 use moovitamix::fetch::FetchSummary;
 use moovitamix::recommend::{ScoreSummary, TrainSummary};
 use moovitamix::transform::TransformSummary;
@@ -112,5 +113,18 @@ pub(crate) fn print_score(s: &ScoreSummary) {
     if let Some(first) = s.sample.first() {
         let tracks: Vec<String> = s.sample.iter().map(|r| format!("{} ({:.3}, {})", r.track_id, r.score, r.reason.as_str())).collect();
         say!("  user {}: {}", first.user_id, tracks.join(", "));
+    }
+}
+
+/// A fanned-out transform: its phases and what each bucket's child used.
+pub(crate) fn print_fanout(run: &FannedRun) {
+    say!("  fan-out: prepare {} ms, {} bucket(s), commit {} ms", run.prepare.as_millis(), run.children.len(), run.commit.as_millis());
+    say!("  {:<20} {:>12} {:>9} {:>9} {:>9} {:>9}", "bucket", "listen items", "wall s", "cpu s", "peak MiB", "attempts");
+    for c in &run.children {
+        let (items, cpu, peak) = match &c.report {
+            Some(r) => (r.listen_items.to_string(), format!("{:.2}", r.cpu_ms as f64 / 1e3), format!("{:.0}", r.peak_rss_mib)),
+            None => ("?".to_owned(), "?".to_owned(), "?".to_owned()),
+        };
+        say!("  {:<20} {:>12} {:>9.2} {:>9} {:>9} {:>9}", format!("{} of {}", c.bucket.index, c.bucket.count), items, c.wall.as_secs_f64(), cpu, peak, c.attempts);
     }
 }

@@ -203,6 +203,15 @@ impl Dataset {
         })
     }
 
+    /// The listen-history rows, in served order, of the users `keep` accepts (by `user_id`),
+    /// drawing no other user's items: one bucket of a day too large to generate whole.
+    pub fn listen_rows_where<'a>(&'a self, keep: impl Fn(i64) -> bool + 'a) -> impl Iterator<Item = Value> + 'a {
+        (0..self.listens.ones)
+            .map(|i| self.listens.select(i))
+            .filter(move |&s| keep(self.users.ids.id(s) as i64))
+            .map(|s| self.listen_row(self.users.info(&self.p, s)).into_value())
+    }
+
     // ---- crate-internal serving API ----
 
     pub(crate) fn day(&self) -> u64 {

@@ -95,6 +95,16 @@ async fn ids_are_unique_across_pages_at_every_scale() {
 }
 
 #[test]
+fn listen_rows_of_some_users_are_their_rows_of_the_whole_listing() {
+    let ds = Dataset::new(&SimulatorConfig { users: 300, tracks: 200, listens_per_user: 8, date: SimulatorConfig::default().start_date + chrono::Days::new(3), ..SimulatorConfig::default() });
+    let keep = |u: i64| u % 3 == 1;
+    let whole: Vec<Value> = ds.rows("listen_history").filter(|r| keep(r["user_id"].as_i64().unwrap())).collect();
+    let some: Vec<Value> = ds.listen_rows_where(keep).collect();
+    assert!(whole.len() > 50 && whole.len() < ds.len("listen_history"), "{} of {}", whole.len(), ds.len("listen_history"));
+    assert_eq!(some, whole);
+}
+
+#[test]
 fn rows_have_the_documented_shapes() {
     let ds = Dataset::new(&config(1000, 1000));
     let now = ds.now();

@@ -5,7 +5,7 @@
 //! deterministic synthetic matrix with a popularity skew (100k users x 20k items x 5M listens by
 //! default), timed against the targets of 6 s to train and 3 s to score everyone on 2 threads.
 
-use super::{cpu_time, peak_memory_mib, reset_peak_memory};
+use crate::usage::{cpu_time, peak_memory_mib, reset_peak_memory};
 use crate::AnyError;
 use moovitamix::config::Config;
 use moovitamix::recommend::config::RecommendConfig;

@@ -6,8 +6,16 @@
 //! DuckDB (PyPI `duckdb`, run by the Python of `MOOVITAMIX_PYTHON`, default
 //! `.tools/venv-readers/bin/python`) then converts day 1's raw JSON lines to Parquet with the same
 //! derived columns (no SCD2, no data-quality checks, no quarantine): a yardstick, not a twin.
+//!
+//! With `--buckets B` the raw listen history is written in B buckets of users, as fetch writes it
+//! with `LISTEN_BUCKETS`, and transform runs fanned out as `run --buckets` runs it
+//! ([`LocalFanout`]: the children are this program's `transform-bucket`, each reporting its
+//! wall time, CPU time and peak memory). `--sample-buckets K` keeps the listen histories of
+//! the users of the first K buckets only: one child of a day too large for this machine, run at
+//! its true size, from which the whole day is extrapolated.
 
-use super::{cpu_time, peak_memory_mib, reset_peak_memory, tempfile_dir};
+use super::tempfile_dir;
+use crate::usage::{cpu_time, peak_memory_mib, reset_peak_memory};
 use crate::AnyError;
 use chrono::{NaiveDate, Utc};
 use moovitamix::config::{Config, Secret};
@@ -17,8 +25,10 @@ use moovitamix::simulator::{Dataset, SimulatorConfig};
 use moovitamix::storage::{LocalStore, Store};
 use moovitamix::transform::pii::Pii;
 use moovitamix::transform::raw_date::RawWriter;
+use moovitamix::buckets::Bucket;
 use moovitamix::curated::TableName;
-use moovitamix::transform::{FUNCTION, Transformer, as_of};
+use moovitamix::fanout::{FannedRun, LocalFanout};
+use moovitamix::transform::{FUNCTION, TransformSummary, Transformer, as_of};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -40,10 +50,50 @@ fn trim_heap() {
     }
 }
 
-pub async fn run(sizes: &[usize], listens_per_user: usize, duckdb: bool) -> Result<(), AnyError> {
+#[derive(clap::Args)]
+pub struct Args {
+    /// Users, one pair of runs per value; tracks are a tenth of that, at least 1000.
+    #[arg(long, value_delimiter = ',', default_value = "1000,1000000")]
+    users: Vec<usize>,
+    /// Listen items per user (the simulator's `listens_per_user`).
+    #[arg(long, default_value_t = 10)]
+    listens_per_user: usize,
+    /// Skip the DuckDB comparison.
+    #[arg(long)]
+    no_duckdb: bool,
+    /// Write the raw listen history in this many buckets of users and transform it fanned out,
+    /// one child process per bucket (1: the whole run, in this process).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=moovitamix::buckets::MAX_BUCKETS as i64))]
+    buckets: u32,
+    /// Children at once with --buckets (default: the machine's cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Keep only the listen histories of the users of the first K buckets (default: all): one
+    /// child of a larger day at its true size.
+    #[arg(long)]
+    sample_buckets: Option<u32>,
+}
+
+pub async fn run(args: &Args) -> Result<(), AnyError> {
+    let Args { users: ref sizes, listens_per_user, no_duckdb, buckets, workers, sample_buckets } = *args;
+    let sampled = sample_buckets.unwrap_or(buckets).clamp(1, buckets);
+    let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
     let list = sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
-    println!("transform benchmark: cargo run --release -p moovitamix -- bench transform --users {list} --listens-per-user {listens_per_user}");
+    let mut fanned = String::new();
+    if buckets > 1 {
+        fanned = format!(" --buckets {buckets} --workers {workers}");
+        if sampled < buckets {
+            fanned += &format!(" --sample-buckets {sampled}");
+        }
+    }
+    println!("transform benchmark: cargo run --release -p moovitamix -- bench transform --users {list} --listens-per-user {listens_per_user}{fanned}");
     println!("machine: {} cores; raw parts of 200000 rows; curated defaults (row groups 131072 rows, files 1048576 rows, Snappy)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    if buckets > 1 {
+        println!(
+            "fanned out: {buckets} buckets, {workers} child process(es) at once; cpu s = this process + its children, peak MiB = the largest of this process and each child{}",
+            if sampled < buckets { format!("; listen histories of buckets 0..{sampled} only") } else { String::new() }
+        );
+    }
     println!(
         "{:>9} {:>8} {:>4} {:>10} {:>11} {:>8} {:>11} {:>11} {:>8} {:>9} {:>10}",
         "users", "tracks", "day", "raw rows", "listen items", "wall s", "raw rows/s", "items/s", "cpu s", "peak MiB", "curated MB"
@@ -54,13 +104,20 @@ pub async fn run(sizes: &[usize], listens_per_user: usize, duckdb: bool) -> Resu
         let store: Arc<dyn Store> = Arc::new(LocalStore::new(dir.clone()));
         let generated = Instant::now();
         let mut raw_rows = Vec::new();
+        let user_of = |row: &serde_json::Value| row["user_id"].as_i64().unwrap_or_default();
         for k in 0..2 {
             let config = SimulatorConfig { tracks, users, listens_per_user, start_date: day(0), date: day(k), ..SimulatorConfig::default() };
             let dataset = Dataset::new(&config);
             let mut w = RawWriter::new(store.clone(), day(k), &format!("bench-fetch-{k}"), as_of(day(k)) + chrono::Duration::hours(6), 200_000).await?;
             let mut rows = 0;
             for entity in Entity::ALL {
-                rows += w.entity(entity, dataset.rows(entity.as_str())).await?;
+                rows += match entity {
+                    Entity::ListenHistory => {
+                        let kept = dataset.listen_rows_where(|u| Bucket::of_user(u, buckets).index < sampled);
+                        w.entity_in_buckets(entity, kept, buckets, user_of).await?
+                    }
+                    _ => w.entity(entity, dataset.rows(entity.as_str())).await?,
+                };
             }
             w.commit(Utc::now()).await?;
             raw_rows.push(rows);
@@ -74,15 +131,32 @@ pub async fn run(sizes: &[usize], listens_per_user: usize, duckdb: bool) -> Resu
             config: config.transform.clone(),
             commit: config.commit(),
         };
+        // The children read the same folder with the same salt; the rest of their settings
+        // come from the environment, as `run --buckets`'s children's do.
+        let env = vec![("DATA_URL".to_owned(), dir.display().to_string()), ("PII_SALT".to_owned(), SALT.to_owned())];
+        let runner = LocalFanout { program: std::env::current_exe()?, workers, attempts: 1, env };
         let mut first_wall = Duration::ZERO;
         let mut first_items = 0;
         for k in 0..2 {
             trim_heap();
             reset_peak_memory();
             let (cpu0, wall0) = (cpu_time(), Instant::now());
-            let summary = transformer.run(day(k), &format!("bench-{k}")).await?;
-            let (wall, cpu) = (wall0.elapsed(), cpu_time() - cpu0);
-            let peak = peak_memory_mib();
+            let run_id = format!("bench-{k}");
+            let (summary, fanned): (TransformSummary, Option<FannedRun>) = match buckets {
+                1 => (transformer.run(day(k), &run_id).await?, None),
+                _ => {
+                    let f = runner.transform(&transformer, day(k), (&run_id).into()).await?;
+                    (f.summary.clone(), Some(f))
+                }
+            };
+            let (wall, mut cpu) = (wall0.elapsed(), cpu_time() - cpu0);
+            let (parent_cpu, parent_peak) = (cpu, peak_memory_mib());
+            let mut peak = parent_peak;
+            let reports = fanned.iter().flat_map(|f| &f.children).filter_map(|c| c.report.as_ref());
+            for r in reports {
+                cpu += Duration::from_millis(r.cpu_ms);
+                peak = peak.max(r.peak_rss_mib);
+            }
             let items = summary.tables[&TableName::ListenEvents].rows_in;
             let curated: u64 = store.list("curated/").await?.iter().filter(|o| o.key.contains(&format!("dt={}", day(k)))).map(|o| o.size).sum();
             let secs = wall.as_secs_f64();
@@ -100,12 +174,16 @@ pub async fn run(sizes: &[usize], listens_per_user: usize, duckdb: bool) -> Resu
                 peak,
                 curated as f64 / 1e6
             );
+            if let Some(f) = &fanned {
+                println!("{:>9} this process (prepare, then commit): {:.2} s and {:.2} s wall, {:.2} s cpu, peak {:.1} MiB", "", f.prepare.as_secs_f64(), f.commit.as_secs_f64(), parent_cpu.as_secs_f64(), parent_peak);
+                print_children(f, sampled);
+            }
             if k == 0 {
                 (first_wall, first_items) = (wall, items);
             }
         }
         println!("{:>9} (raw data for both days generated and committed in {:.1} s, not counted)", "", generated.as_secs_f64());
-        if duckdb {
+        if !no_duckdb {
             match run_duckdb(&dir, day(0)) {
                 Ok(d) => println!(
                     "{:>9} duckdb {} day 1, JSON lines -> Parquet only: {:.2} s ({:.0} items/s, {} threads), peak {:.1} MiB (Python included); transform/duckdb time = {:.2}",
@@ -123,6 +201,49 @@ pub async fn run(sizes: &[usize], listens_per_user: usize, duckdb: bool) -> Resu
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
+}
+
+/// A fanned run's children, then, when only some buckets held listen histories, the
+/// whole day extrapolated from them (every bucket like the sampled ones, per listen item).
+fn print_children(f: &FannedRun, sampled: u32) {
+    println!("{:>9} {:>16} {:>12} {:>8} {:>8} {:>9} {:>11}", "", "child", "listen items", "wall s", "cpu s", "peak MiB", "µs cpu/item");
+    for c in &f.children {
+        let Some(r) = &c.report else {
+            println!("{:>9} {:>16} printed no report", "", c.bucket.to_string());
+            continue;
+        };
+        let per_item = if r.listen_items > 0 { format!("{:.3}", r.cpu_ms as f64 * 1e3 / r.listen_items as f64) } else { "-".to_owned() };
+        println!(
+            "{:>9} {:>16} {:>12} {:>8.2} {:>8.2} {:>9.1} {:>11}",
+            "",
+            format!("{} of {}", c.bucket.index, c.bucket.count),
+            r.listen_items,
+            c.wall.as_secs_f64(),
+            r.cpu_ms as f64 / 1e3,
+            r.peak_rss_mib,
+            per_item
+        );
+    }
+    let buckets = f.children.len() as u32;
+    if sampled >= buckets {
+        return;
+    }
+    let full: Vec<_> = f.children.iter().filter(|c| c.bucket.index < sampled).filter_map(|c| c.report.as_ref()).collect();
+    let n = full.len().max(1) as f64;
+    let scale = buckets as f64 / n;
+    let items: f64 = full.iter().map(|r| r.listen_items as f64).sum::<f64>() * scale;
+    let cpu: f64 = full.iter().map(|r| r.cpu_ms as f64 / 1e3).sum::<f64>() * scale;
+    let wall: f64 = f.children.iter().filter(|c| c.bucket.index < sampled).map(|c| c.wall.as_secs_f64()).sum::<f64>() / n;
+    let peak = full.iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max);
+    println!(
+        "{:>9} the whole day, every bucket like the sampled {sampled}: {:.0} listen items in {buckets} children of {:.1} s wall, {:.2} s cpu and {:.0} MiB peak each; {:.1} child cpu s in all",
+        "",
+        items,
+        wall,
+        cpu / buckets as f64,
+        peak,
+        cpu
+    );
 }
 
 struct DuckDbRun {
