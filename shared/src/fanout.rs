@@ -47,14 +47,20 @@ pub struct ChildReport {
     pub wall_ms: u64,
     /// User + system CPU time of the child process.
     pub cpu_ms: u64,
-    /// The child's peak resident memory.
-    pub peak_rss_mib: f64,
+    /// The child's peak resident memory over its life; `None` where the system does not say.
+    pub peak_rss_mib: Option<f64>,
 }
 
 impl ChildReport {
-    /// The report in a child's stdout: its last line that parses as one.
-    pub fn parse(stdout: &str) -> Option<Self> {
-        stdout.lines().rev().find_map(|l| serde_json::from_str(l).ok())
+    /// The report of `bucket` in a child's stdout: its last line that parses as one.
+    pub fn parse(stdout: &str, bucket: Bucket) -> Option<Self> {
+        let report: Self = stdout.lines().rev().find_map(|l| serde_json::from_str(l).ok())?;
+        ((report.bucket, report.buckets) == (bucket.index, bucket.count)).then_some(report)
+    }
+
+    /// CPU time per listen item read, in µs; `None` for an empty bucket.
+    pub fn cpu_us_per_item(&self) -> Option<f64> {
+        (self.listen_items > 0).then(|| self.cpu_ms as f64 * 1e3 / self.listen_items as f64)
     }
 }
 
@@ -63,7 +69,8 @@ impl ChildReport {
 pub struct ChildRun {
     pub bucket: Bucket,
     pub attempts: u32,
-    /// The successful attempt's time, as the parent measured it (process start included).
+    /// The successful attempt's time as the parent measured it, process start and exit included
+    /// (the report's `wall_ms` is the child's own).
     pub wall: Duration,
     /// What the successful attempt reported; `None` if it printed no report.
     pub report: Option<ChildReport>,
@@ -146,7 +153,7 @@ impl LocalFanout {
                 .await
                 .map_err(|source| FanoutRunError::Spawn { program: self.program.display().to_string(), source })?;
             if output.status.success() {
-                let report = ChildReport::parse(&String::from_utf8_lossy(&output.stdout));
+                let report = ChildReport::parse(&String::from_utf8_lossy(&output.stdout), bucket);
                 return Ok(ChildRun { bucket, attempts: attempt, wall: started.elapsed(), report });
             }
             let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
@@ -169,4 +176,22 @@ async fn clear(store: &dyn Store, date: NaiveDate, run_id: &str, bucket: Bucket)
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_childs_report_is_its_last_report_line_for_its_own_bucket() {
+        let report = |bucket: u32, items: u64| ChildReport { bucket, buckets: 4, listen_items: items, wall_ms: 10, cpu_ms: 20, peak_rss_mib: Some(30.0) };
+        let line = |r: &ChildReport| serde_json::to_string(r).unwrap();
+        let stdout = format!("starting\n{}\n{{\"level\":\"info\"}}\n{}\n", line(&report(2, 5)), line(&report(2, 7)));
+        assert_eq!(ChildReport::parse(&stdout, Bucket::new(2, 4)), Some(report(2, 7)), "the last report wins; other lines are skipped");
+        assert_eq!(ChildReport::parse(&stdout, Bucket::new(1, 4)), None, "another bucket's report is not this child's");
+        assert_eq!(ChildReport::parse("nothing to say\n", Bucket::new(2, 4)), None);
+        let unknown_peak = line(&ChildReport { peak_rss_mib: None, ..report(0, 0) });
+        assert_eq!(ChildReport::parse(&unknown_peak, Bucket::new(0, 4)).unwrap().cpu_us_per_item(), None, "an empty bucket has no cost per item");
+        assert_eq!(report(2, 5).cpu_us_per_item(), Some(4_000.0));
+    }
 }

@@ -107,6 +107,7 @@ impl RawWriter {
     /// listen history with `LISTEN_BUCKETS`, [`crate::buckets`]): a bucket with no row has no
     /// part; one bucket is [`Self::entity`]'s layout.
     pub async fn entity_in_buckets<V: Serialize>(&mut self, entity: Entity, rows: impl IntoIterator<Item = V>, buckets: u32, user_of: impl Fn(&V) -> i64) -> Result<u64, StoreError> {
+        assert!(buckets >= 1, "a raw partition has at least one bucket");
         let partition = Partition::new(Zone::Raw, entity.as_str(), self.date);
         let mut parts: Vec<LinePartsWriter> =
             Bucket::all(buckets).map(|b| LinePartsWriter::new(self.run.writer(), partition.clone(), ObjectRole::Data, self.part_rows).in_folder(b.folder())).collect();
@@ -117,7 +118,7 @@ impl RawWriter {
         }
         let mut objects = Vec::new();
         for p in parts {
-            // The whole layout always has a part, as fetch writes it.
+            // An entity without buckets always has a part, empty or not (as before buckets).
             objects.extend(if buckets == 1 { p.finish_at_least_one().await? } else { p.finish().await? });
         }
         self.partitions.push(PartitionCommit {

@@ -102,7 +102,7 @@ pub(crate) async fn transform_bucket(date: NaiveDate, run_id: &str, index: u32, 
         listen_items,
         wall_ms: started.elapsed().as_millis() as u64,
         cpu_ms: crate::usage::cpu_time().as_millis() as u64,
-        peak_rss_mib: crate::usage::peak_memory_mib(),
+        peak_rss_mib: Some(crate::usage::peak_memory_mib()).filter(|p| p.is_finite()),
     };
     // The last line of stdout: the parent reads it (moovitamix::fanout::ChildReport).
     println!("{}", serde_json::to_string(&report)?);

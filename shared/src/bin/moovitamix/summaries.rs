@@ -116,15 +116,19 @@ pub(crate) fn print_score(s: &ScoreSummary) {
     }
 }
 
-/// A fanned-out transform: its phases and what each bucket's child used.
+/// A fanned-out transform: its phases and what each bucket's child used (its own figures; the
+/// wall time as the parent saw it when the child printed no report).
 pub(crate) fn print_fanout(run: &FannedRun) {
-    say!("  fan-out: prepare {} ms, {} bucket(s), commit {} ms", run.prepare.as_millis(), run.children.len(), run.commit.as_millis());
-    say!("  {:<20} {:>12} {:>9} {:>9} {:>9} {:>9}", "bucket", "listen items", "wall s", "cpu s", "peak MiB", "attempts");
+    say!("  fan-out: prepare {:.2} s, {} bucket(s), commit {:.2} s", run.prepare.as_secs_f64(), run.children.len(), run.commit.as_secs_f64());
+    say!("  {:<14} {:>12} {:>8} {:>8} {:>9} {:>12} {:>8}", "bucket", "listen items", "wall s", "cpu s", "peak MiB", "µs cpu/item", "attempts");
     for c in &run.children {
-        let (items, cpu, peak) = match &c.report {
-            Some(r) => (r.listen_items.to_string(), format!("{:.2}", r.cpu_ms as f64 / 1e3), format!("{:.0}", r.peak_rss_mib)),
-            None => ("?".to_owned(), "?".to_owned(), "?".to_owned()),
+        let bucket = format!("{} of {}", c.bucket.index, c.bucket.count);
+        let Some(r) = &c.report else {
+            say!("  {bucket:<14} {:>12} {:>8.2} {:>8} {:>9} {:>12} {:>8}", "?", c.wall.as_secs_f64(), "?", "?", "?", c.attempts);
+            continue;
         };
-        say!("  {:<20} {:>12} {:>9.2} {:>9} {:>9} {:>9}", format!("{} of {}", c.bucket.index, c.bucket.count), items, c.wall.as_secs_f64(), cpu, peak, c.attempts);
+        let peak = r.peak_rss_mib.map_or("?".to_owned(), |p| format!("{p:.1}"));
+        let per_item = r.cpu_us_per_item().map_or("-".to_owned(), |u| format!("{u:.3}"));
+        say!("  {bucket:<14} {:>12} {:>8.2} {:>8.2} {peak:>9} {per_item:>12} {:>8}", r.listen_items, r.wall_ms as f64 / 1e3, r.cpu_ms as f64 / 1e3, c.attempts);
     }
 }

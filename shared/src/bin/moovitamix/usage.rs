@@ -4,10 +4,20 @@ use std::time::Duration;
 
 /// This process's user + system CPU time.
 pub fn cpu_time() -> Duration {
+    rusage_cpu(libc::RUSAGE_SELF)
+}
+
+/// The user + system CPU time of this process's children that have ended (and been waited
+/// for), failed attempts included.
+pub fn children_cpu_time() -> Duration {
+    rusage_cpu(libc::RUSAGE_CHILDREN)
+}
+
+fn rusage_cpu(who: libc::c_int) -> Duration {
     // SAFETY: getrusage only writes into the struct we own.
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        libc::getrusage(who, &mut usage);
         usage
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);

@@ -15,19 +15,21 @@
 //! its true size, from which the whole day is extrapolated.
 
 use super::tempfile_dir;
-use crate::usage::{cpu_time, peak_memory_mib, reset_peak_memory};
+use crate::summaries::print_fanout;
+use crate::usage::{children_cpu_time, cpu_time, peak_memory_mib, reset_peak_memory};
 use crate::AnyError;
 use chrono::{NaiveDate, Utc};
+use moovitamix::buckets::Bucket;
 use moovitamix::config::{Config, Secret};
+use moovitamix::curated::TableName;
+use moovitamix::fanout::{ChildReport, FannedRun, LocalFanout};
 use moovitamix::metrics::{MemorySink, Metrics};
+use moovitamix::partition::{Partition, Zone};
 use moovitamix::records::Entity;
 use moovitamix::simulator::{Dataset, SimulatorConfig};
 use moovitamix::storage::{LocalStore, Store};
 use moovitamix::transform::pii::Pii;
 use moovitamix::transform::raw_date::RawWriter;
-use moovitamix::buckets::Bucket;
-use moovitamix::curated::TableName;
-use moovitamix::fanout::{FannedRun, LocalFanout};
 use moovitamix::transform::{FUNCTION, TransformSummary, Transformer, as_of};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -74,56 +76,82 @@ pub struct Args {
     sample_buckets: Option<u32>,
 }
 
-pub async fn run(args: &Args) -> Result<(), AnyError> {
-    let Args { users: ref sizes, listens_per_user, no_duckdb, buckets, workers, sample_buckets } = *args;
-    let sampled = sample_buckets.unwrap_or(buckets).clamp(1, buckets);
-    let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
-    let list = sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
-    let mut fanned = String::new();
-    if buckets > 1 {
-        fanned = format!(" --buckets {buckets} --workers {workers}");
-        if sampled < buckets {
-            fanned += &format!(" --sample-buckets {sampled}");
+/// How a size is transformed: whole in this process, or fanned out over child processes.
+struct Layout {
+    buckets: u32,
+    workers: usize,
+    /// Buckets whose users have listen histories: `buckets` unless sampling one of a larger day.
+    sampled: u32,
+}
+
+impl Layout {
+    fn of(args: &Args) -> Result<Self, AnyError> {
+        let buckets = args.buckets;
+        if buckets == 1 && (args.workers.is_some() || args.sample_buckets.is_some()) {
+            return Err("--workers and --sample-buckets need --buckets above 1".into());
+        }
+        let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        if workers == 0 {
+            return Err("--workers must be at least 1".into());
+        }
+        let sampled = args.sample_buckets.unwrap_or(buckets);
+        if !(1..=buckets).contains(&sampled) {
+            return Err(format!("--sample-buckets {sampled} is not one of 1..={buckets} (--buckets)").into());
+        }
+        Ok(Self { buckets, workers, sampled })
+    }
+
+    fn is_sample(&self) -> bool {
+        self.sampled < self.buckets
+    }
+
+    /// The flags that reproduce it.
+    fn flags(&self) -> String {
+        match (self.buckets, self.is_sample()) {
+            (1, _) => String::new(),
+            (b, false) => format!(" --buckets {b} --workers {}", self.workers),
+            (b, true) => format!(" --buckets {b} --workers {} --sample-buckets {}", self.workers, self.sampled),
         }
     }
-    println!("transform benchmark: cargo run --release -p moovitamix -- bench transform --users {list} --listens-per-user {listens_per_user}{fanned}");
-    println!("machine: {} cores; raw parts of 200000 rows; curated defaults (row groups 131072 rows, files 1048576 rows, Snappy)", std::thread::available_parallelism().map_or(0, |n| n.get()));
-    if buckets > 1 {
+}
+
+pub async fn run(args: &Args) -> Result<(), AnyError> {
+    let layout = Layout::of(args)?;
+    let list = args.users.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+    let no_duckdb = if args.no_duckdb { " --no-duckdb" } else { "" };
+    println!("transform benchmark: cargo run --release -p moovitamix -- bench transform --users {list} --listens-per-user {}{no_duckdb}{}", args.listens_per_user, layout.flags());
+    let base = settings(Path::new("."))?.transform;
+    println!(
+        "machine: {} cores; raw parts of 200000 rows; curated row groups of {} rows, files of {} rows, Snappy",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        base.row_group_rows,
+        base.file_rows
+    );
+    if layout.buckets > 1 {
         println!(
-            "fanned out: {buckets} buckets, {workers} child process(es) at once; cpu s = this process + its children, peak MiB = the largest of this process and each child{}",
-            if sampled < buckets { format!("; listen histories of buckets 0..{sampled} only") } else { String::new() }
+            "fanned out: {} buckets, {} child process(es) at once; cpu s = this process + its children (the kernel's count), peak MiB = the largest of this process and each child",
+            layout.buckets, layout.workers
         );
+    }
+    if layout.is_sample() {
+        println!("sampled: only the users of buckets 0..{} have listen histories, so a row's rates mix a full day's tracks and users with part of its listens; the children and the line after them are the figures", layout.sampled);
     }
     println!(
         "{:>9} {:>8} {:>4} {:>10} {:>11} {:>8} {:>11} {:>11} {:>8} {:>9} {:>10}",
         "users", "tracks", "day", "raw rows", "listen items", "wall s", "raw rows/s", "items/s", "cpu s", "peak MiB", "curated MB"
     );
-    for &users in sizes {
+    for &users in &args.users {
         let tracks = (users / 10).max(1000);
         let dir = tempfile_dir()?;
         let store: Arc<dyn Store> = Arc::new(LocalStore::new(dir.clone()));
         let generated = Instant::now();
         let mut raw_rows = Vec::new();
-        let user_of = |row: &serde_json::Value| row["user_id"].as_i64().unwrap_or_default();
         for k in 0..2 {
-            let config = SimulatorConfig { tracks, users, listens_per_user, start_date: day(0), date: day(k), ..SimulatorConfig::default() };
-            let dataset = Dataset::new(&config);
-            let mut w = RawWriter::new(store.clone(), day(k), &format!("bench-fetch-{k}"), as_of(day(k)) + chrono::Duration::hours(6), 200_000).await?;
-            let mut rows = 0;
-            for entity in Entity::ALL {
-                rows += match entity {
-                    Entity::ListenHistory => {
-                        let kept = dataset.listen_rows_where(|u| Bucket::of_user(u, buckets).index < sampled);
-                        w.entity_in_buckets(entity, kept, buckets, user_of).await?
-                    }
-                    _ => w.entity(entity, dataset.rows(entity.as_str())).await?,
-                };
-            }
-            w.commit(Utc::now()).await?;
-            raw_rows.push(rows);
+            let config = SimulatorConfig { tracks, users, listens_per_user: args.listens_per_user, start_date: day(0), date: day(k), ..SimulatorConfig::default() };
+            raw_rows.push(write_raw(&store, &Dataset::new(&config), k, &layout).await?);
         }
         let generated = generated.elapsed();
-        let config = Config::from_lookup(|_| None)?;
+        let config = settings(&dir)?;
         let transformer = Transformer {
             store: store.clone(),
             metrics: Metrics::new(FUNCTION, "bench", Arc::new(MemorySink::default())),
@@ -131,32 +159,30 @@ pub async fn run(args: &Args) -> Result<(), AnyError> {
             config: config.transform.clone(),
             commit: config.commit(),
         };
-        // The children read the same folder with the same salt; the rest of their settings
-        // come from the environment, as `run --buckets`'s children's do.
-        let env = vec![("DATA_URL".to_owned(), dir.display().to_string()), ("PII_SALT".to_owned(), SALT.to_owned())];
-        let runner = LocalFanout { program: std::env::current_exe()?, workers, attempts: 1, env };
+        let env = CHILD_SETTINGS.iter().map(|&(k, v)| (k.to_owned(), v.to_owned())).chain([("DATA_URL".to_owned(), dir.display().to_string())]).collect();
+        let runner = LocalFanout { program: std::env::current_exe()?, workers: layout.workers, attempts: 1, env };
         let mut first_wall = Duration::ZERO;
         let mut first_items = 0;
         for k in 0..2 {
             trim_heap();
             reset_peak_memory();
-            let (cpu0, wall0) = (cpu_time(), Instant::now());
+            let (cpu0, children0, wall0) = (cpu_time(), children_cpu_time(), Instant::now());
             let run_id = format!("bench-{k}");
-            let (summary, fanned): (TransformSummary, Option<FannedRun>) = match buckets {
+            let (summary, fanned): (TransformSummary, Option<FannedRun>) = match layout.buckets {
                 1 => (transformer.run(day(k), &run_id).await?, None),
                 _ => {
                     let f = runner.transform(&transformer, day(k), (&run_id).into()).await?;
+                    if f.children.len() != layout.buckets as usize {
+                        return Err(format!("the date was transformed in {} bucket(s), not {}: no listen history landed in a bucket folder", f.children.len(), layout.buckets).into());
+                    }
                     (f.summary.clone(), Some(f))
                 }
             };
-            let (wall, mut cpu) = (wall0.elapsed(), cpu_time() - cpu0);
-            let (parent_cpu, parent_peak) = (cpu, peak_memory_mib());
-            let mut peak = parent_peak;
-            let reports = fanned.iter().flat_map(|f| &f.children).filter_map(|c| c.report.as_ref());
-            for r in reports {
-                cpu += Duration::from_millis(r.cpu_ms);
-                peak = peak.max(r.peak_rss_mib);
-            }
+            let wall = wall0.elapsed();
+            let (own_cpu, own_peak) = (cpu_time() - cpu0, peak_memory_mib());
+            let cpu = own_cpu + (children_cpu_time() - children0);
+            let child_peaks = fanned.iter().flat_map(|f| &f.children).map(|c| c.report.as_ref().and_then(|r| r.peak_rss_mib));
+            let peak = child_peaks.clone().flatten().fold(own_peak, f64::max);
             let items = summary.tables[&TableName::ListenEvents].rows_in;
             let curated: u64 = store.list("curated/").await?.iter().filter(|o| o.key.contains(&format!("dt={}", day(k)))).map(|o| o.size).sum();
             let secs = wall.as_secs_f64();
@@ -174,16 +200,25 @@ pub async fn run(args: &Args) -> Result<(), AnyError> {
                 peak,
                 curated as f64 / 1e6
             );
+            print_table_sizes(store.as_ref(), day(k), items).await?;
             if let Some(f) = &fanned {
-                println!("{:>9} this process (prepare, then commit): {:.2} s and {:.2} s wall, {:.2} s cpu, peak {:.1} MiB", "", f.prepare.as_secs_f64(), f.commit.as_secs_f64(), parent_cpu.as_secs_f64(), parent_peak);
-                print_children(f, sampled);
+                if child_peaks.clone().any(|p| p.is_none()) {
+                    println!("{:>9} a child reported no peak memory: the peak above leaves it out", "");
+                }
+                println!("{:>9} this process (prepare, then commit): {:.2} s cpu, peak {:.1} MiB", "", own_cpu.as_secs_f64(), own_peak);
+                print_fanout(f);
+                if layout.is_sample() {
+                    print_whole_day(f, layout.sampled);
+                }
             }
             if k == 0 {
                 (first_wall, first_items) = (wall, items);
             }
         }
         println!("{:>9} (raw data for both days generated and committed in {:.1} s, not counted)", "", generated.as_secs_f64());
-        if !no_duckdb {
+        if layout.is_sample() {
+            println!("{:>9} duckdb comparison skipped: a sampled day is not a day", "");
+        } else if !args.no_duckdb {
             match run_duckdb(&dir, day(0)) {
                 Ok(d) => println!(
                     "{:>9} duckdb {} day 1, JSON lines -> Parquet only: {:.2} s ({:.0} items/s, {} threads), peak {:.1} MiB (Python included); transform/duckdb time = {:.2}",
@@ -203,46 +238,72 @@ pub async fn run(args: &Args) -> Result<(), AnyError> {
     Ok(())
 }
 
-/// A fanned run's children, then, when only some buckets held listen histories, the
-/// whole day extrapolated from them (every bucket like the sampled ones, per listen item).
-fn print_children(f: &FannedRun, sampled: u32) {
-    println!("{:>9} {:>16} {:>12} {:>8} {:>8} {:>9} {:>11}", "", "child", "listen items", "wall s", "cpu s", "peak MiB", "µs cpu/item");
-    for c in &f.children {
-        let Some(r) = &c.report else {
-            println!("{:>9} {:>16} printed no report", "", c.bucket.to_string());
-            continue;
+/// What the children get beside `DATA_URL`, and this process reads too: the bench's salt (not
+/// one from SSM) and metrics to the log, whatever the caller's environment says.
+const CHILD_SETTINGS: [(&str, &str); 3] = [("PII_SALT", SALT), ("PII_SALT_PARAMETER", ""), ("METRICS_BACKEND", "log")];
+
+/// The settings of this process and of the children alike: the environment, with the data
+/// folder and [`CHILD_SETTINGS`] over it.
+fn settings(dir: &Path) -> Result<Config, AnyError> {
+    Ok(Config::from_lookup(|name| match (name, CHILD_SETTINGS.iter().find(|(k, _)| *k == name)) {
+        ("DATA_URL", _) => Some(dir.display().to_string()),
+        (_, Some((_, v))) => Some((*v).to_owned()),
+        _ => std::env::var(name).ok(),
+    })?)
+}
+
+/// Writes day `k`'s raw date as fetch would, the listen history in the layout's buckets.
+async fn write_raw(store: &Arc<dyn Store>, dataset: &Dataset, k: u64, layout: &Layout) -> Result<u64, AnyError> {
+    let mut w = RawWriter::new(store.clone(), day(k), &format!("bench-fetch-{k}"), as_of(day(k)) + chrono::Duration::hours(6), 200_000).await?;
+    let user_of = |row: &serde_json::Value| row["user_id"].as_i64().unwrap_or_default();
+    let mut rows = 0;
+    for entity in Entity::ALL {
+        rows += match entity {
+            Entity::ListenHistory => {
+                let kept = dataset.listen_rows_where(|u| Bucket::of_user(u, layout.buckets).index < layout.sampled);
+                w.entity_in_buckets(entity, kept, layout.buckets, user_of).await?
+            }
+            _ => w.entity(entity, dataset.rows(entity.as_str())).await?,
         };
-        let per_item = if r.listen_items > 0 { format!("{:.3}", r.cpu_ms as f64 * 1e3 / r.listen_items as f64) } else { "-".to_owned() };
-        println!(
-            "{:>9} {:>16} {:>12} {:>8.2} {:>8.2} {:>9.1} {:>11}",
-            "",
-            format!("{} of {}", c.bucket.index, c.bucket.count),
-            r.listen_items,
-            c.wall.as_secs_f64(),
-            r.cpu_ms as f64 / 1e3,
-            r.peak_rss_mib,
-            per_item
-        );
     }
-    let buckets = f.children.len() as u32;
-    if sampled >= buckets {
+    w.commit(Utc::now()).await?;
+    Ok(rows)
+}
+
+/// What a date's full copy weighs, table by table: the case for storing daily deltas.
+async fn print_table_sizes(store: &dyn Store, date: NaiveDate, items: u64) -> Result<(), AnyError> {
+    let (mut by_table, mut events_bytes) = (Vec::new(), 0);
+    for table in TableName::CURATED {
+        let bytes: u64 = store.list(&Partition::new(Zone::Curated, table.as_str(), date).prefix()).await?.iter().map(|o| o.size).sum();
+        if table == TableName::ListenEvents {
+            events_bytes = bytes;
+        }
+        by_table.push(format!("{} {:.1}", table.as_str(), bytes as f64 / 1e6));
+    }
+    let per_item = events_bytes as f64 / items.max(1) as f64;
+    println!("{:>9} curated MB by table: {} ({per_item:.2} bytes per listen item in listen_events)", "", by_table.join(", "));
+    Ok(())
+}
+
+/// The whole day, every bucket like the sampled ones (their mean per child, their largest peak),
+/// from the children's own figures; prepare and commit are this process's, measured.
+fn print_whole_day(f: &FannedRun, sampled: u32) {
+    let reports: Vec<_> = f.children.iter().filter(|c| c.bucket.index < sampled).filter_map(|c| c.report.as_ref()).collect();
+    if reports.len() < sampled as usize {
+        println!("{:>9} no extrapolation: a sampled child printed no report", "");
         return;
     }
-    let full: Vec<_> = f.children.iter().filter(|c| c.bucket.index < sampled).filter_map(|c| c.report.as_ref()).collect();
-    let n = full.len().max(1) as f64;
-    let scale = buckets as f64 / n;
-    let items: f64 = full.iter().map(|r| r.listen_items as f64).sum::<f64>() * scale;
-    let cpu: f64 = full.iter().map(|r| r.cpu_ms as f64 / 1e3).sum::<f64>() * scale;
-    let wall: f64 = f.children.iter().filter(|c| c.bucket.index < sampled).map(|c| c.wall.as_secs_f64()).sum::<f64>() / n;
-    let peak = full.iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max);
+    let (n, buckets) = (reports.len() as f64, f.children.len() as f64);
+    let mean = |x: &dyn Fn(&ChildReport) -> f64| reports.iter().map(|r| x(r)).sum::<f64>() / n;
+    let (items, wall, cpu) = (mean(&|r| r.listen_items as f64), mean(&|r| r.wall_ms as f64 / 1e3), mean(&|r| r.cpu_ms as f64 / 1e3));
+    let peak = reports.iter().filter_map(|r| r.peak_rss_mib).fold(0.0, f64::max);
     println!(
-        "{:>9} the whole day, every bucket like the sampled {sampled}: {:.0} listen items in {buckets} children of {:.1} s wall, {:.2} s cpu and {:.0} MiB peak each; {:.1} child cpu s in all",
+        "{:>9} the whole day, {buckets} buckets like the sampled {sampled}: {:.0} listen items; per child {:.0} items, {wall:.2} s wall, {cpu:.2} s cpu, {peak:.0} MiB peak; {:.1} child cpu s in all; prepare + commit {:.2} s",
         "",
+        items * buckets,
         items,
-        wall,
-        cpu / buckets as f64,
-        peak,
-        cpu
+        cpu * buckets,
+        (f.prepare + f.commit).as_secs_f64()
     );
 }
 
