@@ -116,15 +116,15 @@ pub(crate) fn print_score(s: &ScoreSummary) {
     }
 }
 
-/// A fanned-out transform: its phases and what each bucket's child used (its own figures; the
-/// wall time as the parent saw it when the child printed no report).
+/// A fanned-out transform: its phases and what each bucket's child used, as the child measured it
+/// (`?` where it printed no report), and the attempts the runner made.
 pub(crate) fn print_fanout(run: &FannedRun) {
     say!("  fan-out: prepare {:.2} s, {} bucket(s), commit {:.2} s", run.prepare.as_secs_f64(), run.children.len(), run.commit.as_secs_f64());
     say!("  {:<14} {:>12} {:>8} {:>8} {:>9} {:>12} {:>8}", "bucket", "listen items", "wall s", "cpu s", "peak MiB", "µs cpu/item", "attempts");
     for c in &run.children {
         let bucket = format!("{} of {}", c.bucket.index, c.bucket.count);
         let Some(r) = &c.report else {
-            say!("  {bucket:<14} {:>12} {:>8.2} {:>8} {:>9} {:>12} {:>8}", "?", c.wall.as_secs_f64(), "?", "?", "?", c.attempts);
+            say!("  {bucket:<14} {:>12} {:>8} {:>8} {:>9} {:>12} {:>8}", "?", "?", "?", "?", "?", c.attempts);
             continue;
         };
         let peak = r.peak_rss_mib.map_or("?".to_owned(), |p| format!("{p:.1}"));

@@ -68,8 +68,8 @@ pub struct Args {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=moovitamix::buckets::MAX_BUCKETS as i64))]
     buckets: u32,
     /// Children at once with --buckets (default: the machine's cores).
-    #[arg(long)]
-    workers: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    workers: Option<u32>,
     /// Keep only the listen histories of the users of the first K buckets (default: all): one
     /// child of a larger day at its true size.
     #[arg(long)]
@@ -90,10 +90,7 @@ impl Layout {
         if buckets == 1 && (args.workers.is_some() || args.sample_buckets.is_some()) {
             return Err("--workers and --sample-buckets need --buckets above 1".into());
         }
-        let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-        if workers == 0 {
-            return Err("--workers must be at least 1".into());
-        }
+        let workers = args.workers.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), |w| w as usize);
         let sampled = args.sample_buckets.unwrap_or(buckets);
         if !(1..=buckets).contains(&sampled) {
             return Err(format!("--sample-buckets {sampled} is not one of 1..={buckets} (--buckets)").into());
@@ -203,7 +200,7 @@ pub async fn run(args: &Args) -> Result<(), AnyError> {
             print_table_sizes(store.as_ref(), day(k), items).await?;
             if let Some(f) = &fanned {
                 if child_peaks.clone().any(|p| p.is_none()) {
-                    println!("{:>9} a child reported no peak memory: the peak above leaves it out", "");
+                    println!("{:>9} a child printed no report or no peak memory: the peak above leaves it out", "");
                 }
                 println!("{:>9} this process (prepare, then commit): {:.2} s cpu, peak {:.1} MiB", "", own_cpu.as_secs_f64(), own_peak);
                 print_fanout(f);
@@ -286,7 +283,9 @@ async fn print_table_sizes(store: &dyn Store, date: NaiveDate, items: u64) -> Re
 }
 
 /// The whole day, every bucket like the sampled ones (their mean per child, their largest peak),
-/// from the children's own figures; prepare and commit are this process's, measured.
+/// from the children's own figures; prepare and commit are this process's, measured. Its wall
+/// time is given both ways: one child at a time, and every child at once (as a Distributed Map
+/// with room for them all runs them).
 fn print_whole_day(f: &FannedRun, sampled: u32) {
     let reports: Vec<_> = f.children.iter().filter(|c| c.bucket.index < sampled).filter_map(|c| c.report.as_ref()).collect();
     if reports.len() < sampled as usize {
@@ -296,14 +295,18 @@ fn print_whole_day(f: &FannedRun, sampled: u32) {
     let (n, buckets) = (reports.len() as f64, f.children.len() as f64);
     let mean = |x: &dyn Fn(&ChildReport) -> f64| reports.iter().map(|r| x(r)).sum::<f64>() / n;
     let (items, wall, cpu) = (mean(&|r| r.listen_items as f64), mean(&|r| r.wall_ms as f64 / 1e3), mean(&|r| r.cpu_ms as f64 / 1e3));
-    let peak = reports.iter().filter_map(|r| r.peak_rss_mib).fold(0.0, f64::max);
+    let peak = match reports.iter().filter_map(|r| r.peak_rss_mib).reduce(f64::max) {
+        Some(p) => format!("{p:.0} MiB"),
+        None => "unknown".to_owned(),
+    };
+    let parent = (f.prepare + f.commit).as_secs_f64();
     println!(
-        "{:>9} the whole day, {buckets} buckets like the sampled {sampled}: {:.0} listen items; per child {:.0} items, {wall:.2} s wall, {cpu:.2} s cpu, {peak:.0} MiB peak; {:.1} child cpu s in all; prepare + commit {:.2} s",
+        "{:>9} the whole day, {buckets} buckets like the sampled {sampled}: {:.0} listen items; per child {items:.0} items, {wall:.2} s wall, {cpu:.2} s cpu, {peak} peak; {:.1} child cpu s in all; prepare + commit {parent:.2} s; wall {:.1} s with one child at a time, {:.1} s with all at once",
         "",
         items * buckets,
-        items,
         cpu * buckets,
-        (f.prepare + f.commit).as_secs_f64()
+        parent + wall * buckets,
+        parent + wall
     );
 }
 
