@@ -102,6 +102,11 @@ pub struct LocalFanout {
 }
 
 impl LocalFanout {
+    /// Children at once when the caller does not say: one per core.
+    pub fn default_workers() -> usize {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    }
+
     /// Transforms `date` fanned out over its raw buckets and commits it once.
     pub async fn transform(&self, transformer: &Transformer, date: NaiveDate, invocation: Invocation) -> Result<FannedRun, FanoutRunError> {
         let started = Instant::now();

@@ -45,7 +45,7 @@ pub(crate) async fn run(date: Option<NaiveDate>, range: Option<(NaiveDate, Naive
         None => None,
         Some((buckets, workers)) => {
             config.fetch.listen_buckets = buckets;
-            let workers = workers.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), |w| w as usize);
+            let workers = workers.map_or_else(moovitamix::fanout::LocalFanout::default_workers, |w| w as usize);
             say!("fan-out: {buckets} bucket(s), {workers} child process(es) at once");
             Some(moovitamix::fanout::LocalFanout { program: std::env::current_exe()?, workers, attempts: 2, env: Vec::new() })
         }

@@ -90,7 +90,7 @@ impl Layout {
         if buckets == 1 && (args.workers.is_some() || args.sample_buckets.is_some()) {
             return Err("--workers and --sample-buckets need --buckets above 1".into());
         }
-        let workers = args.workers.map_or_else(|| std::thread::available_parallelism().map_or(1, usize::from), |w| w as usize);
+        let workers = args.workers.map_or_else(LocalFanout::default_workers, |w| w as usize);
         let sampled = args.sample_buckets.unwrap_or(buckets);
         if !(1..=buckets).contains(&sampled) {
             return Err(format!("--sample-buckets {sampled} is not one of 1..={buckets} (--buckets)").into());
