@@ -168,9 +168,11 @@ impl Partition {
         format!("{}{}part-", self.run_folder(run_id), bucket.folder())
     }
 
-    /// The key of a recommendations run's JSON-lines export ([`EXPORT_JSONL_FILE`]).
-    pub fn export_jsonl_key(&self, run_id: &str) -> String {
-        self.run_file(run_id, EXPORT_JSONL_FILE)
+    /// The key of a recommendations run's JSON-lines export ([`EXPORT_JSONL_FILE`]); a bucket's
+    /// of a fanned run is in the bucket's folder of `_jsonl/`.
+    pub fn export_jsonl_key(&self, run_id: &str, bucket: Bucket) -> String {
+        let (folder, file) = EXPORT_JSONL_FILE.split_once('/').expect("a folder and a file");
+        self.run_file(run_id, &format!("{folder}/{}{file}", bucket.folder()))
     }
 
     /// Another file of a run in this partition, e.g. `_jsonl/part-00000.jsonl.gz`.
@@ -264,7 +266,8 @@ mod tests {
         assert_eq!(parse_model_version_key(CHAMPION_KEY), None);
         assert!(MODELS_PREFIX.starts_with(&format!("{}/", Zone::Models)) && CHAMPION_KEY.starts_with(MODELS_PREFIX));
         let single = Partition::new(Zone::Recommendations, "", date("2026-03-07"));
-        assert_eq!(single.export_jsonl_key("r1"), "recommendations/dt=2026-03-07/run=r1/_jsonl/part-00000.jsonl.gz");
+        assert_eq!(single.export_jsonl_key("r1", Bucket::WHOLE), "recommendations/dt=2026-03-07/run=r1/_jsonl/part-00000.jsonl.gz");
+        assert_eq!(single.export_jsonl_key("r1", Bucket::new(2, 4)), "recommendations/dt=2026-03-07/run=r1/_jsonl/bucket-00002-of-00004/part-00000.jsonl.gz");
         let events = Partition::new(Zone::Curated, "listen_events", date("2026-03-07"));
         assert_eq!(fanout_bucket_file(Bucket::new(3, 16)), "_fanout/bucket-00003-of-00016.json");
         assert_eq!(events.bucket_parts_prefix("r1", Bucket::new(3, 16)), "curated/listen_events/dt=2026-03-07/run=r1/bucket-00003-of-00016/part-");

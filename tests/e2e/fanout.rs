@@ -1,10 +1,10 @@
 //! The fanned-out run equals the whole run: for B in {1, 4, 16} buckets over several simulated
 //! days (with malformed rows, so quarantine and carried-forward users are in play), fetch writes
-//! the listen history in B buckets, transform runs each bucket in a child process of the
-//! `moovitamix` program (the local fan-out runner, one child failing once and retried), the
-//! parent commits; tracks and users are byte-identical to the whole run's, the listen tables and
-//! the recommendations hold the same rows (read back by the code and by DuckDB), and the
-//! data-quality report is the same.
+//! the listen history in B buckets, transform and then scoring run each bucket in a child process
+//! of the `moovitamix` program (the local fan-out runner, one child of each failing once and
+//! retried), the parent plans and commits; tracks and users are byte-identical to the whole
+//! run's, the listen tables and the recommendations hold the same rows (read back by the code and
+//! by DuckDB), and the data-quality report is the same.
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use moovitamix::buckets::Bucket;
@@ -101,17 +101,25 @@ async fn pipeline(data: &Path, buckets: u32, fanout: Option<LocalFanout>) {
             None => drop(j.transformer.run(day(k), &format!("transform-{k}")).await.unwrap()),
             Some(runner) => {
                 let fanned = runner.transform(&j.transformer, day(k), (&format!("transform-{k}")).into()).await.unwrap();
-                children_report_what_they_read(&fanned, buckets);
+                children_report_what_they_read(&fanned, buckets, fanned.summary.tables[&TableName::ListenEvents].rows_in);
             }
         }
-        j.recommender.run(Request::Score { date: day(k) }, &format!("recommend-{k}")).await.unwrap();
+        match &fanout {
+            None => drop(j.recommender.run(Request::Score { date: day(k) }, &format!("recommend-{k}")).await.unwrap()),
+            Some(runner) => {
+                let fanned = runner.score(&j.recommender, day(k), (&format!("recommend-{k}")).into()).await.unwrap();
+                let listens = read_curated::<ListenEvent>(store.clone(), day(k), TableName::ListenEvents).await.unwrap().len() as u64;
+                children_report_what_they_read(&fanned, buckets, listens);
+                assert_eq!(fanned.summary.users, fanned.summary.cf_trained + fanned.summary.cf_folded_in + fanned.summary.cold_start);
+            }
+        }
     }
     sim.shutdown().await;
 }
 
 /// Every bucket's child reported once, after its attempts (bucket 0 fails once, on purpose),
-/// and the listen items the children read add up to what the date committed.
-fn children_report_what_they_read(fanned: &FannedRun, buckets: u32) {
+/// and the listen items the children read add up to the date's (`items`).
+fn children_report_what_they_read<S>(fanned: &FannedRun<S>, buckets: u32, items: u64) {
     let seen: Vec<Bucket> = fanned.children.iter().map(|c| c.bucket).collect();
     assert_eq!(seen, Bucket::all(buckets).collect::<Vec<_>>(), "one child run per bucket, in order");
     let attempts: Vec<u32> = fanned.children.iter().map(|c| c.attempts).collect();
@@ -120,7 +128,7 @@ fn children_report_what_they_read(fanned: &FannedRun, buckets: u32) {
     let reports: Vec<&ChildReport> = fanned.children.iter().map(|c| c.report.as_ref().expect("every child reports")).collect();
     assert!(reports.iter().zip(&seen).all(|(r, b)| (r.bucket, r.buckets) == (b.index, b.count) && r.peak_rss_mib.is_some_and(|p| p > 0.0)), "{reports:?}");
     let read: u64 = reports.iter().map(|r| r.listen_items).sum();
-    assert_eq!(read, fanned.summary.tables[&TableName::ListenEvents].rows_in, "the children's listen items are the date's");
+    assert_eq!(read, items, "the children's listen items are the date's");
 }
 
 fn store(data: &Path) -> Arc<dyn Store> {
@@ -223,6 +231,8 @@ async fn fanned_out_runs_equal_the_whole_run_including_a_retried_child() {
             }
             assert_eq!(dq_report(&data, date).await, dq_report(&whole, date).await, "{what}: the data-quality report");
             assert_eq!(recommendation_rows(&data, date).await, recommendation_rows(&whole, date).await, "{what}: recommendations");
+            let objects = data_objects(&data, Zone::Recommendations, "", date).await;
+            assert_eq!(moovitamix::buckets::count_of(objects.iter().map(|o| o.0.as_str())), Ok(buckets), "{what}: recommendations layout");
         }
         // The state machine's plan step answers what its Choice and Map read (infra/template.yaml).
         let j = jobs("http://127.0.0.1:9", store(&data), buckets, Utc::now());
@@ -235,16 +245,15 @@ async fn fanned_out_runs_equal_the_whole_run_including_a_retried_child() {
                 assert_eq!(answer["buckets"], Value::from((0..b).collect::<Vec<u32>>()));
             }
         }
-        // That plan is a run that never commits: its records stay until the orphan clean-up.
-        let plan_run = answer["run_id"].as_str().map(str::to_owned);
+        // The scoring's plan step answers the same, from the curated date's buckets.
+        let scoring = j.recommender.handle_step(&event, moovitamix::job::Invocation::new()).await.unwrap().unwrap();
+        assert_eq!((&scoring["fanned"], &scoring["count"], &scoring["buckets"]), (&answer["fanned"], &answer["count"], &answer["buckets"]), "{scoring}");
+        // Those plans are runs that never commit: their records stay until the orphan clean-up.
+        let plan_runs: Vec<&str> = [&answer, &scoring].iter().filter_map(|a| a["run_id"].as_str()).collect();
         // The fan-out's records are gone after the commits.
-        let records: Vec<_> = store(&data)
-            .list("curated/listen_events/")
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|o| o.key.contains("_fanout/") && plan_run.as_ref().is_none_or(|r| !o.key.contains(r.as_str())))
-            .collect();
+        let mut records = store(&data).list("curated/listen_events/").await.unwrap();
+        records.extend(store(&data).list("recommendations/").await.unwrap());
+        records.retain(|o| o.key.contains("_fanout/") && !plan_runs.iter().any(|r| o.key.contains(r)));
         assert!(records.is_empty(), "{records:?}");
         check_with_duckdb(&whole, &data);
     }

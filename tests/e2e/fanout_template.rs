@@ -1,12 +1,13 @@
-//! The fan-out in `infra/template.yaml`, checked statically: the state machine's every state
-//! (resource, payload, timeout, retry, catch), the Distributed Map (mode, failure threshold,
-//! concurrency against the workers' reserved concurrency), the trigger that starts it only with
-//! fan-out, the IAM of each role, the alarms; and that the payloads are steps the transform
-//! function's code accepts.
+//! The fan-outs in `infra/template.yaml` (transform's and scoring's), checked statically: each
+//! state machine's every state (resource, payload, timeout, retry, catch), the Distributed Map
+//! (mode, failure threshold, concurrency against the workers' reserved concurrency), the trigger
+//! that starts it only with fan-out, the IAM of each role, the alarms; and that the payloads are
+//! steps the transform and recommend functions' code accepts.
 
 use moovitamix::config::{Config, Secret};
 use moovitamix::job::{Classified, Invocation};
 use moovitamix::metrics::{MemorySink, Metrics};
+use moovitamix::recommend::Recommender;
 use moovitamix::storage::{MemoryStore, Store};
 use moovitamix::transform::Transformer;
 use moovitamix::transform::pii::Pii;
@@ -67,23 +68,53 @@ fn statements(role: &Value) -> Vec<Value> {
     role["Properties"]["Policies"].as_array().unwrap().iter().flat_map(|p| p["PolicyDocument"]["Statement"].as_array().unwrap().clone()).collect()
 }
 
+/// One stage's fan-out, as the template names its resources (`<prefix>StateMachine`, ...).
+struct Fanned {
+    prefix: &'static str,
+    /// The program the workers run.
+    binary: &'static str,
+    /// The state machine's name after the stack's.
+    machine: &'static str,
+    /// The zone whose commit (its run manifest) starts it.
+    upstream: &'static str,
+}
+
+const FANNED: [Fanned; 2] = [
+    Fanned { prefix: "Transform", binary: "transform", machine: "-transform-fanout", upstream: "raw" },
+    Fanned { prefix: "Recommend", binary: "recommend", machine: "-score-fanout", upstream: "curated" },
+];
+
+impl Fanned {
+    fn id(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+}
+
 #[test]
-fn the_state_machine_maps_the_workers_over_the_buckets_and_commits_once() {
+fn each_state_machine_maps_its_workers_over_the_buckets_and_commits_once() {
+    for stage in &FANNED {
+        maps_the_workers_over_the_buckets_and_commits_once(stage);
+    }
+}
+
+fn maps_the_workers_over_the_buckets_and_commits_once(stage: &Fanned) {
     let t = template();
-    let machine = resource(&t, "TransformStateMachine");
+    let machine = resource(&t, &stage.id("StateMachine"));
     assert_eq!(machine["Type"], "AWS::StepFunctions::StateMachine");
     let p = &machine["Properties"];
     assert_eq!(p["StateMachineType"], "STANDARD", "a Distributed Map needs a standard workflow");
-    assert!(refers_to(&p["DefinitionSubstitutions"]["Workers"], "TransformWorkersFunction"));
-    assert!(p["TracingConfiguration"]["Enabled"] == true && refers_to(&p["LoggingConfiguration"], "TransformFanoutLogGroup"));
+    assert!(refers_to(&p["DefinitionSubstitutions"]["Workers"], &stage.id("WorkersFunction")));
+    assert!(p["TracingConfiguration"]["Enabled"] == true && refers_to(&p["LoggingConfiguration"], &stage.id("FanoutLogGroup")));
     let definition = &p["Definition"];
     assert!(definition["TimeoutSeconds"].as_u64().is_some_and(|s| s > 0 && s <= 24 * 3600), "the execution has a timeout");
 
-    let workers = resource(&t, "TransformWorkersFunction");
-    assert_eq!(workers["Metadata"]["BuildProperties"]["Binary"], "transform", "the workers run the transform program");
-    assert!(refers_to(&workers["Properties"]["Role"], "TransformRole"), "the workers have transform's role, no more");
+    let workers = resource(&t, &stage.id("WorkersFunction"));
+    assert_eq!(workers["Metadata"]["BuildProperties"]["Binary"], stage.binary, "the workers run the stage's program");
+    assert!(refers_to(&workers["Properties"]["Role"], &stage.id("Role")), "the workers have the stage's role, no more");
+    let function = &resource(&t, &stage.id("Function"))["Properties"];
+    assert_eq!(workers["Properties"]["Environment"], function["Environment"], "the workers are configured as the stage's function");
     let reserved = workers["Properties"]["ReservedConcurrentExecutions"].as_u64().expect("a reserved concurrency");
-    let timeout = t["Parameters"]["TransformTimeout"]["Default"].as_u64().unwrap();
+    let timeout = t["Parameters"][stage.id("Timeout")]["Default"].as_u64().unwrap();
 
     let mut states = Vec::new();
     all_states(definition["States"].as_object().unwrap(), &mut states);
@@ -117,7 +148,7 @@ fn the_state_machine_maps_the_workers_over_the_buckets_and_commits_once() {
     }
     assert_eq!(top["Plan"]["Parameters"]["Payload"], json!({"fanout": "plan", "event.$": "$"}));
     assert_eq!(top["Commit"]["Parameters"]["Payload"], json!({"fanout": "commit", "date.$": "$.date", "run_id.$": "$.run_id"}));
-    assert_eq!(top["Whole"]["Parameters"]["Payload"], json!({"date.$": "$.date"}), "one bucket: the whole transform");
+    assert_eq!(top["Whole"]["Parameters"]["Payload"], json!({"date.$": "$.date"}), "one bucket: the whole stage in one invocation");
     assert_eq!(top["Fanned"]["Choices"][0]["Variable"], "$.fanned");
     assert_eq!(top["Buckets"]["Next"], "Commit", "the commit comes after every bucket");
 
@@ -137,46 +168,57 @@ fn the_state_machine_maps_the_workers_over_the_buckets_and_commits_once() {
 }
 
 #[test]
-fn fan_out_is_started_by_fetchs_commit_only_with_several_buckets_and_alarms() {
+fn each_fan_out_is_started_by_the_upstream_commit_only_with_several_buckets_and_alarms() {
     let t = template();
     assert_eq!(t["Parameters"]["ListenBuckets"]["Default"], 1, "no fan-out by default");
     assert_eq!(t["Conditions"]["FanOut"], json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "ListenBuckets"}, "1"]}]}));
     let fetch_env = &resource(&t, "FetchFunction")["Properties"]["Environment"]["Variables"];
     assert!(refers_to(&fetch_env["LISTEN_BUCKETS"], "ListenBuckets"), "fetch writes the buckets the parameter says");
-    for id in ["TransformStateMachine", "TransformWorkersFunction", "TransformStateMachineRole", "TransformTriggerRole", "TransformFanoutFailedAlarm", "TransformFanoutTimedOutAlarm", "TransformFanoutLogGroup"] {
-        assert_eq!(resource(&t, id)["Condition"], "FanOut", "{id} exists only with fan-out");
+    for stage in &FANNED {
+        started_by_the_upstream_commit_only_with_several_buckets_and_alarms(&t, stage);
+    }
+}
+
+fn started_by_the_upstream_commit_only_with_several_buckets_and_alarms(t: &Value, stage: &Fanned) {
+    for id in ["StateMachine", "WorkersFunction", "StateMachineRole", "TriggerRole", "FanoutFailedAlarm", "FanoutTimedOutAlarm", "FanoutLogGroup"].map(|s| stage.id(s)) {
+        assert_eq!(resource(t, &id)["Condition"], "FanOut", "{id} exists only with fan-out");
     }
 
-    let target = &resource(&t, "TransformTriggerRule")["Properties"]["Targets"][0];
-    assert_eq!(target["Arn"], json!({"Fn::If": ["FanOut", {"Ref": "TransformStateMachine"}, {"Fn::GetAtt": ["TransformFunction", "Arn"]}]}));
-    assert!(refers_to(&target["RoleArn"], "TransformTriggerRole"));
+    let rule = &resource(t, &stage.id("TriggerRule"))["Properties"];
+    let pattern = &rule["EventPattern"]["detail"]["object"]["key"][0]["wildcard"];
+    assert_eq!(pattern, &json!(format!("{}/_run/dt=*/_manifest.json", stage.upstream)), "started by the commit of {}", stage.upstream);
+    let target = &rule["Targets"][0];
+    assert_eq!(target["Arn"], json!({"Fn::If": ["FanOut", {"Ref": stage.id("StateMachine")}, {"Fn::GetAtt": [stage.id("Function"), "Arn"]}]}));
+    assert!(refers_to(&target["RoleArn"], &stage.id("TriggerRole")));
 
     // IAM: each role does its one thing.
-    let machine_role = resource(&t, "TransformStateMachineRole");
+    let machine_role = resource(t, &stage.id("StateMachineRole"));
     assert_eq!(machine_role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"], "states.amazonaws.com");
     for s in statements(machine_role) {
         let actions = strings(&s["Action"]);
         if actions.iter().any(|a| a == "lambda:InvokeFunction") {
-            assert!(refers_to(&s["Resource"], "TransformWorkersFunction") && !refers_to(&s["Resource"], "TransformFunction"), "{s}");
+            assert!(refers_to(&s["Resource"], &stage.id("WorkersFunction")) && !refers_to(&s["Resource"], &stage.id("Function")), "{s}");
         }
         if actions.iter().any(|a| a.starts_with("states:")) {
             let text = s["Resource"].to_string();
-            assert!(text.contains("${AWS::StackName}-transform-fanout"), "the Map's child executions are its own: {s}");
+            assert!(text.contains(&format!("${{AWS::StackName}}{}", stage.machine)), "the Map's child executions are its own: {s}");
         }
         assert!(!actions.iter().any(|a| a.starts_with("s3:") || a == "*" || a.ends_with(":*")), "{s}");
     }
-    let trigger_role = resource(&t, "TransformTriggerRole");
+    let name = &resource(t, &stage.id("StateMachine"))["Properties"]["StateMachineName"];
+    assert_eq!(name, &json!({"Fn::Sub": format!("${{AWS::StackName}}{}", stage.machine)}));
+    let trigger_role = resource(t, &stage.id("TriggerRole"));
     assert_eq!(trigger_role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"], "events.amazonaws.com");
     let trigger = statements(trigger_role);
     assert_eq!(trigger.len(), 1);
     assert_eq!(strings(&trigger[0]["Action"]), ["states:StartExecution"]);
-    assert!(refers_to(&trigger[0]["Resource"], "TransformStateMachine"));
+    assert!(refers_to(&trigger[0]["Resource"], &stage.id("StateMachine")));
 
     // A failed or timed-out execution (a failed or timed-out bucket fails it) mails the topic.
-    for (id, metric) in [("TransformFanoutFailedAlarm", "ExecutionsFailed"), ("TransformFanoutTimedOutAlarm", "ExecutionsTimedOut")] {
-        let a = &resource(&t, id)["Properties"];
+    for (id, metric) in [(stage.id("FanoutFailedAlarm"), "ExecutionsFailed"), (stage.id("FanoutTimedOutAlarm"), "ExecutionsTimedOut")] {
+        let a = &resource(t, &id)["Properties"];
         assert_eq!((&a["Namespace"], &a["MetricName"]), (&json!("AWS/States"), &json!(metric)), "{id}");
-        assert!(a["Dimensions"].as_array().unwrap().iter().any(|d| d["Name"] == "StateMachineArn" && refers_to(&d["Value"], "TransformStateMachine")), "{id}");
+        assert!(a["Dimensions"].as_array().unwrap().iter().any(|d| d["Name"] == "StateMachineArn" && refers_to(&d["Value"], &stage.id("StateMachine"))), "{id}");
         assert_eq!((&a["Threshold"], &a["ComparisonOperator"]), (&json!(0), &json!("GreaterThanThreshold")), "{id}");
         assert!(refers_to(&a["AlarmActions"], "AlarmTopic"), "{id}");
     }
@@ -216,4 +258,33 @@ async fn the_state_machines_payloads_are_steps_the_code_accepts() {
         assert_eq!(error_type(&bad).await, "Permanent.BadEvent", "{bad}");
     }
     assert!(job.handle_step(&json!({"date": "2026-11-21"}), Invocation::new()).await.is_none(), "not a step: the plain transform event");
+
+    // The scoring state machine's payloads, to the recommend function's code.
+    let top = &t["Resources"]["RecommendStateMachine"]["Properties"]["Definition"]["States"];
+    let plan = json!({"fanout": top["Plan"]["Parameters"]["Payload"]["fanout"], "event": {"date": "2026-11-21"}});
+    let commit = json!({"fanout": top["Commit"]["Parameters"]["Payload"]["fanout"], "date": "2026-11-21", "run_id": "r1"});
+    let job = recommender();
+    let error_type = async |event: &Value| {
+        let answer = job.handle_step(event, Invocation::new().at(now)).await.expect("a fan-out step");
+        answer.map(|_| ()).map_err(|e| e.error_type()).unwrap_err()
+    };
+    assert_eq!(error_type(&plan).await, "Permanent.CuratedNotCommitted");
+    assert_eq!(error_type(&bucket).await, "Permanent.FanoutIncomplete");
+    assert_eq!(error_type(&commit).await, "Permanent.FanoutIncomplete");
+    let train = json!({"fanout": "plan", "event": {"mode": "train"}});
+    for bad in [json!({"fanout": "shuffle"}), json!({"fanout": "bucket", "date": "2026-11-21", "run_id": "a/b", "bucket": 0, "buckets": 4}), train] {
+        assert_eq!(error_type(&bad).await, "Permanent.BadEvent", "{bad}");
+    }
+    assert!(job.handle_step(&json!({"date": "2026-11-21"}), Invocation::new()).await.is_none(), "not a step: the plain score event");
+}
+
+/// The recommend job on an empty in-memory store, as the workers function builds it.
+fn recommender() -> Recommender {
+    let config = Config::from_lookup(|_| None).unwrap();
+    Recommender {
+        store: Arc::new(MemoryStore::default()) as Arc<dyn Store>,
+        metrics: Metrics::new("recommend", "MooVitamix/Test", Arc::new(MemorySink::default())),
+        config: config.recommend,
+        commit: moovitamix::commit::CommitSettings::default(),
+    }
 }

@@ -4,7 +4,8 @@
 //! invocation that can (`moovitamix::job::Startup`: a failed start is tried again by the next); each invocation
 //! parses its event (score a date, train, roll the champion back or unpin it; see
 //! `moovitamix::recommend::request`), runs the job, and answers its summary, or fails with a
-//! stable error type so that Lambda's `Errors` alarms fire.
+//! stable error type so that Lambda's `Errors` alarms fire. `{"fanout": ...}` is a step of the
+//! scoring fan-out state machine (`moovitamix::recommend::fanout`).
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use moovitamix::aws::AwsConfig;
@@ -31,7 +32,12 @@ async fn start() -> Result<Recommender, StartError> {
 
 async fn handler(recommender: &Startup<Recommender>, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
     let recommender = recommender.get(start).await.map_err(|e| Diagnostic { error_type: e.error_type.to_owned(), error_message: e.to_string() })?;
-    match recommender.handle(&event.payload, Invocation::lambda(event.context.deadline)).await {
+    let invocation = Invocation::lambda(event.context.deadline);
+    // A step of the scoring state machine (`{"fanout": ...}`: plan, one bucket, commit).
+    if let Some(step) = recommender.handle_step(&event.payload, invocation.clone()).await {
+        return step.map_err(|e| Diagnostic { error_type: e.error_type().to_owned(), error_message: e.to_string() });
+    }
+    match recommender.handle(&event.payload, invocation).await {
         Ok(outcome) => Ok(serde_json::to_value(outcome).expect("a summary serialises")),
         Err(e) => Err(Diagnostic { error_type: e.error_type().to_owned(), error_message: e.to_string() }),
     }

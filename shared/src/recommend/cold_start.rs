@@ -11,6 +11,7 @@
 //! without them, each policy lists tracks for each of them, and their own listens are the
 //! relevant set. The policy with the best mean NDCG@10 is stored in the model card and served.
 
+use super::counts::TrackCounts;
 use super::inputs::{Catalog, Listen};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -69,28 +70,32 @@ impl Popularity {
     /// Counts listens of the catalogue's current tracks (a removed track is never suggested);
     /// `recent` listens weigh `1 - age / recent_days` (none older than `recent_days`).
     pub fn new(listens: &[Listen], catalog: &Catalog, recent: &[RecentListen], recent_days: u32) -> Self {
-        let mut counts: HashMap<i64, f64> = catalog.tracks.iter().map(|(id, _)| (*id, 0.0)).collect();
-        for l in listens {
-            if let Some(c) = counts.get_mut(&l.track_id) {
-                *c += 1.0;
-            }
-        }
-        let mut recent_counts: HashMap<i64, f64> = HashMap::new();
-        for r in recent.iter().filter(|r| r.age_days < recent_days && counts.contains_key(&r.track_id)) {
-            *recent_counts.entry(r.track_id).or_default() += 1.0 - f64::from(r.age_days) / f64::from(recent_days);
-        }
+        Self::of(&TrackCounts::new(listens, recent), catalog, recent_days)
+    }
+
+    /// [`Popularity::new`] from counts already made (a fanned scoring's, added over its buckets).
+    pub fn of(counts: &TrackCounts, catalog: &Catalog, recent_days: u32) -> Self {
+        let listens = |id: &i64| counts.listens.get(id).copied().unwrap_or(0) as f64;
+        let current: HashMap<i64, f64> = catalog.tracks.iter().map(|(id, _)| (*id, listens(id))).collect();
+        let recent: Vec<(i64, f64)> = counts
+            .recent
+            .weighted(recent_days, |age| 1.0 - f64::from(age) / f64::from(recent_days))
+            .into_iter()
+            .filter(|(t, _)| current.contains_key(t))
+            .collect();
         let mut by_genre: HashMap<Arc<str>, Vec<(i64, f64)>> = HashMap::new();
         for (id, genre) in &catalog.tracks {
             if let Some(g) = genre {
-                by_genre.entry(g.clone()).or_default().push((*id, counts[id]));
+                by_genre.entry(g.clone()).or_default().push((*id, current[id]));
             }
         }
+        // Sums in id order (whole counts, and the recent weights), never a hash map's order.
         Self {
-            total: counts.values().sum(),
-            recent_total: recent_counts.values().sum(),
-            overall: ranked(counts),
+            total: counts.listens.iter().filter(|(t, _)| current.contains_key(t)).map(|(_, &n)| n as f64).sum(),
+            recent_total: recent.iter().map(|(_, w)| w).sum(),
+            overall: ranked(current),
             by_genre: by_genre.into_iter().map(|(g, c)| (g, ranked(c))).collect(),
-            recent: ranked(recent_counts),
+            recent: ranked(recent),
         }
     }
 

@@ -15,13 +15,14 @@
 
 use super::als::AlsModel;
 use super::cold_start::{self, RecentListen};
+use super::counts::RecentCounts;
 use super::evaluate;
 use super::gate::Comparison;
 use super::interactions::{Csr, IdMap};
 use super::recipe::TrainMatrix;
 use super::topk;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The weights a training run compares; 0 (the model alone) wins ties. A trend is a share (a
 /// hit: 0.1 to 0.5; in a calm week: below 0.01) and a model score about 0 to 1.
@@ -31,15 +32,12 @@ pub const WEIGHTS: [f32; 8] = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
 /// top-K pass per weight.
 const MAX_USERS: usize = 20_000;
 
-/// Each track's trend (see the module doc), above 0 only: its share of the weighted recent
-/// listens of the users `counted` keeps, minus its share of all listens (`pairs`: track id and
-/// distinct listeners). Empty when there is no recent listen.
-pub fn trend(recent: &[RecentListen], recent_days: u32, counted: impl Fn(i64) -> bool, pairs: &HashMap<i64, u64>) -> HashMap<i64, f32> {
-    let mut weights: HashMap<i64, f64> = HashMap::new();
-    for r in recent.iter().filter(|r| r.age_days < recent_days && counted(r.user_id)) {
-        *weights.entry(r.track_id).or_default() += 0.5f64.powi(r.age_days as i32);
-    }
-    let recent_total: f64 = weights.values().sum();
+/// Each track's trend (see the module doc), above 0 only: its share of the weighted `recent`
+/// listens, minus its share of all listens (`pairs`: track id and distinct listeners). Empty
+/// when there is no recent listen.
+pub fn trend(recent: &RecentCounts, recent_days: u32, pairs: &BTreeMap<i64, u64>) -> HashMap<i64, f32> {
+    let weights = recent.weighted(recent_days, |age| 0.5f64.powi(age as i32));
+    let recent_total: f64 = weights.iter().map(|(_, w)| w).sum();
     let total = pairs.values().sum::<u64>().max(1) as f64;
     weights
         .into_iter()
@@ -128,13 +126,14 @@ fn per_user_ndcg_by_weight(model: &AlsModel, train: &TrainMatrix, test: &Csr, us
         items[i * f..(i + 1) * f].fill(0.0);
     }
     let heard = train.heard();
-    let pairs: HashMap<i64, u64> = (0..heard.n_items()).map(|i| (tracks.id(i as u32), heard.by_item.row_len(i) as u64)).collect();
+    let pairs: BTreeMap<i64, u64> = (0..heard.n_items()).map(|i| (tracks.id(i as u32), heard.by_item.row_len(i) as u64)).collect();
     let half = |user: u32| cold_start::is_sampled(users.id(user), 0.5);
     let mut per_user: Vec<Vec<f64>> = vec![Vec::with_capacity(held_out.len()); weights.len()];
     for side in [true, false] {
         let rows: Vec<u32> = held_out.iter().copied().filter(|&u| half(u) == side).collect();
         let other_half = |user_id: i64| users.index(user_id).is_some_and(|u| half(u) != side);
-        let by_id = trend(recent, recent_days, other_half, &pairs);
+        let counted = RecentCounts::of(recent.iter().filter(|r| other_half(r.user_id)));
+        let by_id = trend(&counted, recent_days, &pairs);
         let t: Vec<f32> = tracks.ids().iter().map(|id| by_id.get(id).copied().unwrap_or(0.0)).collect();
         for (&w, values) in weights.iter().zip(&mut per_user) {
             let eligible: Vec<bool> = known.iter().zip(&t).map(|(&k, &t)| k || (w > 0.0 && t > 0.0)).collect();
@@ -164,12 +163,12 @@ mod tests {
         // Recent: track 1 twice today (2), track 2 four times 2 days ago (4 / 4 = 1), track 3
         // too old: shares 2/3 and 1/3. All listens: track 2 holds half, track 1 an eighth.
         let recent = [r(1, 1, 0), r(2, 1, 0), r(1, 2, 2), r(2, 2, 2), r(3, 2, 2), r(4, 2, 2), r(1, 3, 8)];
-        let pairs = HashMap::from([(1, 1), (2, 4), (3, 3)]);
-        let t = trend(&recent, 8, |_| true, &pairs);
+        let pairs = BTreeMap::from([(1, 1), (2, 4), (3, 3)]);
+        let t = trend(&RecentCounts::of(&recent), 8, &pairs);
         assert_eq!(t, HashMap::from([(1, (2.0 / 3.0 - 1.0 / 8.0) as f32)]), "track 2 is less popular lately than overall");
-        let t = trend(&recent, 8, |u| u == 3, &HashMap::new());
+        let t = trend(&RecentCounts::of(recent.iter().filter(|r| r.user_id == 3)), 8, &BTreeMap::new());
         assert_eq!(t, HashMap::from([(2, 1.0)]), "only the counted users' listens");
-        assert!(trend(&[], 7, |_| true, &pairs).is_empty());
+        assert!(trend(&RecentCounts::default(), 7, &pairs).is_empty());
         let unknown = unknown_trending(&HashMap::from([(5, 0.5), (4, 0.5), (6, 1.0), (7, 0.9)]), |t| t == 6, |t| t != 7);
         assert_eq!(unknown, [(4, 0.5), (5, 0.5)]);
     }

@@ -5,6 +5,7 @@ use super::model_store::ModelStoreError;
 use super::request::RequestError;
 use crate::codec::CodecError;
 use crate::commit::CommitError;
+use crate::fanout::FanoutError;
 use crate::job::Classified;
 use crate::storage::StoreError;
 use crate::trigger::DateError;
@@ -30,6 +31,8 @@ pub enum RecommendError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Commit(#[from] CommitError),
+    #[error(transparent)]
+    Fanout(#[from] FanoutError),
 }
 
 impl Classified for RecommendError {
@@ -60,6 +63,7 @@ impl Classified for RecommendError {
             E::Write(CodecError::Store(_)) | E::Store(_) => "Retryable.Storage",
             E::Write(_) => "Permanent.Internal",
             E::Commit(e) => e.error_type(),
+            E::Fanout(e) => e.error_type(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! What recommend reads from curated: a date's listens, and its current users and tracks; the
 //! listens new on the last days (for recent popularity).
 
+use crate::buckets::Bucket;
 use crate::commit::{ReadError, read_committed};
 use crate::manifest::{FetchStarted, ObjectRole};
 use crate::partition::{MANIFEST_FILE, Partition, RUN_DATASET, Zone};
@@ -8,6 +9,7 @@ use crate::storage::{Store, StoreError};
 use crate::codec::{CodecError, Interner, Table, TableReader};
 use crate::curated::{ListenEvent, TableName, TrackRow, UserRow, Version};
 use super::cold_start::RecentListen;
+use super::counts::TrackCounts;
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -64,6 +66,13 @@ pub struct Inputs {
     pub recent: Vec<RecentListen>,
 }
 
+impl Inputs {
+    /// The counts scoring takes from these listens, when they are everyone's.
+    pub fn counts(&self) -> TrackCounts {
+        TrackCounts::new(&self.listens, &self.recent)
+    }
+}
+
 /// The latest date transform committed, on or before `until` when given.
 pub async fn latest_curated_date(store: &dyn Store, until: Option<NaiveDate>) -> Result<NaiveDate, InputError> {
     let runs = store.list(&Partition::dataset_prefix(Zone::Curated, RUN_DATASET)).await?;
@@ -88,17 +97,20 @@ pub async fn listens_added(store: &dyn Store, after: NaiveDate, until: NaiveDate
     Ok(added)
 }
 
-/// Streams one committed curated table of `date`, batch by batch.
+/// Streams one committed curated table of `date`, batch by batch: the objects of `bucket` only
+/// when given (its users' rows of a table written in buckets, [`crate::buckets`]).
 async fn for_each_batch<T: Table>(
     store: &Arc<dyn Store>,
     date: NaiveDate,
     committed: &crate::commit::CommittedRun,
     table: TableName,
+    bucket: Option<Bucket>,
     mut each: impl FnMut(Vec<T>),
 ) -> Result<(), InputError> {
     let prefix = Partition::new(Zone::Curated, table.as_str(), date).prefix();
     let manifest = committed.partitions.iter().find(|m| m.partition == prefix).ok_or(InputError::Incomplete { date, table })?;
-    let mut reader = TableReader::new(store.clone(), manifest.objects.iter().filter(|o| o.role == ObjectRole::Data).cloned());
+    let objects = manifest.objects.iter().filter(|o| o.role == ObjectRole::Data && bucket.is_none_or(|b| Bucket::of_key(&o.key) == b));
+    let mut reader = TableReader::new(store.clone(), objects.cloned());
     let mut interner = Interner::default();
     while let Some(batch) = reader.next_batch::<T>(&mut interner).await.map_err(|source| InputError::Table { date, table, source })? {
         each(batch);
@@ -106,13 +118,11 @@ async fn for_each_batch<T: Table>(
     Ok(())
 }
 
-/// Reads `date`'s committed curated tables; refuses a date transform has not committed.
-pub async fn read_inputs(store: &Arc<dyn Store>, date: NaiveDate) -> Result<Inputs, InputError> {
-    let committed = read_committed(store.as_ref(), Zone::Curated, date).await.map_err(|source| InputError::NotReadable { date, source })?;
-    let fetch_started_at = FetchStarted::recorded(&committed.run);
-    let mut inputs = Inputs { date, fetch_started_at, ..Inputs::default() };
-    for_each_batch::<ListenEvent>(store, date, &committed, TableName::ListenEvents, |batch| {
-        inputs.listens.extend(batch.into_iter().map(|e| Listen {
+/// The listen events of a committed curated date, of one bucket of users when given.
+pub async fn read_listens(store: &Arc<dyn Store>, date: NaiveDate, committed: &crate::commit::CommittedRun, bucket: Option<Bucket>) -> Result<Vec<Listen>, InputError> {
+    let mut listens = Vec::new();
+    for_each_batch::<ListenEvent>(store, date, committed, TableName::ListenEvents, bucket, |batch| {
+        listens.extend(batch.into_iter().map(|e| Listen {
             user_id: e.user_id,
             track_id: e.track_id,
             created_at_micros: e.created_at.timestamp_micros(),
@@ -120,14 +130,30 @@ pub async fn read_inputs(store: &Arc<dyn Store>, date: NaiveDate) -> Result<Inpu
         }))
     })
     .await?;
+    Ok(listens)
+}
+
+/// Reads `date`'s committed curated tables; refuses a date transform has not committed.
+pub async fn read_inputs(store: &Arc<dyn Store>, date: NaiveDate) -> Result<Inputs, InputError> {
+    let committed = read_committed(store.as_ref(), Zone::Curated, date).await.map_err(|source| InputError::NotReadable { date, source })?;
+    read_committed_inputs(store, date, &committed, None).await
+}
+
+/// The inputs of a committed curated date: of the users of `bucket` only when given (their
+/// listens and their rows), with every track.
+pub async fn read_committed_inputs(store: &Arc<dyn Store>, date: NaiveDate, committed: &crate::commit::CommittedRun, bucket: Option<Bucket>) -> Result<Inputs, InputError> {
+    let fetch_started_at = FetchStarted::recorded(&committed.run);
+    let listens = read_listens(store, date, committed, bucket).await?;
+    let mut inputs = Inputs { date, fetch_started_at, listens, ..Inputs::default() };
     let mut genres: HashMap<Arc<str>, Arc<str>> = HashMap::new();
     let mut genre = |g: Option<&str>| g.map(|g| genres.entry(g.into()).or_insert_with(|| g.into()).clone());
     let (mut users, mut tracks) = (Vec::new(), Vec::new());
-    for_each_batch::<Version<UserRow>>(store, date, &committed, TableName::Users, |batch| {
-        users.extend(batch.into_iter().filter(|v| v.is_current()).map(|v| (v.row.id, v.row.favorite_genres_normalized.as_deref().map(str::to_owned))))
+    let in_bucket = |user_id: i64| bucket.is_none_or(|b| b.contains(user_id));
+    for_each_batch::<Version<UserRow>>(store, date, committed, TableName::Users, None, |batch| {
+        users.extend(batch.into_iter().filter(|v| v.is_current() && in_bucket(v.row.id)).map(|v| (v.row.id, v.row.favorite_genres_normalized.as_deref().map(str::to_owned))))
     })
     .await?;
-    for_each_batch::<Version<TrackRow>>(store, date, &committed, TableName::Tracks, |batch| {
+    for_each_batch::<Version<TrackRow>>(store, date, committed, TableName::Tracks, None, |batch| {
         tracks.extend(batch.into_iter().filter(|v| v.is_current()).map(|v| (v.row.id, v.row.genres_normalized.as_deref().map(str::to_owned))))
     })
     .await?;
@@ -154,7 +180,7 @@ pub async fn read_recent(store: &Arc<dyn Store>, date: NaiveDate, days: u32) -> 
         if !committed.partitions.iter().any(|m| m.partition == delta) {
             continue; // a commit without the table (as `listens_added` counts it: nothing new)
         }
-        for_each_batch::<ListenEvent>(store, p.date, &committed, TableName::ListenEventsDelta, |batch| {
+        for_each_batch::<ListenEvent>(store, p.date, &committed, TableName::ListenEventsDelta, None, |batch| {
             out.extend(batch.into_iter().map(|e| RecentListen { user_id: e.user_id, track_id: e.track_id, age_days: age_days as u32 }))
         })
         .await?;

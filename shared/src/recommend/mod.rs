@@ -14,8 +14,10 @@
 pub mod als;
 pub mod cold_start;
 pub mod config;
+pub mod counts;
 pub mod drift;
 mod error;
+pub mod fanout;
 pub mod evaluate;
 pub mod evaluation;
 pub mod gate;

@@ -1,21 +1,24 @@
 //! Scoring as the job runs it: the champion loaded, every current user scored ([`super::scoring`]),
 //! `recommendations/dt=D/` written (Parquet, and the JSON-lines export) and committed.
 
+use super::counts::TrackCounts;
 use super::inputs::{InputError, Inputs};
 use super::scoring::{self, ServingModel};
-use super::{FUNCTION, RecommendError, Recommender, ScoreSummary, als};
+use super::{FUNCTION, RecommendError, Recommender, ScoreSummary, TrainSummary, als};
+use crate::buckets::Bucket;
 use crate::codec::{Layout, PartsWriter, TableReader};
 use crate::commit::{PartitionCommit, RunSpec, RunWriter, Staged, with_run};
 use crate::curated::{Recommendation, TableName, recommendations};
 use crate::job::Invocation;
-use crate::manifest::ObjectRole;
+use crate::manifest::{ObjectEntry, ObjectRole};
 use crate::metrics::Metric;
 use crate::partition::{Partition, Zone, model_version_folder};
 use crate::storage::Store;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -49,14 +52,13 @@ impl Recommender {
         let (committed, mut summary) = with_run(spec, &self.commit, |writer| {
             let inputs = inputs.clone();
             async move {
-                let (partition, details, summary) = self
-                    .score_partition(&inputs, &writer, run_id, invocation.started_at)
-                    .await?;
-                Ok::<_, RecommendError>(Staged {
-                    partitions: vec![partition],
-                    details,
-                    output: summary,
-                })
+                let trained = self.train_if_due(&inputs, run_id, invocation.started_at).await?;
+                let model = self.serving_model().await?;
+                let version = model.as_ref().map(|m| m.version.clone());
+                let counts = Arc::new(inputs.counts());
+                let part = self.score_part(inputs, counts, model, &writer, Bucket::WHOLE).await?;
+                let (partition, details, summary) = self.finish_score(date, run_id, version, trained, vec![part]);
+                Ok::<_, RecommendError>(Staged { partitions: vec![partition], details, output: summary })
             }
         })
         .await?;
@@ -69,78 +71,133 @@ impl Recommender {
         Ok(summary)
     }
 
-    async fn score_partition(
-        &self,
-        inputs: &Arc<Inputs>,
-        writer: &RunWriter,
-        run_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(PartitionCommit, Value, ScoreSummary), RecommendError> {
-        let trained = match self.needs_training(inputs.date, now).await? {
+    /// Trains first when there is no champion yet, or the listens grew past
+    /// `RETRAIN_NEW_LISTENS_SHARE` since it was trained ([`Recommender::needs_training`]).
+    pub(super) async fn train_if_due(&self, inputs: &Arc<Inputs>, run_id: &str, now: DateTime<Utc>) -> Result<Option<TrainSummary>, RecommendError> {
+        match self.needs_training(inputs.date, now).await? {
             true => {
                 tracing::info!("no champion yet, or the listens grew past RETRAIN_NEW_LISTENS_SHARE: training first");
-                Some(self.train_on(inputs, run_id, false).await?)
+                Ok(Some(self.train_on(inputs, run_id, false).await?))
             }
-            false => None,
-        };
-        let model = self.serving_model().await?;
+            false => Ok(None),
+        }
+    }
+
+    /// Scores the current users of `inputs` (`counts`: everyone's) and writes their rows into
+    /// `bucket`'s folder of the run: Parquet, and the JSON-lines export.
+    pub(super) async fn score_part(
+        &self,
+        inputs: Arc<Inputs>,
+        counts: Arc<TrackCounts>,
+        model: Option<ServingModel>,
+        writer: &RunWriter,
+        bucket: Bucket,
+    ) -> Result<ScoredPart, RecommendError> {
         let clock = Instant::now();
-        let (scoring_inputs, k) = (inputs.clone(), self.config.top_k);
-        let (scored, model) = tokio::task::spawn_blocking(move || (scoring::score_all(&scoring_inputs, model.as_ref(), k), model))
+        let (date, k, listens) = (inputs.date, self.config.top_k, inputs.listens.len() as u64);
+        let current_tracks = inputs.catalog.tracks.len() as u64;
+        let scored = tokio::task::spawn_blocking(move || scoring::score_all(&inputs, &counts, model.as_ref(), k))
             .await
             .expect("scoring does not panic");
         let score_ms = clock.elapsed().as_millis() as u64;
-        let model_version = model.map(|m| m.version);
 
-        let partition = Partition::new(Zone::Recommendations, "", inputs.date);
-        let mut parts = PartsWriter::<Recommendation>::new(writer, partition.clone(), LAYOUT);
+        let partition = Partition::new(Zone::Recommendations, "", date);
+        let mut parts = PartsWriter::<Recommendation>::new(writer, partition.clone(), LAYOUT).in_folder(bucket.folder());
         parts.extend(scored.rows.iter().cloned()).await?;
         let (mut objects, rows) = parts.finish().await?;
-        let json_key = partition.export_jsonl_key(run_id);
         let json = recommendations::json_lines(&scored.rows).finish();
-        objects.push(writer.put_object(json_key, Bytes::from(json), rows, ObjectRole::Export).await?);
-
-        self.metrics.record(Metric::UsersScored, scored.users as f64);
-        self.metrics.record(Metric::ColdStartUsers, scored.cold_start as f64);
-        self.metrics.record(Metric::CatalogCoverage, scored.coverage);
-        self.metrics.record(Metric::ScoreDurationMs, score_ms as f64);
-        tracing::info!(users = scored.users, cold_start = scored.cold_start, folded_in = scored.cf_folded_in, rows, coverage = scored.coverage,
-            score_ms, model = ?model_version, "recommendations scored");
-
-        let counts = BTreeMap::from([
-            ("rows".to_owned(), rows),
-            ("users".to_owned(), scored.users),
-            ("cf_trained".to_owned(), scored.cf_trained),
-            ("cf_folded_in".to_owned(), scored.cf_folded_in),
-            ("cold_start".to_owned(), scored.cold_start),
-        ]);
-        let source = format!(
-            "{} + {}",
-            Partition::new(Zone::Curated, TableName::ListenEvents.as_str(), inputs.date).prefix(),
-            model_version.as_deref().map_or("no model (cold start)".to_owned(), model_version_folder)
-        );
-        let details = json!({"model_version": model_version, "top_k": self.config.top_k, "catalog_coverage": scored.coverage,
-            "trained_first": trained.as_ref().map(|t| &t.version)});
-        let commit = PartitionCommit { partition, counts, objects, source, details: details.clone(), also_owns: vec![] };
+        objects.push(writer.put_object(partition.export_jsonl_key(writer.run_id(), bucket), Bytes::from(json), rows, ObjectRole::Export).await?);
+        tracing::info!(%bucket, users = scored.users, cold_start = scored.cold_start, folded_in = scored.cf_folded_in, rows, score_ms, "recommendations scored");
         let first = scored.rows.first().map(|r| r.user_id);
-        let summary = ScoreSummary {
-            date: inputs.date,
-            run_id: run_id.to_owned(),
-            model_version,
-            trained,
+        Ok(ScoredPart {
+            objects,
+            rows,
             users: scored.users,
             cf_trained: scored.cf_trained,
             cf_folded_in: scored.cf_folded_in,
             cold_start: scored.cold_start,
+            sample: scored.rows.iter().take_while(|r| Some(r.user_id) == first).cloned().collect(),
+            tracks: scored.tracks,
+            current_tracks,
+            listens,
+            score_ms,
+        })
+    }
+
+    /// The partition to commit, its details and the summary of a date's scored parts (the whole
+    /// date's, or every bucket's in order); records the scoring metrics.
+    pub(super) fn finish_score(&self, date: NaiveDate, run_id: &str, model_version: Option<String>, trained: Option<TrainSummary>, parts: Vec<ScoredPart>) -> (PartitionCommit, Value, ScoreSummary) {
+        let sum = |field: fn(&ScoredPart) -> u64| parts.iter().map(field).sum::<u64>();
+        let (rows, users, cf_trained, cf_folded_in, cold_start) = (sum(|p| p.rows), sum(|p| p.users), sum(|p| p.cf_trained), sum(|p| p.cf_folded_in), sum(|p| p.cold_start));
+        // Scoring time: every part's, added (the work, whichever ran at once).
+        let score_ms = sum(|p| p.score_ms);
+        let recommended: BTreeSet<i64> = parts.iter().flat_map(|p| p.tracks.iter().copied()).collect();
+        let current_tracks = parts.iter().map(|p| p.current_tracks).max().unwrap_or(0);
+        let coverage = recommended.len() as f64 / current_tracks.max(1) as f64;
+        let sample = parts.iter().map(|p| &p.sample).filter(|s| !s.is_empty()).min_by_key(|s| s[0].user_id).cloned().unwrap_or_default();
+        let objects = parts.into_iter().flat_map(|p| p.objects).collect();
+
+        self.metrics.record(Metric::UsersScored, users as f64);
+        self.metrics.record(Metric::ColdStartUsers, cold_start as f64);
+        self.metrics.record(Metric::CatalogCoverage, coverage);
+        self.metrics.record(Metric::ScoreDurationMs, score_ms as f64);
+        tracing::info!(users, cold_start, folded_in = cf_folded_in, rows, coverage, score_ms, model = ?model_version, "the date's recommendations scored");
+
+        let counts = BTreeMap::from([
+            ("rows".to_owned(), rows),
+            ("users".to_owned(), users),
+            ("cf_trained".to_owned(), cf_trained),
+            ("cf_folded_in".to_owned(), cf_folded_in),
+            ("cold_start".to_owned(), cold_start),
+        ]);
+        let partition = Partition::new(Zone::Recommendations, "", date);
+        let source = format!(
+            "{} + {}",
+            Partition::new(Zone::Curated, TableName::ListenEvents.as_str(), date).prefix(),
+            model_version.as_deref().map_or("no model (cold start)".to_owned(), model_version_folder)
+        );
+        let details = json!({"model_version": model_version, "top_k": self.config.top_k, "catalog_coverage": coverage,
+            "trained_first": trained.as_ref().map(|t| &t.version)});
+        let commit = PartitionCommit { partition, counts, objects, source, details: details.clone(), also_owns: vec![] };
+        let summary = ScoreSummary {
+            date,
+            run_id: run_id.to_owned(),
+            model_version,
+            trained,
+            users,
+            cf_trained,
+            cf_folded_in,
+            cold_start,
             rows,
-            catalog_coverage: scored.coverage,
+            catalog_coverage: coverage,
             score_ms,
             run_manifest: String::new(),
-            sample: scored.rows.iter().take_while(|r| Some(r.user_id) == first).cloned().collect(),
+            sample,
             duration_ms: 0,
         };
-        Ok((commit, details, summary))
+        (commit, details, summary)
     }
+}
+
+/// One scored group of users as written (the whole date's, or one bucket's): what the commit
+/// adds up. A fanned scoring's bucket records it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct ScoredPart {
+    pub objects: Vec<ObjectEntry>,
+    pub rows: u64,
+    pub users: u64,
+    pub cf_trained: u64,
+    pub cf_folded_in: u64,
+    pub cold_start: u64,
+    /// The distinct tracks recommended, in id order.
+    pub tracks: Vec<i64>,
+    /// The date's current tracks: the coverage's denominator.
+    pub current_tracks: u64,
+    /// Listen items read.
+    pub listens: u64,
+    pub score_ms: u64,
+    /// The part's first user's list.
+    pub sample: Vec<Recommendation>,
 }
 
 /// A committed recommendations partition of `date`, read back through its manifest (tests, tools).

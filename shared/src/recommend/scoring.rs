@@ -13,6 +13,7 @@
 
 use super::als::AlsModel;
 use super::cold_start::{self, Popularity};
+use super::counts::TrackCounts;
 use super::drift;
 use super::inputs::Inputs;
 use super::interactions::Csr;
@@ -22,7 +23,7 @@ use super::training::TrainingData;
 use crate::curated::{Reason, Recommendation};
 use super::topk;
 use rayon::prelude::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The champion, ready to score.
 #[derive(Debug, Clone)]
@@ -51,6 +52,8 @@ pub struct Scored {
     pub cold_start: u64,
     /// Distinct tracks recommended over the date's current tracks.
     pub coverage: f64,
+    /// The distinct tracks recommended, in id order (a fanned scoring's coverage is their union's).
+    pub tracks: Vec<i64>,
 }
 
 /// A user the model scores: their factors and the model's indices of what they listened to.
@@ -60,14 +63,16 @@ struct CfUser {
     listened: Vec<u32>,
 }
 
-/// Recommends `k` tracks to every current user of `inputs`.
-pub fn score_all(inputs: &Inputs, model: Option<&ServingModel>, k: usize) -> Scored {
+/// Recommends `k` tracks to every current user of `inputs`, whose listens are those users'
+/// whole histories; `counts` are everyone's ([`TrackCounts::new`] of the same inputs when they
+/// hold every user, the sum of the buckets' when a fanned scoring scores one bucket).
+pub fn score_all(inputs: &Inputs, counts: &TrackCounts, model: Option<&ServingModel>, k: usize) -> Scored {
     let mut listened: HashMap<i64, Vec<i64>> = HashMap::new();
     for l in &inputs.listens {
         listened.entry(l.user_id).or_default().push(l.track_id);
     }
     let cold = model.map_or_else(cold_start::Serving::default, |m| m.cold_start);
-    let popularity = Popularity::new(&inputs.listens, &inputs.catalog, &inputs.recent, cold.recent_days);
+    let popularity = Popularity::of(counts, &inputs.catalog, cold.recent_days);
     let version = model.map_or("none".to_owned(), |m| m.version.clone());
     let yty = model.map(|m| m.als.item_gramian());
     // Today's listens weighted as in training, per user, in today's dense indices.
@@ -127,11 +132,7 @@ pub fn score_all(inputs: &Inputs, model: Option<&ServingModel>, k: usize) -> Sco
         let current: Vec<bool> = m.ids.tracks.iter().map(|t| inputs.catalog.tracks.binary_search_by_key(t, |c| c.0).is_ok()).collect();
         let rows: Vec<u32> = (0..cf_users.len() as u32).collect();
         let blend = match m.drift.weight > 0.0 {
-            true => {
-                let mut pairs: HashMap<i64, u64> = HashMap::new();
-                today.pairs.iter().for_each(|p| *pairs.entry(today.tracks.id(p.item)).or_default() += 1);
-                drift::trend(&inputs.recent, m.drift.recent_days, |_| true, &pairs)
-            }
+            true => drift::trend(&counts.recent, m.drift.recent_days, &counts.listeners),
             false => HashMap::new(),
         };
         let bias: Vec<f32> = match blend.is_empty() {
@@ -181,8 +182,8 @@ pub fn score_all(inputs: &Inputs, model: Option<&ServingModel>, k: usize) -> Sco
             reason,
         }));
     }
-    let distinct: HashSet<i64> = scored.rows.iter().map(|r| r.track_id).collect();
-    scored.coverage = distinct.len() as f64 / inputs.catalog.tracks.len().max(1) as f64;
+    scored.tracks = scored.rows.iter().map(|r| r.track_id).collect::<BTreeSet<i64>>().into_iter().collect();
+    scored.coverage = scored.tracks.len() as f64 / inputs.catalog.tracks.len().max(1) as f64;
     scored
 }
 
@@ -249,7 +250,7 @@ mod tests {
         let mut cat = catalog((1..=61).chain([98, 99]));
         cat.tracks.retain(|t| t.0 != 209);
         let inputs = Inputs { listens: today.clone(), catalog: cat, ..Inputs::default() };
-        let s = score_all(&inputs, Some(&m), 5);
+        let s = score_all(&inputs, &inputs.counts(), Some(&m), 5);
 
         assert_eq!((s.users, s.cf_trained, s.cf_folded_in, s.cold_start), (63, 59, 2, 2));
         for user in [1, 5, 40, 61] {
@@ -275,7 +276,7 @@ mod tests {
         let listens = history();
         let m = model(&listens, 2);
         let inputs = Inputs { listens: listens.clone(), catalog: catalog(1..=60), ..Inputs::default() };
-        let s = score_all(&inputs, Some(&m), 5);
+        let s = score_all(&inputs, &inputs.counts(), Some(&m), 5);
         // Nobody's listens changed: everyone keeps their trained factors, none is folded in again.
         assert_eq!((s.cf_trained, s.cf_folded_in, s.cold_start), (60, 0, 0));
         for user in 1..=60 {
@@ -285,14 +286,15 @@ mod tests {
         // One more listen changes user 5's latest two: folded in.
         let mut today = listens;
         today.push(listen(5, (100..110).find(|t| !today.iter().any(|l| l.user_id == 5 && l.track_id == *t)).unwrap(), 9));
-        let s = score_all(&Inputs { listens: today, catalog: catalog(1..=60), ..Inputs::default() }, Some(&m), 5);
+        let inputs = Inputs { listens: today, catalog: catalog(1..=60), ..Inputs::default() };
+        let s = score_all(&inputs, &inputs.counts(), Some(&m), 5);
         assert_eq!((s.cf_trained, s.cf_folded_in), (59, 1));
     }
 
     #[test]
     fn without_a_model_everyone_gets_cold_start() {
         let inputs = Inputs { listens: history(), catalog: catalog(1..=60), ..Inputs::default() };
-        let s = score_all(&inputs, None, 3);
+        let s = score_all(&inputs, &inputs.counts(), None, 3);
         assert_eq!((s.cold_start, s.cf_trained + s.cf_folded_in), (60, 0));
         assert!(s.rows.iter().all(|r| r.reason == Reason::ColdStart && r.model_version == "none"));
         assert_eq!(s.rows.len(), 180);

@@ -5,10 +5,10 @@ use super::model_store::Champion;
 use super::recipe::Recipe;
 use crate::curated::Recommendation;
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a train run did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainSummary {
     /// The curated date trained on.
     pub date: NaiveDate,

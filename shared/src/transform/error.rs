@@ -2,7 +2,7 @@
 
 use super::listen_events::PairsError;
 use super::config::SaltError;
-use super::fanout::FanoutError;
+use crate::fanout::FanoutError;
 use super::quality::{CurrentRowsDropped, QuarantineExceeded};
 use super::raw_date::RawError;
 use super::scd2::MergeError;

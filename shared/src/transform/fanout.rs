@@ -28,6 +28,7 @@ use super::raw_date::RawDate;
 use super::scd2::{MergeAt, MergeStats};
 use super::{FUNCTION, RunDetails, TransformError, TransformSummary, Transformer, as_of};
 use crate::buckets::Bucket;
+use crate::fanout::{self, FanoutError, Step, bucket_of, run_id_of};
 use crate::codec::Layout;
 use crate::commit::{RunId, RunSpec, RunWriter, Staged, with_run};
 use crate::curated::TableName;
@@ -42,52 +43,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::time::Instant;
 
-/// The field that marks an event as a step of the fan-out state machine (`infra/template.yaml`).
-pub const STEP_FIELD: &str = "fanout";
-
-/// A step of the state machine, as its event names it.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "fanout", rename_all = "snake_case", deny_unknown_fields)]
-enum Step {
-    /// The trigger (fetch's S3 event, or `{"date": ...}`): how many buckets, and phase 1 if several.
-    Plan { event: Value },
-    Bucket { date: NaiveDate, run_id: String, bucket: u32, buckets: u32 },
-    Commit { date: NaiveDate, run_id: String },
-}
-
-fn run_id_of(text: &str) -> Result<RunId, FanoutError> {
-    match text.is_empty() || text.contains(['/', '\\']) {
-        true => Err(FanoutError::BadStep(format!("run_id {text:?} is not one path segment"))),
-        false => Ok(RunId::from(text)),
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum FanoutError {
-    #[error("{what} of the fanned run {run_id} of {date} is missing ({key}); run its phase first")]
-    Missing { what: String, date: NaiveDate, run_id: String, key: String },
-    #[error("{key}: unreadable: {source}")]
-    Unreadable { key: String, source: serde_json::Error },
-    #[error("{input} changed while the run of {date} was fanned out (the plan read run {planned}, it is now {now}); re-run the date")]
-    InputChanged { date: NaiveDate, input: String, planned: String, now: String },
-    #[error("{bucket} asked of a date whose raw listen history is in {count} bucket(s)")]
-    WrongBucket { bucket: Bucket, count: u32 },
-    #[error("raw listen history of {date}: {detail}")]
-    Layout { date: NaiveDate, detail: String },
-    #[error("not a fan-out step event ({0}); expected {{\"fanout\": \"plan\", \"event\": <the trigger>}}, {{\"fanout\": \"bucket\", \"date\", \"run_id\", \"bucket\", \"buckets\"}} or {{\"fanout\": \"commit\", \"date\", \"run_id\"}}")]
-    BadStep(String),
-}
-
-impl FanoutError {
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            FanoutError::InputChanged { .. } => "Retryable.InputChanged",
-            FanoutError::Missing { .. } => "Permanent.FanoutIncomplete",
-            FanoutError::Unreadable { .. } | FanoutError::Layout { .. } => "Permanent.FanoutCorrupt",
-            FanoutError::WrongBucket { .. } | FanoutError::BadStep(_) => "Permanent.BadEvent",
-        }
-    }
-}
+/// What the layout errors name.
+const RAW_LISTENS: &str = "raw listen history";
 
 /// One table's output as a phase records it for the commit (its quarantine already written).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,12 +169,11 @@ impl Transformer {
     /// - `bucket` runs phase 2 for one bucket and answers `{"bucket", "buckets", "listen_items"}`;
     /// - `commit` runs phase 3 under the plan's run id and answers the transform summary.
     pub async fn handle_step(&self, event: &Value, invocation: Invocation) -> Option<Result<Value, TransformError>> {
-        event.get(STEP_FIELD)?;
-        Some(self.step(event, invocation).await)
+        let step = Step::parse(event)?;
+        Some(async move { self.step(step?, invocation).await }.await)
     }
 
-    async fn step(&self, event: &Value, invocation: Invocation) -> Result<Value, TransformError> {
-        let step: Step = serde_json::from_value(event.clone()).map_err(|e| FanoutError::BadStep(e.to_string()))?;
+    async fn step(&self, step: Step, invocation: Invocation) -> Result<Value, TransformError> {
         match step {
             Step::Plan { event } => {
                 let trigger = Trigger::parse(&event)?;
@@ -230,7 +186,7 @@ impl Transformer {
                 check_logical_date(date, invocation.started_at, None, true)?;
                 let raw = RawDate::open(self.store.as_ref(), date).await?;
                 let keys = raw.partitions[&Entity::ListenHistory].objects.iter().map(|o| o.key.as_str());
-                let buckets = crate::buckets::count_of(keys).map_err(|detail| FanoutError::Layout { date, detail })?;
+                let buckets = crate::buckets::count_of(keys).map_err(|detail| FanoutError::Layout { what: RAW_LISTENS, date, detail })?;
                 if buckets == 1 {
                     return Ok(json!({"date": date, "fanned": false}));
                 }
@@ -241,10 +197,7 @@ impl Transformer {
                 Ok(json!({"date": date, "run_id": plan.run_id, "fanned": true, "count": plan.buckets, "buckets": items}))
             }
             Step::Bucket { date, run_id, bucket, buckets } => {
-                if buckets == 0 || bucket >= buckets {
-                    return Err(FanoutError::BadStep(format!("bucket {bucket} of {buckets}")).into());
-                }
-                let listen_items = self.transform_bucket(date, &run_id_of(&run_id)?, Bucket::new(bucket, buckets)).await?;
+                let listen_items = self.transform_bucket(date, &run_id_of(&run_id)?, bucket_of(bucket, buckets)?).await?;
                 Ok(json!({"bucket": bucket, "buckets": buckets, "listen_items": listen_items}))
             }
             Step::Commit { date, run_id } => {
@@ -256,15 +209,11 @@ impl Transformer {
     }
 
     async fn put_record<T: Serialize>(&self, writer: &RunWriter, file: &str, record: &T) -> Result<(), TransformError> {
-        let key = record_key(writer.date(), writer.run_id(), file);
-        writer.put_object(key, Bytes::from(serde_json::to_vec(record).expect("a record serialises")), 1, ObjectRole::Report).await?;
-        Ok(())
+        Ok(fanout::put_record(writer, record_key(writer.date(), writer.run_id(), file), record).await?)
     }
 
     async fn get_record<T: for<'de> Deserialize<'de>>(&self, date: NaiveDate, run_id: &str, file: &str, what: &str) -> Result<T, TransformError> {
-        let key = record_key(date, run_id, file);
-        let object = self.store.get_opt(&key).await?.ok_or_else(|| FanoutError::Missing { what: what.to_owned(), date, run_id: run_id.to_owned(), key: key.clone() })?;
-        Ok(serde_json::from_slice(&object.data).map_err(|source| FanoutError::Unreadable { key, source })?)
+        Ok(fanout::get_record(self.store.as_ref(), record_key(date, run_id, file), what, date, run_id).await?)
     }
 
     /// The raw date and the previous curated date, checked against what the plan read.
@@ -292,7 +241,7 @@ impl Transformer {
         let raw = RawDate::open(self.store.as_ref(), date).await?;
         let previous = self.previous(date).await?;
         let listen_keys = raw.partitions[&Entity::ListenHistory].objects.iter().map(|o| o.key.as_str());
-        let buckets = crate::buckets::count_of(listen_keys).map_err(|detail| FanoutError::Layout { date, detail })?;
+        let buckets = crate::buckets::count_of(listen_keys).map_err(|detail| FanoutError::Layout { what: RAW_LISTENS, date, detail })?;
         let fetch_started_at = crate::erase::fetch_started_at(&raw.run);
         let at = MergeAt { as_of: as_of(date), ingested_at: fetch_started_at };
         let writer = RunWriter::new(self.store.clone(), FUNCTION, Zone::Curated, date, run_id.clone(), Utc::now());

@@ -91,19 +91,10 @@ pub(crate) enum Command {
     },
     /// One bucket of a fanned-out transform (started by `run --buckets`; see the README's Fan-out).
     #[command(hide = true)]
-    TransformBucket {
-        #[arg(long)]
-        date: NaiveDate,
-        #[arg(long)]
-        run_id: String,
-        #[arg(long)]
-        bucket: u32,
-        #[arg(long)]
-        buckets: u32,
-        /// 1 for the first attempt.
-        #[arg(long, default_value_t = 1)]
-        attempt: u32,
-    },
+    TransformBucket(BucketArgs),
+    /// One bucket of a fanned-out scoring (started by `run --buckets`; see the README's Fan-out).
+    #[command(hide = true)]
+    ScoreBucket(BucketArgs),
     /// Train the recommender on a curated date (default: the latest), gate it, promote it if it wins.
     Train {
         #[arg(long)]
@@ -146,4 +137,20 @@ pub(crate) enum Command {
         #[command(subcommand)]
         stage: crate::bench::Stage,
     },
+}
+
+/// Which bucket of which fanned run a child runs.
+#[derive(Debug, clap::Args)]
+pub(crate) struct BucketArgs {
+    #[arg(long)]
+    pub date: NaiveDate,
+    #[arg(long)]
+    pub run_id: String,
+    #[arg(long)]
+    pub bucket: u32,
+    #[arg(long)]
+    pub buckets: u32,
+    /// 1 for the first attempt.
+    #[arg(long, default_value_t = 1)]
+    pub attempt: u32,
 }

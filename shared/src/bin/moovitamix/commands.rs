@@ -2,12 +2,13 @@
 //! erasure, the report, one fanned-out transform bucket, and the simulator server.
 
 use crate::AnyError;
-use crate::cli::SimulatorArgs;
+use crate::cli::{BucketArgs, SimulatorArgs};
 use crate::console::say;
 use crate::summaries::{print_score, print_train, without_parentheses};
 use chrono::{NaiveDate, Utc};
 use moovitamix::aws::AwsConfig;
 use moovitamix::config::Config;
+use moovitamix::fanout::Stage;
 use moovitamix::recommend::model_store::ModelStore;
 use moovitamix::recommend::request::Request;
 use moovitamix::recommend::{Outcome, Recommender};
@@ -80,8 +81,10 @@ pub(crate) async fn report(out: Option<PathBuf>) -> Result<(), AnyError> {
     Ok(())
 }
 
-/// One bucket of a fanned-out transform, as a child of `run --buckets` (see `moovitamix::fanout`).
-pub(crate) async fn transform_bucket(date: NaiveDate, run_id: &str, index: u32, count: u32, attempt: u32) -> Result<(), AnyError> {
+/// One bucket of a fanned-out transform or scoring, as a child of `run --buckets` (see
+/// `moovitamix::fanout`).
+pub(crate) async fn bucket_child(stage: Stage, args: BucketArgs) -> Result<(), AnyError> {
+    let BucketArgs { date, run_id, bucket: index, buckets: count, attempt } = args;
     if count == 0 || index >= count {
         return Err(format!("--bucket {index} is not one of --buckets {count}").into());
     }
@@ -89,9 +92,13 @@ pub(crate) async fn transform_bucket(date: NaiveDate, run_id: &str, index: u32, 
         return Err(format!("--run-id {run_id:?}: a run id is one path segment").into());
     }
     let started = std::time::Instant::now();
-    let transformer = Transformer::from_config(&Config::from_env()?, &AwsConfig::new()).await?;
+    let config = Config::from_env()?;
     let bucket = moovitamix::buckets::Bucket::new(index, count);
-    let listen_items = transformer.transform_bucket(date, &moovitamix::commit::RunId::from(run_id), bucket).await?;
+    let run_id = moovitamix::commit::RunId::from(run_id.as_str());
+    let listen_items = match stage {
+        Stage::Transform => Transformer::from_config(&config, &AwsConfig::new()).await?.transform_bucket(date, &run_id, bucket).await?,
+        Stage::Score => Recommender::from_config(&config, &AwsConfig::new()).await.score_bucket(date, &run_id, bucket).await?,
+    };
     let fail_once = std::env::var(moovitamix::fanout::FAIL_ONCE_VARIABLE).ok().and_then(|v| v.parse::<u32>().ok());
     if attempt == 1 && fail_once == Some(index) {
         return Err(format!("{bucket}: failed on purpose ({}) after writing its parts", moovitamix::fanout::FAIL_ONCE_VARIABLE).into());

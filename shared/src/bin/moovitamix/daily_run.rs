@@ -71,9 +71,16 @@ pub(crate) async fn run(date: Option<NaiveDate>, range: Option<(NaiveDate, Naive
             }
             None => print_transform(&transformer.run(date, moovitamix::job::Invocation::new()).await?),
         }
-        match recommender.run(Request::Score { date }, moovitamix::job::Invocation::new()).await? {
-            Outcome::Score(s) => print_score(&s),
-            other => unreachable!("a score request answers a score: {other:?}"),
+        match &fanout {
+            Some(runner) => {
+                let fanned = runner.score(&recommender, date, moovitamix::job::Invocation::new()).await?;
+                print_score(&fanned.summary);
+                print_fanout(&fanned);
+            }
+            None => match recommender.run(Request::Score { date }, moovitamix::job::Invocation::new()).await? {
+                Outcome::Score(s) => print_score(&s),
+                other => unreachable!("a score request answers a score: {other:?}"),
+            },
         }
         if let Some(task) = &backfill {
             rows_so_far += summary.entities.values().map(|e| e.accepted).sum::<u64>();

@@ -7,6 +7,7 @@ use chrono::Utc;
 use clap::Parser;
 use cli::{Cli, Command};
 use console::say;
+use moovitamix::fanout::Stage;
 use moovitamix::recommend::request::Request;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,7 +26,7 @@ async fn main() -> ExitCode {
     // The commands that work on the data folder log to a file in it; the simulator and the
     // benchmarks log on the terminal, as before.
     let log_file = match cli.command {
-        Command::Simulate { .. } | Command::Bench { .. } | Command::TransformBucket { .. } => None,
+        Command::Simulate { .. } | Command::Bench { .. } | Command::TransformBucket(_) | Command::ScoreBucket(_) => None,
         _ => Some(log_file_path(&cli.command)),
     };
     match console::init(log_file, cli.verbose) {
@@ -43,7 +44,8 @@ async fn main() -> ExitCode {
             workers,
             sim,
         } => daily_run::run(date, from.zip(to), allow_past, buckets.map(|b| (b, workers)), sim).await,
-        Command::TransformBucket { date, run_id, bucket, buckets, attempt } => commands::transform_bucket(date, &run_id, bucket, buckets, attempt).await,
+        Command::TransformBucket(args) => commands::bucket_child(Stage::Transform, args).await,
+        Command::ScoreBucket(args) => commands::bucket_child(Stage::Score, args).await,
         Command::Simulate { listen, date, sim } => commands::simulate(listen, date, sim).await,
         Command::Bench { stage } => bench::run(stage).await,
         Command::Train { date } => commands::recommend(Request::Train { date, scheduled: false }).await,
@@ -77,7 +79,8 @@ fn log_file_path(command: &Command) -> PathBuf {
         Command::Report { .. } => "report",
         Command::Simulate { .. } => "simulate",
         Command::Bench { .. } => "bench",
-        Command::TransformBucket { .. } => "transform-bucket",
+        Command::TransformBucket(_) => Stage::Transform.command(),
+        Command::ScoreBucket(_) => Stage::Score.command(),
     };
     let data = std::env::var("DATA_URL").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| "./data".to_owned());
     let folder = match moovitamix::storage::DataUrl::parse(&data) {

@@ -116,9 +116,9 @@ pub(crate) fn print_score(s: &ScoreSummary) {
     }
 }
 
-/// A fanned-out transform: its phases and what each bucket's child used, as the child measured it
-/// (`?` where it printed no report), and the attempts the runner made.
-pub(crate) fn print_fanout(run: &FannedRun) {
+/// A fanned-out run: its steps and what each bucket's child used, as the child measured it (`?`
+/// where it printed no report), and the attempts the runner made.
+pub(crate) fn print_fanout<S>(run: &FannedRun<S>) {
     say!("  fan-out: prepare {:.2} s, {} bucket(s), commit {:.2} s", run.prepare.as_secs_f64(), run.children.len(), run.commit.as_secs_f64());
     say!("  {:<14} {:>12} {:>8} {:>8} {:>9} {:>12} {:>8}", "bucket", "listen items", "wall s", "cpu s", "peak MiB", "µs cpu/item", "attempts");
     for c in &run.children {

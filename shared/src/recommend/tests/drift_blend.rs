@@ -103,7 +103,7 @@ fn a_new_hit_reaches_the_lists_the_day_after_without_retraining() {
     let (today, hit) = hit_world(13, hits);
     let hit = hit.expect("a hit plays on day 13");
     assert!(hit != first_hit.unwrap() && champion.ids.tracks.binary_search(&hit).is_err(), "a new track the champion never saw");
-    let (blended, plain) = (scoring::score_all(&today, Some(&champion), 10), scoring::score_all(&today, Some(&unblended), 10));
+    let (blended, plain) = (scoring::score_all(&today, &today.counts(), Some(&champion), 10), scoring::score_all(&today, &today.counts(), Some(&unblended), 10));
     let (with_blend, _) = reach(&blended, &today, hit);
     let (without, _) = reach(&plain, &today, hit);
     println!("day 13: the new hit is in {with_blend:.3} of the lists with the blend, {without:.3} without");
@@ -112,7 +112,7 @@ fn a_new_hit_reaches_the_lists_the_day_after_without_retraining() {
 
     let (calm, none) = hit_world(13, None);
     assert!(none.is_none());
-    let (blended, plain) = (scoring::score_all(&calm, Some(&champion), 10), scoring::score_all(&calm, Some(&unblended), 10));
+    let (blended, plain) = (scoring::score_all(&calm, &calm.counts(), Some(&champion), 10), scoring::score_all(&calm, &calm.counts(), Some(&unblended), 10));
     let (_, trending_blended) = reach(&blended, &calm, 0);
     let (_, trending_plain) = reach(&plain, &calm, 0);
     let by_track = |s: &scoring::Scored| -> usize {

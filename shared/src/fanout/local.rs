@@ -1,20 +1,21 @@
-//! The local fan-out runner: a date's transform buckets as child processes of this same
-//! program, at most `workers` at a time, the parent preparing and committing.
+//! The local fan-out runner: a date's buckets as child processes of this same program, at most
+//! `workers` at a time, the parent planning and committing.
 //!
 //! It plays on one machine the part a Step Functions Distributed Map plays on AWS (see
-//! `infra/template.yaml`): the parent runs phase 1 ([`Transformer::prepare`]), starts one child
-//! per bucket (`<program> transform-bucket --date D --run-id R --bucket k --buckets B --attempt n`,
-//! the environment inherited: same `DATA_URL`), retries a failed child after clearing what it
-//! wrote, and commits once every bucket is done ([`Transformer::commit_fanned`]). A bucket that
-//! fails on every attempt fails the date: nothing is committed.
+//! `infra/template.yaml`): the parent runs the plan step ([`Transformer::prepare`],
+//! [`Recommender::plan_score`]), starts one child per bucket (`<program> transform-bucket` or
+//! `score-bucket`, with `--date D --run-id R --bucket k --buckets B --attempt n`, the environment
+//! inherited: same `DATA_URL`), retries a failed child after clearing what it wrote, and commits
+//! once every bucket is done ([`Transformer::commit_fanned`], [`Recommender::commit_score`]). A
+//! bucket that fails on every attempt fails the date: nothing is committed.
 //!
 //! A child prints what it used as its last line of stdout ([`ChildReport`]), as a Lambda's
 //! `REPORT` line does on AWS: how the run and the benchmark size the workers.
 
 use crate::buckets::Bucket;
 use crate::job::Invocation;
+use crate::recommend::{RecommendError, Recommender, ScoreSummary};
 use crate::storage::{Store, StoreError};
-use crate::transform::fanout::bucket_prefixes;
 use crate::transform::{TransformError, TransformSummary, Transformer};
 use chrono::NaiveDate;
 use std::path::PathBuf;
@@ -29,8 +30,10 @@ pub const FAIL_ONCE_VARIABLE: &str = "MOOVITAMIX_FANOUT_FAIL_ONCE";
 pub enum FanoutRunError {
     #[error(transparent)]
     Transform(#[from] TransformError),
-    #[error("transform {date}, {bucket}: the child failed on all {attempts} attempt(s) ({status}): {stderr}; nothing was committed")]
-    Child { date: NaiveDate, bucket: Bucket, attempts: u32, status: String, stderr: String },
+    #[error(transparent)]
+    Recommend(#[from] RecommendError),
+    #[error("{stage} {date}, {bucket}: the child failed on all {attempts} attempt(s) ({status}): {stderr}; nothing was committed")]
+    Child { stage: Stage, date: NaiveDate, bucket: Bucket, attempts: u32, status: String, stderr: String },
     #[error("could not start the child process {program}: {source}")]
     Spawn { program: String, source: std::io::Error },
     #[error("clearing a failed bucket's objects: {0}")]
@@ -42,7 +45,8 @@ pub enum FanoutRunError {
 pub struct ChildReport {
     pub bucket: u32,
     pub buckets: u32,
-    /// Listen items read from the bucket's raw rows (the listen events' `rows_in`).
+    /// Listen items the bucket read: of its raw rows for transform (the listen events'
+    /// `rows_in`), of its curated listen events for scoring.
     pub listen_items: u64,
     pub wall_ms: u64,
     /// User + system CPU time of the child process.
@@ -76,16 +80,51 @@ pub struct ChildRun {
     pub report: Option<ChildReport>,
 }
 
-/// A fanned-out transform: the committed summary, and how long each phase and child took.
+/// A fanned-out run: the committed summary, and how long each step and child took.
 #[derive(Debug)]
-pub struct FannedRun {
-    pub summary: TransformSummary,
-    /// Phase 1 (tracks, users and the plan) in the parent.
+pub struct FannedRun<S = TransformSummary> {
+    pub summary: S,
+    /// The plan step in the parent (transform: tracks, users and the plan; scoring: training if
+    /// due, and everyone's counts).
     pub prepare: Duration,
     /// Every bucket's child, in bucket order.
     pub children: Vec<ChildRun>,
-    /// Phase 3 (checks and the one commit) in the parent.
+    /// The commit step (checks and the one commit) in the parent.
     pub commit: Duration,
+}
+
+/// The stage whose buckets a runner starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Transform,
+    Score,
+}
+
+impl Stage {
+    /// The hidden command of the program that runs one bucket.
+    pub fn command(self) -> &'static str {
+        match self {
+            Stage::Transform => "transform-bucket",
+            Stage::Score => "score-bucket",
+        }
+    }
+
+    /// The prefixes a bucket's step writes under: cleared before a retry of the bucket.
+    fn bucket_prefixes(self, date: NaiveDate, run_id: &str, bucket: Bucket) -> Vec<String> {
+        match self {
+            Stage::Transform => crate::transform::fanout::bucket_prefixes(date, run_id, bucket),
+            Stage::Score => crate::recommend::fanout::bucket_prefixes(date, run_id, bucket),
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Transform => "transform",
+            Stage::Score => "score",
+        })
+    }
 }
 
 /// How the local runner starts children.
@@ -112,14 +151,37 @@ impl LocalFanout {
         let started = Instant::now();
         let plan = transformer.prepare(date, &invocation.run_id).await?;
         let prepare = started.elapsed();
-        let run_id = invocation.run_id.to_string();
+        let children = self.buckets(Stage::Transform, transformer.store.clone(), date, invocation.run_id.as_str(), plan.buckets).await?;
+        let committing = Instant::now();
+        let mut summary = transformer.commit_fanned(date, invocation).await?;
+        let commit = committing.elapsed();
+        // The whole fanned run (prepare, buckets, commit), not the commit alone.
+        summary.duration_ms = started.elapsed().as_millis() as u64;
+        Ok(FannedRun { summary, prepare, children, commit })
+    }
+
+    /// Scores `date` fanned out over its curated listen events' buckets and commits it once.
+    pub async fn score(&self, recommender: &Recommender, date: NaiveDate, invocation: Invocation) -> Result<FannedRun<ScoreSummary>, FanoutRunError> {
+        let started = Instant::now();
+        let plan = recommender.plan_score(date, &invocation).await?;
+        let prepare = started.elapsed();
+        let children = self.buckets(Stage::Score, recommender.store.clone(), date, invocation.run_id.as_str(), plan.buckets).await?;
+        let committing = Instant::now();
+        let mut summary = recommender.commit_score(date, invocation).await?;
+        let commit = committing.elapsed();
+        summary.duration_ms = started.elapsed().as_millis() as u64;
+        Ok(FannedRun { summary, prepare, children, commit })
+    }
+
+    /// Runs every bucket's child, at most `workers` at once; the first failure for good fails all.
+    async fn buckets(&self, stage: Stage, store: Arc<dyn Store>, date: NaiveDate, run_id: &str, count: u32) -> Result<Vec<ChildRun>, FanoutRunError> {
         let gate = Arc::new(tokio::sync::Semaphore::new(self.workers.max(1)));
         let mut children = tokio::task::JoinSet::new();
-        for bucket in Bucket::all(plan.buckets) {
-            let (runner, gate, store, run_id) = (self.clone(), gate.clone(), transformer.store.clone(), run_id.clone());
+        for bucket in Bucket::all(count) {
+            let (runner, gate, store, run_id) = (self.clone(), gate.clone(), store.clone(), run_id.to_owned());
             children.spawn(async move {
                 let _slot = gate.acquire_owned().await.expect("the semaphore stays open");
-                runner.bucket(store.as_ref(), date, &run_id, bucket).await
+                runner.bucket(stage, store.as_ref(), date, &run_id, bucket).await
             });
         }
         let (mut first_error, mut runs) = (None, Vec::new());
@@ -135,22 +197,17 @@ impl LocalFanout {
             return Err(e);
         }
         runs.sort_by_key(|r| r.bucket);
-        let committing = Instant::now();
-        let mut summary = transformer.commit_fanned(date, invocation).await?;
-        let commit = committing.elapsed();
-        // The whole fanned run (prepare, buckets, commit), not the commit alone.
-        summary.duration_ms = started.elapsed().as_millis() as u64;
-        Ok(FannedRun { summary, prepare, children: runs, commit })
+        Ok(runs)
     }
 
     /// Runs one bucket's child until it succeeds or the attempts run out.
-    async fn bucket(&self, store: &dyn Store, date: NaiveDate, run_id: &str, bucket: Bucket) -> Result<ChildRun, FanoutRunError> {
+    async fn bucket(&self, stage: Stage, store: &dyn Store, date: NaiveDate, run_id: &str, bucket: Bucket) -> Result<ChildRun, FanoutRunError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let started = Instant::now();
             let output = tokio::process::Command::new(&self.program)
-                .args(["transform-bucket", "--date", &date.to_string(), "--run-id", run_id])
+                .args([stage.command(), "--date", &date.to_string(), "--run-id", run_id])
                 .args(["--bucket", &bucket.index.to_string(), "--buckets", &bucket.count.to_string(), "--attempt", &attempt.to_string()])
                 .envs(self.env.iter().map(|(k, v)| (k, v)))
                 .stdin(std::process::Stdio::null())
@@ -162,20 +219,20 @@ impl LocalFanout {
                 return Ok(ChildRun { bucket, attempts: attempt, wall: started.elapsed(), report });
             }
             let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-            tracing::warn!(%date, %bucket, attempt, status = %output.status, stderr, "a bucket's child failed");
+            tracing::warn!(%stage, %date, %bucket, attempt, status = %output.status, stderr, "a bucket's child failed");
             // What the failed attempt wrote goes, so that the retry starts from nothing (it
             // writes the same keys; this removes any it would not).
-            clear(store, date, run_id, bucket).await?;
+            clear(store, stage.bucket_prefixes(date, run_id, bucket)).await?;
             if attempt >= self.attempts {
-                return Err(FanoutRunError::Child { date, bucket, attempts: attempt, status: output.status.to_string(), stderr });
+                return Err(FanoutRunError::Child { stage, date, bucket, attempts: attempt, status: output.status.to_string(), stderr });
             }
         }
     }
 }
 
-/// Deletes everything a bucket's phase wrote in the run's folders.
-async fn clear(store: &dyn Store, date: NaiveDate, run_id: &str, bucket: Bucket) -> Result<(), StoreError> {
-    for prefix in bucket_prefixes(date, run_id, bucket) {
+/// Deletes everything under `prefixes` (what a bucket's step wrote in the run's folders).
+async fn clear(store: &dyn Store, prefixes: Vec<String>) -> Result<(), StoreError> {
+    for prefix in prefixes {
         for object in store.list(&prefix).await? {
             store.delete(&object.key).await?;
         }

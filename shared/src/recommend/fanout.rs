@@ -1,0 +1,227 @@
+//! Scoring fanned out over the buckets of users ([`crate::fanout`]), committed once.
+//!
+//! The buckets are those of the date's curated listen events (transform's fan-out writes them
+//! by bucket; a date transformed whole is one bucket). A fanned scoring of date D has one run id
+//! and three steps:
+//!
+//! 1. [`Recommender::plan_score`]: trains first if due (as a whole scoring does; training reads
+//!    the date whole), fixes the model every bucket scores with, and counts everyone's listens
+//!    one bucket at a time ([`TrackCounts`]: popularity, cold start and drift need them, whoever
+//!    is scored): the plan, `recommendations/dt=D/run=<id>/_fanout/plan.json`.
+//! 2. [`Recommender::score_bucket`], once per bucket k: the users of bucket k, with their own
+//!    listens and the plan's counts and model, into `run=<id>/bucket-k-of-B/` (Parquet) and
+//!    `run=<id>/_jsonl/bucket-k-of-B/` (the export), and the bucket's record. A bucket writes
+//!    the same keys and bytes on every attempt.
+//! 3. [`Recommender::commit_score`]: under the date's lease ([`with_run`]), checks that the
+//!    curated commit is still the one the plan read, adds the buckets up and commits the
+//!    partition with one run manifest.
+//!
+//! A user's list depends only on their own listens, the counts and the model, so the committed
+//! rows are those of a whole scoring of D (each bucket's files in user order).
+
+use super::counts::{RecentCounts, TrackCounts};
+use super::inputs::{InputError, read_committed_inputs, read_listens, read_recent};
+use super::score::ScoredPart;
+use super::{FUNCTION, RecommendError, Recommender, ScoreSummary, TrainSummary};
+use crate::buckets::Bucket;
+use crate::commit::{CommittedRun, RunId, RunSpec, RunWriter, Staged, read_committed, with_run};
+use crate::curated::TableName;
+use crate::fanout::{self, FanoutError, Step, bucket_of, run_id_of};
+use crate::job::{Invocation, observed};
+use crate::manifest::ObjectRole;
+use crate::metrics::Metric;
+use crate::partition::{FANOUT_PLAN_FILE, Partition, Zone, fanout_bucket_file};
+use crate::trigger::check_logical_date;
+use chrono::{NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the layout errors name.
+const CURATED_LISTENS: &str = "curated listen events";
+
+/// What the plan decided; every bucket and the commit read it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScorePlan {
+    pub date: NaiveDate,
+    pub run_id: String,
+    /// The curated listen events' buckets: one bucket step each.
+    pub buckets: u32,
+    /// The curated run scored: every step checks it is still the date's.
+    curated_run: String,
+    /// The model every bucket scores with (`None`: cold start for everyone).
+    model_version: Option<String>,
+    /// The training the plan ran first, if it was due.
+    trained: Option<TrainSummary>,
+    counts: TrackCounts,
+}
+
+/// Where a fanned scoring's records live: in the run's folder of the date's recommendations,
+/// so that the orphan clean-up removes those of a run that never committed.
+fn record_key(date: NaiveDate, run_id: &str, file: &str) -> String {
+    Partition::new(Zone::Recommendations, "", date).run_file(run_id, file)
+}
+
+/// The prefixes a bucket's step writes under: cleared before a retry of the bucket.
+pub fn bucket_prefixes(date: NaiveDate, run_id: &str, bucket: Bucket) -> Vec<String> {
+    let partition = Partition::new(Zone::Recommendations, "", date);
+    let export = partition.export_jsonl_key(run_id, bucket);
+    let export_folder = &export[..=export.rfind('/').expect("a key with folders")];
+    vec![partition.bucket_parts_prefix(run_id, bucket), export_folder.to_owned(), record_key(date, run_id, &fanout_bucket_file(bucket))]
+}
+
+impl Recommender {
+    /// Runs a step of the scoring state machine; `None` when the event is not one (no `fanout`).
+    ///
+    /// - `plan` answers `{"date", "fanned": false}` when the curated date is in one bucket (the
+    ///   state machine then scores it in one invocation, as without fan-out), else plans and
+    ///   answers `{"date", "run_id", "fanned": true, "count": B, "buckets": [0, .., B-1]}`;
+    /// - `bucket` scores one bucket and answers `{"bucket", "buckets", "listen_items"}`;
+    /// - `commit` commits under the plan's run id and answers the score summary.
+    pub async fn handle_step(&self, event: &Value, invocation: Invocation) -> Option<Result<Value, RecommendError>> {
+        let step = Step::parse(event)?;
+        Some(async move { self.step(step?, invocation).await }.await)
+    }
+
+    async fn step(&self, step: Step, invocation: Invocation) -> Result<Value, RecommendError> {
+        match step {
+            Step::Plan { event } => {
+                let date = match super::request::Request::parse(&event)? {
+                    super::request::Request::Score { date } => date,
+                    other => return Err(FanoutError::BadStep(format!("a scoring plan's event asks for {other:?}, not a score")).into()),
+                };
+                check_logical_date(date, invocation.started_at, None, true)?;
+                let committed = self.curated(date).await?;
+                if listen_buckets(&committed, date)? == 1 {
+                    return Ok(json!({"date": date, "fanned": false}));
+                }
+                let plan = self.plan_score(date, &invocation).await?;
+                let items: Vec<u32> = (0..plan.buckets).collect();
+                Ok(json!({"date": date, "run_id": plan.run_id, "fanned": true, "count": plan.buckets, "buckets": items}))
+            }
+            Step::Bucket { date, run_id, bucket, buckets } => {
+                let listen_items = self.score_bucket(date, &run_id_of(&run_id)?, bucket_of(bucket, buckets)?).await?;
+                Ok(json!({"bucket": bucket, "buckets": buckets, "listen_items": listen_items}))
+            }
+            Step::Commit { date, run_id } => {
+                let invocation = Invocation { run_id: run_id_of(&run_id)?, ..invocation };
+                Ok(serde_json::to_value(self.commit_score(date, invocation).await?).expect("a summary serialises"))
+            }
+        }
+    }
+
+    async fn curated(&self, date: NaiveDate) -> Result<CommittedRun, RecommendError> {
+        Ok(read_committed(self.store.as_ref(), Zone::Curated, date).await.map_err(|source| InputError::NotReadable { date, source })?)
+    }
+
+    /// The curated commit of the plan's date, refused if it is no longer the one the plan read.
+    async fn planned_curated(&self, plan: &ScorePlan) -> Result<CommittedRun, RecommendError> {
+        let committed = self.curated(plan.date).await?;
+        if committed.run.run_id != plan.curated_run {
+            let (planned, now) = (plan.curated_run.clone(), committed.run.run_id.clone());
+            return Err(FanoutError::InputChanged { date: plan.date, input: "the curated date".to_owned(), planned, now }.into());
+        }
+        Ok(committed)
+    }
+
+    fn writer(&self, date: NaiveDate, run_id: RunId) -> RunWriter {
+        RunWriter::new(self.store.clone(), FUNCTION, Zone::Recommendations, date, run_id, Utc::now())
+    }
+
+    async fn plan(&self, date: NaiveDate, run_id: &str) -> Result<ScorePlan, RecommendError> {
+        Ok(fanout::get_record(self.store.as_ref(), record_key(date, run_id, FANOUT_PLAN_FILE), "the scoring plan", date, run_id).await?)
+    }
+
+    /// Step 1: training if due, the model, and everyone's counts, recorded as the plan.
+    pub async fn plan_score(&self, date: NaiveDate, invocation: &Invocation) -> Result<ScorePlan, RecommendError> {
+        let run_id = invocation.run_id.as_str();
+        let committed = self.curated(date).await?;
+        let buckets = listen_buckets(&committed, date)?;
+        tracing::info!(%date, run_id, buckets, curated = %committed.run.run_id, "fanned scoring: planning");
+        // Training reads the date whole, only when it is due.
+        let trained = match self.needs_training(date, invocation.started_at).await? {
+            true => Some(self.train_on(&Arc::new(self.read_with_recent(date).await?), run_id, false).await?),
+            false => None,
+        };
+        let model_version = self.models().champion().await?.map(|(c, _)| c.version);
+        // One bucket's listens in memory at a time: the plan needs no more than a bucket does.
+        let recent = read_recent(&self.store, date, self.config.cold_start_recent_days).await?;
+        let mut counts = TrackCounts { recent: RecentCounts::of(&recent), ..TrackCounts::default() };
+        drop(recent);
+        for bucket in Bucket::all(buckets) {
+            counts.add(TrackCounts::new(&read_listens(&self.store, date, &committed, Some(bucket)).await?, &[]));
+        }
+        let plan = ScorePlan { date, run_id: run_id.to_owned(), buckets, curated_run: committed.run.run_id.clone(), model_version, trained, counts };
+        let writer = self.writer(date, invocation.run_id.clone());
+        fanout::put_record(&writer, record_key(date, run_id, FANOUT_PLAN_FILE), &plan).await?;
+        Ok(plan)
+    }
+
+    /// Step 2: the users of one bucket scored and written. Returns the listen items read.
+    pub async fn score_bucket(&self, date: NaiveDate, run_id: &RunId, bucket: Bucket) -> Result<u64, RecommendError> {
+        let plan = self.plan(date, run_id.as_str()).await?;
+        if bucket.count != plan.buckets {
+            return Err(FanoutError::WrongBucket { bucket, count: plan.buckets }.into());
+        }
+        let committed = self.planned_curated(&plan).await?;
+        let inputs = Arc::new(read_committed_inputs(&self.store, date, &committed, Some(bucket)).await?);
+        let model = match &plan.model_version {
+            Some(version) => Some(self.load_serving(version).await?),
+            None => None,
+        };
+        let writer = self.writer(date, run_id.clone());
+        let part = self.score_part(inputs, Arc::new(plan.counts), model, &writer, bucket).await?;
+        let listens = part.listens;
+        fanout::put_record(&writer, record_key(date, run_id.as_str(), &fanout_bucket_file(bucket)), &part).await?;
+        Ok(listens)
+    }
+
+    /// Step 3: every bucket's part, checked and committed once.
+    pub async fn commit_score(&self, date: NaiveDate, invocation: impl Into<Invocation>) -> Result<ScoreSummary, RecommendError> {
+        let invocation = invocation.into();
+        let run_id = invocation.run_id.clone();
+        observed(FUNCTION, &self.metrics, &run_id, date, self.commit_score_run(date, invocation)).await
+    }
+
+    async fn commit_score_run(&self, date: NaiveDate, invocation: Invocation) -> Result<ScoreSummary, RecommendError> {
+        let clock = Instant::now();
+        let run_id = invocation.run_id.clone();
+        let spec = RunSpec { store: self.store.clone(), stage: FUNCTION, zone: Zone::Recommendations, date, run_id: run_id.clone(), deadline: invocation.deadline };
+        let (committed, (mut summary, buckets, fetched)) = with_run(spec, &self.commit, |_writer| async move {
+            let plan = self.plan(date, run_id.as_str()).await?;
+            let curated = self.planned_curated(&plan).await?;
+            let mut parts: Vec<ScoredPart> = Vec::new();
+            for bucket in Bucket::all(plan.buckets) {
+                let key = record_key(date, run_id.as_str(), &fanout_bucket_file(bucket));
+                parts.push(fanout::get_record(self.store.as_ref(), key, &format!("the record of {bucket}"), date, run_id.as_str()).await?);
+            }
+            let (partition, mut details, summary) = self.finish_score(date, run_id.as_str(), plan.model_version, plan.trained, parts);
+            details["buckets"] = json!(plan.buckets);
+            let fetched = crate::manifest::FetchStarted::recorded(&curated.run);
+            Ok::<_, RecommendError>(Staged { partitions: vec![partition], details, output: (summary, plan.buckets, fetched) })
+        })
+        .await?;
+        summary.run_manifest = committed.run_manifest;
+        summary.duration_ms = clock.elapsed().as_millis() as u64;
+        self.metrics.record(Metric::CleanupFailures, committed.cleanup_failures as f64);
+        if let Some(fetched) = fetched {
+            self.metrics.record(Metric::FreshnessSeconds, (Utc::now() - fetched).num_milliseconds() as f64 / 1000.0);
+        }
+        // The records served their purpose; a failure here leaves them to the orphan clean-up.
+        let files = std::iter::once(FANOUT_PLAN_FILE.to_owned()).chain(Bucket::all(buckets).map(fanout_bucket_file));
+        for file in files {
+            if let Err(e) = self.store.delete(&record_key(date, invocation.run_id.as_str(), &file)).await {
+                tracing::warn!(error = %e, file, "could not delete a fan-out record; the orphan clean-up removes it");
+            }
+        }
+        Ok(summary)
+    }
+}
+
+/// How many buckets a committed curated date's listen events are in.
+fn listen_buckets(committed: &CommittedRun, date: NaiveDate) -> Result<u32, FanoutError> {
+    let prefix = Partition::new(Zone::Curated, TableName::ListenEvents.as_str(), date).prefix();
+    let keys = committed.partitions.iter().filter(|m| m.partition == prefix).flat_map(|m| m.objects.iter().filter(|o| o.role == ObjectRole::Data)).map(|o| o.key.as_str());
+    crate::buckets::count_of(keys).map_err(|detail| FanoutError::Layout { what: CURATED_LISTENS, date, detail })
+}
