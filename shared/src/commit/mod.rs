@@ -49,6 +49,8 @@ pub enum CommitError {
     Store(#[from] StoreError),
     #[error("{key}: unreadable manifest: {source}")]
     BadManifest { key: String, source: serde_json::Error },
+    #[error("{partition}: run {run_id} has already committed the date; a run commits once")]
+    AlreadyCommitted { partition: String, run_id: String },
 }
 
 impl CommitError {
@@ -60,6 +62,7 @@ impl CommitError {
             CommitError::Superseded { .. } => "Retryable.DateSuperseded",
             CommitError::DeadlineExceeded { .. } => "Retryable.DeadlineExceeded",
             CommitError::Unknown { .. } | CommitError::Store(_) | CommitError::BadManifest { .. } => "Retryable.Storage",
+            CommitError::AlreadyCommitted { .. } => "Permanent.AlreadyCommitted",
         }
     }
 }

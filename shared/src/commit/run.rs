@@ -140,6 +140,13 @@ impl Run {
                 return Err(e);
             }
         };
+        // A run id commits a date once: a second run of the same id (a fanned commit step
+        // retried after its first attempt switched) would rewrite, and on failure delete, what
+        // the committed run's manifest names.
+        if base.manifest.as_ref().is_some_and(|m| m.run_id == spec.run_id.as_str()) {
+            release(&lease).await;
+            return Err(CommitError::AlreadyCommitted { partition: Partition::run(spec.zone, spec.date).prefix(), run_id: spec.run_id.to_string() });
+        }
         let writer = Arc::new(RunWriter::new(spec.store.clone(), spec.stage, spec.zone, spec.date, spec.run_id.clone(), clock.now()));
         let heartbeat = tokio::spawn(lease.clone().keep_alive());
         Ok(Run { spec, settings: settings.clone(), lease, base, writer, heartbeat, stop_at })

@@ -77,6 +77,19 @@ async fn keys(store: &Arc<dyn Store>) -> Vec<String> {
 }
 
 #[tokio::test]
+async fn a_run_commits_a_date_once_and_a_second_attempt_of_it_changes_nothing() {
+    // A fanned commit step retried after its first attempt switched: the same run id again.
+    let store = seeded().await;
+    write_run(&store, "A", &["a1", "a2"], &system()).await.unwrap();
+    let before = keys(&store).await;
+    let again = write_run(&store, "A", &["a1", "a2"], &system()).await;
+    assert!(matches!(again, Err(CommitError::AlreadyCommitted { .. })), "{again:?}");
+    assert_eq!(again.unwrap_err().error_type(), "Permanent.AlreadyCommitted");
+    assert_eq!(keys(&store).await, before, "nothing rewritten, nothing deleted");
+    assert_eq!(read_committed(store.as_ref(), Zone::Raw, date()).await.unwrap().run.run_id, "A", "the commit stays whole");
+}
+
+#[tokio::test]
 async fn a_rerun_replaces_the_partition_and_leaves_no_stray_objects() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
     let s = system();

@@ -143,8 +143,11 @@ impl RunWriter {
             let manifest = self.manifest(p.partition.prefix(), p.counts.clone(), p.objects.clone(), p.source.clone(), finished_at, p.details.clone());
             let bytes = manifest.to_json();
             let key = p.partition.run_manifest_key(self.run_id.as_str());
-            self.written.lock().expect("written keys lock").insert(key.clone());
             create_once(self.store.as_ref(), &key, Bytes::from(bytes.clone())).await?;
+            // Recorded once created, not before: a manifest already there (a retried commit of
+            // the same run, whose manifest a committed run may name) is not this attempt's to
+            // delete on abort. One whose write failed midway is an orphan the clean-up removes.
+            self.written.lock().expect("written keys lock").insert(key.clone());
             entries.push(ObjectEntry::new(key, &bytes, p.objects.iter().map(|o| o.rows).sum(), ObjectRole::Manifest));
         }
         Ok(entries)

@@ -16,6 +16,7 @@ pub use local::{ChildReport, ChildRun, FAIL_ONCE_VARIABLE, FannedRun, FanoutRunE
 use crate::buckets::Bucket;
 use crate::commit::{RunId, RunWriter};
 use crate::manifest::ObjectRole;
+use crate::partition::Zone;
 use crate::storage::{Store, StoreError};
 use bytes::Bytes;
 use chrono::NaiveDate;
@@ -88,6 +89,18 @@ impl FanoutError {
             FanoutError::Store(_) => "Retryable.Storage",
         }
     }
+}
+
+/// The answer of a commit step whose run has already committed the date: a step retried after
+/// its first attempt committed but its answer was lost (or the task timed out first) does
+/// nothing more; committing again would rewrite a committed run's objects. `None` when the
+/// date's commit is another run's, or there is none (or it cannot be read: the commit then says why).
+pub async fn already_committed(store: &dyn Store, zone: Zone, date: NaiveDate, run_id: &str) -> Option<Value> {
+    let committed = crate::commit::read_committed(store, zone, date).await.ok()?;
+    (committed.run.run_id == run_id).then(|| {
+        tracing::info!(%date, run_id, "the commit step's run has already committed the date: nothing to do");
+        serde_json::json!({"date": date, "run_id": run_id, "already_committed": true})
+    })
 }
 
 /// Writes a step's record (the plan, a bucket's) at `key`, in the run's folder.

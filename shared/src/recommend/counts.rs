@@ -16,10 +16,15 @@ pub struct RecentCounts(BTreeMap<i64, BTreeMap<u32, u64>>);
 impl RecentCounts {
     pub fn of<'a>(recent: impl IntoIterator<Item = &'a RecentListen>) -> Self {
         let mut counts = Self::default();
-        for r in recent {
-            *counts.0.entry(r.track_id).or_default().entry(r.age_days).or_default() += 1;
-        }
+        counts.count(recent);
         counts
+    }
+
+    /// Counts more recent listens.
+    pub fn count<'a>(&mut self, recent: impl IntoIterator<Item = &'a RecentListen>) {
+        for r in recent {
+            *self.0.entry(r.track_id).or_default().entry(r.age_days).or_default() += 1;
+        }
     }
 
     pub fn add(&mut self, other: RecentCounts) {

@@ -19,8 +19,8 @@
 //! A user's list depends only on their own listens, the counts and the model, so the committed
 //! rows are those of a whole scoring of D (each bucket's files in user order).
 
-use super::counts::{RecentCounts, TrackCounts};
-use super::inputs::{InputError, read_committed_inputs, read_listens, read_recent};
+use super::counts::TrackCounts;
+use super::inputs::{InputError, for_each_recent, read_committed_inputs, read_listens};
 use super::score::ScoredPart;
 use super::{FUNCTION, RecommendError, Recommender, ScoreSummary, TrainSummary};
 use crate::buckets::Bucket;
@@ -52,6 +52,8 @@ pub struct ScorePlan {
     curated_run: String,
     /// The model every bucket scores with (`None`: cold start for everyone).
     model_version: Option<String>,
+    /// Tracks per user, as configured when planned: every bucket lists as many.
+    top_k: usize,
     /// The training the plan ran first, if it was due.
     trained: Option<TrainSummary>,
     counts: TrackCounts,
@@ -78,7 +80,8 @@ impl Recommender {
     ///   state machine then scores it in one invocation, as without fan-out), else plans and
     ///   answers `{"date", "run_id", "fanned": true, "count": B, "buckets": [0, .., B-1]}`;
     /// - `bucket` scores one bucket and answers `{"bucket", "buckets", "listen_items"}`;
-    /// - `commit` commits under the plan's run id and answers the score summary.
+    /// - `commit` commits under the plan's run id and answers the score summary (or, retried
+    ///   after its run committed, `{"date", "run_id", "already_committed": true}`).
     pub async fn handle_step(&self, event: &Value, invocation: Invocation) -> Option<Result<Value, RecommendError>> {
         let step = Step::parse(event)?;
         Some(async move { self.step(step?, invocation).await }.await)
@@ -96,7 +99,10 @@ impl Recommender {
                 if listen_buckets(&committed, date)? == 1 {
                     return Ok(json!({"date": date, "fanned": false}));
                 }
-                let plan = self.plan_score(date, &invocation).await?;
+                let planned = self.plan_score(date, &invocation).await;
+                // The training it may have run recorded its metrics (the gate's alarm reads them).
+                self.metrics.flush().await;
+                let plan = planned?;
                 let items: Vec<u32> = (0..plan.buckets).collect();
                 Ok(json!({"date": date, "run_id": plan.run_id, "fanned": true, "count": plan.buckets, "buckets": items}))
             }
@@ -105,6 +111,9 @@ impl Recommender {
                 Ok(json!({"bucket": bucket, "buckets": buckets, "listen_items": listen_items}))
             }
             Step::Commit { date, run_id } => {
+                if let Some(done) = fanout::already_committed(self.store.as_ref(), Zone::Recommendations, date, &run_id).await {
+                    return Ok(done);
+                }
                 let invocation = Invocation { run_id: run_id_of(&run_id)?, ..invocation };
                 Ok(serde_json::to_value(self.commit_score(date, invocation).await?).expect("a summary serialises"))
             }
@@ -123,6 +132,19 @@ impl Recommender {
             return Err(FanoutError::InputChanged { date: plan.date, input: "the curated date".to_owned(), planned, now }.into());
         }
         Ok(committed)
+    }
+
+    /// Refuses to commit lists of a model that a rollback has replaced since the plan: a pinned
+    /// champion other than the plan's model is an operator's decision that this run predates.
+    /// (A champion promoted by training meanwhile is not: the lists of the model that was the
+    /// champion when planned stand, as a whole scoring's that started before it would.)
+    async fn check_no_rollback_since(&self, plan: &ScorePlan) -> Result<(), RecommendError> {
+        let Some((champion, _)) = self.models().champion().await? else { return Ok(()) };
+        if champion.pinned && plan.model_version.as_deref() != Some(champion.version.as_str()) {
+            let planned = plan.model_version.clone().unwrap_or_else(|| "no model".to_owned());
+            return Err(FanoutError::InputChanged { date: plan.date, input: "the champion (pinned by a rollback)".to_owned(), planned, now: champion.version }.into());
+        }
+        Ok(())
     }
 
     fn writer(&self, date: NaiveDate, run_id: RunId) -> RunWriter {
@@ -145,14 +167,14 @@ impl Recommender {
             false => None,
         };
         let model_version = self.models().champion().await?.map(|(c, _)| c.version);
-        // One bucket's listens in memory at a time: the plan needs no more than a bucket does.
-        let recent = read_recent(&self.store, date, self.config.cold_start_recent_days).await?;
-        let mut counts = TrackCounts { recent: RecentCounts::of(&recent), ..TrackCounts::default() };
-        drop(recent);
+        // One bucket's listens in memory at a time, and the recent listens batch by batch: the
+        // plan holds no more than a bucket does.
+        let mut counts = TrackCounts::default();
+        for_each_recent(&self.store, date, self.config.cold_start_recent_days, |batch| counts.recent.count(&batch)).await?;
         for bucket in Bucket::all(buckets) {
             counts.add(TrackCounts::new(&read_listens(&self.store, date, &committed, Some(bucket)).await?, &[]));
         }
-        let plan = ScorePlan { date, run_id: run_id.to_owned(), buckets, curated_run: committed.run.run_id.clone(), model_version, trained, counts };
+        let plan = ScorePlan { date, run_id: run_id.to_owned(), buckets, curated_run: committed.run.run_id.clone(), model_version, top_k: self.config.top_k, trained, counts };
         let writer = self.writer(date, invocation.run_id.clone());
         fanout::put_record(&writer, record_key(date, run_id, FANOUT_PLAN_FILE), &plan).await?;
         Ok(plan)
@@ -171,7 +193,7 @@ impl Recommender {
             None => None,
         };
         let writer = self.writer(date, run_id.clone());
-        let part = self.score_part(inputs, Arc::new(plan.counts), model, &writer, bucket).await?;
+        let part = self.score_part(inputs, Arc::new(plan.counts), model, plan.top_k, &writer, bucket).await?;
         let listens = part.listens;
         fanout::put_record(&writer, record_key(date, run_id.as_str(), &fanout_bucket_file(bucket)), &part).await?;
         Ok(listens)
@@ -191,12 +213,13 @@ impl Recommender {
         let (committed, (mut summary, buckets, fetched)) = with_run(spec, &self.commit, |_writer| async move {
             let plan = self.plan(date, run_id.as_str()).await?;
             let curated = self.planned_curated(&plan).await?;
+            self.check_no_rollback_since(&plan).await?;
             let mut parts: Vec<ScoredPart> = Vec::new();
             for bucket in Bucket::all(plan.buckets) {
                 let key = record_key(date, run_id.as_str(), &fanout_bucket_file(bucket));
                 parts.push(fanout::get_record(self.store.as_ref(), key, &format!("the record of {bucket}"), date, run_id.as_str()).await?);
             }
-            let (partition, mut details, summary) = self.finish_score(date, run_id.as_str(), plan.model_version, plan.trained, parts);
+            let (partition, mut details, summary) = self.finish_score(date, run_id.as_str(), plan.model_version, plan.trained, plan.top_k, parts);
             details["buckets"] = json!(plan.buckets);
             let fetched = crate::manifest::FetchStarted::recorded(&curated.run);
             Ok::<_, RecommendError>(Staged { partitions: vec![partition], details, output: (summary, plan.buckets, fetched) })

@@ -168,8 +168,15 @@ pub async fn read_committed_inputs(store: &Arc<dyn Store>, date: NaiveDate, comm
 /// `days` days ending at `date`, with their age in days. A date not committed, or committed
 /// without the delta table, is skipped.
 pub async fn read_recent(store: &Arc<dyn Store>, date: NaiveDate, days: u32) -> Result<Vec<RecentListen>, InputError> {
-    let runs = store.list(&Partition::dataset_prefix(Zone::Curated, RUN_DATASET)).await?;
     let mut out = Vec::new();
+    for_each_recent(store, date, days, |batch| out.extend(batch)).await?;
+    Ok(out)
+}
+
+/// [`read_recent`]'s listens, batch by batch, none kept: at a billion listen items a day, a
+/// week of new listens is more than a scoring plan should hold.
+pub async fn for_each_recent(store: &Arc<dyn Store>, date: NaiveDate, days: u32, mut each: impl FnMut(Vec<RecentListen>)) -> Result<(), InputError> {
+    let runs = store.list(&Partition::dataset_prefix(Zone::Curated, RUN_DATASET)).await?;
     for (p, _) in runs.iter().filter_map(|o| Partition::parse_key(&o.key).ok()).filter(|(p, f)| f == MANIFEST_FILE && p.date <= date) {
         let age_days = (date - p.date).num_days();
         if age_days >= i64::from(days) {
@@ -181,9 +188,9 @@ pub async fn read_recent(store: &Arc<dyn Store>, date: NaiveDate, days: u32) -> 
             continue; // a commit without the table (as `listens_added` counts it: nothing new)
         }
         for_each_batch::<ListenEvent>(store, p.date, &committed, TableName::ListenEventsDelta, None, |batch| {
-            out.extend(batch.into_iter().map(|e| RecentListen { user_id: e.user_id, track_id: e.track_id, age_days: age_days as u32 }))
+            each(batch.into_iter().map(|e| RecentListen { user_id: e.user_id, track_id: e.track_id, age_days: age_days as u32 }).collect())
         })
         .await?;
     }
-    Ok(out)
+    Ok(())
 }

@@ -56,8 +56,8 @@ impl Recommender {
                 let model = self.serving_model().await?;
                 let version = model.as_ref().map(|m| m.version.clone());
                 let counts = Arc::new(inputs.counts());
-                let part = self.score_part(inputs, counts, model, &writer, Bucket::WHOLE).await?;
-                let (partition, details, summary) = self.finish_score(date, run_id, version, trained, vec![part]);
+                let part = self.score_part(inputs, counts, model, self.config.top_k, &writer, Bucket::WHOLE).await?;
+                let (partition, details, summary) = self.finish_score(date, run_id, version, trained, self.config.top_k, vec![part]);
                 Ok::<_, RecommendError>(Staged { partitions: vec![partition], details, output: summary })
             }
         })
@@ -83,18 +83,19 @@ impl Recommender {
         }
     }
 
-    /// Scores the current users of `inputs` (`counts`: everyone's) and writes their rows into
-    /// `bucket`'s folder of the run: Parquet, and the JSON-lines export.
+    /// Scores the current users of `inputs` (`counts`: everyone's), `k` tracks each, and writes
+    /// their rows into `bucket`'s folder of the run: Parquet, and the JSON-lines export.
     pub(super) async fn score_part(
         &self,
         inputs: Arc<Inputs>,
         counts: Arc<TrackCounts>,
         model: Option<ServingModel>,
+        k: usize,
         writer: &RunWriter,
         bucket: Bucket,
     ) -> Result<ScoredPart, RecommendError> {
         let clock = Instant::now();
-        let (date, k, listens) = (inputs.date, self.config.top_k, inputs.listens.len() as u64);
+        let (date, listens) = (inputs.date, inputs.listens.len() as u64);
         let current_tracks = inputs.catalog.tracks.len() as u64;
         let scored = tokio::task::spawn_blocking(move || scoring::score_all(&inputs, &counts, model.as_ref(), k))
             .await
@@ -126,7 +127,7 @@ impl Recommender {
 
     /// The partition to commit, its details and the summary of a date's scored parts (the whole
     /// date's, or every bucket's in order); records the scoring metrics.
-    pub(super) fn finish_score(&self, date: NaiveDate, run_id: &str, model_version: Option<String>, trained: Option<TrainSummary>, parts: Vec<ScoredPart>) -> (PartitionCommit, Value, ScoreSummary) {
+    pub(super) fn finish_score(&self, date: NaiveDate, run_id: &str, model_version: Option<String>, trained: Option<TrainSummary>, top_k: usize, parts: Vec<ScoredPart>) -> (PartitionCommit, Value, ScoreSummary) {
         let sum = |field: fn(&ScoredPart) -> u64| parts.iter().map(field).sum::<u64>();
         let (rows, users, cf_trained, cf_folded_in, cold_start) = (sum(|p| p.rows), sum(|p| p.users), sum(|p| p.cf_trained), sum(|p| p.cf_folded_in), sum(|p| p.cold_start));
         // Scoring time: every part's, added (the work, whichever ran at once).
@@ -156,7 +157,7 @@ impl Recommender {
             Partition::new(Zone::Curated, TableName::ListenEvents.as_str(), date).prefix(),
             model_version.as_deref().map_or("no model (cold start)".to_owned(), model_version_folder)
         );
-        let details = json!({"model_version": model_version, "top_k": self.config.top_k, "catalog_coverage": coverage,
+        let details = json!({"model_version": model_version, "top_k": top_k, "catalog_coverage": coverage,
             "trained_first": trained.as_ref().map(|t| &t.version)});
         let commit = PartitionCommit { partition, counts, objects, source, details: details.clone(), also_owns: vec![] };
         let summary = ScoreSummary {

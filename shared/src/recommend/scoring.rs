@@ -292,6 +292,50 @@ mod tests {
     }
 
     #[test]
+    fn each_bucket_of_users_scored_with_everyones_counts_gets_the_whole_scorings_lists() {
+        use crate::buckets::Bucket;
+        use crate::recommend::cold_start::RecentListen;
+        use crate::recommend::counts::{RecentCounts, TrackCounts};
+        let trained_on = history();
+        let mut m = model(&trained_on, 0);
+        // Blend a trend in, and fill by recent popularity: both read everyone's counts.
+        m.drift = drift::Serving { weight: 4.0, recent_days: 7 };
+        m.cold_start = cold_start::Serving { policy: cold_start::Policy::Recent, fold_in_min_listens: 2, recent_days: 7 };
+        // Today: a new user and more listens (folded in), users without listens (cold start), a
+        // track new since training (211) that is a hit lately, recent listens of several ages.
+        let mut today = trained_on.clone();
+        today.extend([listen(5, 109, 9), listen(61, 200, 0), listen(61, 203, 1), listen(62, 211, 0), listen(63, 107, 0)]);
+        let mut cat = catalog((1..=63).chain([98, 99]));
+        cat.tracks.push((211, Some("jazz".into())));
+        let recent: Vec<RecentListen> = [(61, 211, 0), (62, 211, 0), (40, 211, 1), (7, 104, 2), (8, 104, 5), (61, 200, 0), (3, 101, 9)]
+            .map(|(user_id, track_id, age_days)| RecentListen { user_id, track_id, age_days })
+            .into();
+        let inputs = Inputs { listens: today.clone(), catalog: cat.clone(), recent: recent.clone(), ..Inputs::default() };
+        let whole = score_all(&inputs, &inputs.counts(), Some(&m), 5);
+        assert!(whole.rows.iter().any(|r| r.reason == Reason::Trend) && whole.cold_start > 0 && whole.cf_folded_in > 0, "the case exercises every path");
+
+        for count in [2, 4, 16] {
+            let part = |b: Bucket| Inputs {
+                listens: today.iter().filter(|l| b.contains(l.user_id)).copied().collect(),
+                catalog: Catalog { users: cat.users.iter().filter(|u| b.contains(u.0)).cloned().collect(), tracks: cat.tracks.clone() },
+                ..Inputs::default()
+            };
+            // As a fanned scoring's plan counts: bucket by bucket, the recent listens apart.
+            let mut counts = TrackCounts { recent: RecentCounts::of(&recent), ..TrackCounts::default() };
+            Bucket::all(count).for_each(|b| counts.add(TrackCounts::new(&part(b).listens, &[])));
+            assert_eq!(counts, inputs.counts(), "{count} buckets: the counts add up to the whole's");
+            let parts: Vec<Scored> = Bucket::all(count).map(|b| score_all(&part(b), &counts, Some(&m), 5)).collect();
+            let mut rows: Vec<Recommendation> = parts.iter().flat_map(|p| p.rows.clone()).collect();
+            rows.sort_by_key(|r| (r.user_id, r.rank));
+            assert_eq!(rows, whole.rows, "{count} buckets: every list, score and reason as the whole's");
+            let sum = |f: fn(&Scored) -> u64| parts.iter().map(f).sum::<u64>();
+            assert_eq!((sum(|p| p.users), sum(|p| p.cf_trained), sum(|p| p.cf_folded_in), sum(|p| p.cold_start)), (whole.users, whole.cf_trained, whole.cf_folded_in, whole.cold_start));
+            let union: BTreeSet<i64> = parts.iter().flat_map(|p| p.tracks.iter().copied()).collect();
+            assert_eq!(union.into_iter().collect::<Vec<_>>(), whole.tracks);
+        }
+    }
+
+    #[test]
     fn without_a_model_everyone_gets_cold_start() {
         let inputs = Inputs { listens: history(), catalog: catalog(1..=60), ..Inputs::default() };
         let s = score_all(&inputs, &inputs.counts(), None, 3);

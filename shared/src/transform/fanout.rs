@@ -167,7 +167,8 @@ impl Transformer {
     ///   phase 1 and answers `{"date", "run_id", "fanned": true, "count": B, "buckets": [0, ..,
     ///   B-1]}`, the Map state's items;
     /// - `bucket` runs phase 2 for one bucket and answers `{"bucket", "buckets", "listen_items"}`;
-    /// - `commit` runs phase 3 under the plan's run id and answers the transform summary.
+    /// - `commit` runs phase 3 under the plan's run id and answers the transform summary (or,
+    ///   retried after its run committed, `{"date", "run_id", "already_committed": true}`).
     pub async fn handle_step(&self, event: &Value, invocation: Invocation) -> Option<Result<Value, TransformError>> {
         let step = Step::parse(event)?;
         Some(async move { self.step(step?, invocation).await }.await)
@@ -201,6 +202,9 @@ impl Transformer {
                 Ok(json!({"bucket": bucket, "buckets": buckets, "listen_items": listen_items}))
             }
             Step::Commit { date, run_id } => {
+                if let Some(done) = fanout::already_committed(self.store.as_ref(), Zone::Curated, date, &run_id).await {
+                    return Ok(done);
+                }
                 let invocation = Invocation { run_id: run_id_of(&run_id)?, ..invocation };
                 let summary = self.commit_fanned(date, invocation).await?;
                 Ok(serde_json::to_value(summary).expect("a summary serialises"))

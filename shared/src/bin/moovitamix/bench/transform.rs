@@ -13,6 +13,9 @@
 //! wall time, CPU time and peak memory). `--sample-buckets K` keeps the listen histories of
 //! the users of the first K buckets only: one child of a day too large for this machine, run at
 //! its true size, from which the whole day is extrapolated.
+//!
+//! `--score` then trains on day 2 (not counted) and scores day 2, whole or fanned out as the
+//! transform was (the children are `score-bucket`): what scoring uses, per child and in all.
 
 use super::tempfile_dir;
 use crate::summaries::print_fanout;
@@ -25,6 +28,8 @@ use moovitamix::curated::TableName;
 use moovitamix::fanout::{ChildReport, FannedRun, LocalFanout};
 use moovitamix::metrics::{MemorySink, Metrics};
 use moovitamix::partition::{Partition, Zone};
+use moovitamix::recommend::request::Request;
+use moovitamix::recommend::{Outcome, Recommender};
 use moovitamix::records::Entity;
 use moovitamix::simulator::{Dataset, SimulatorConfig};
 use moovitamix::storage::{LocalStore, Store};
@@ -74,6 +79,9 @@ pub struct Args {
     /// child of a larger day at its true size.
     #[arg(long)]
     sample_buckets: Option<u32>,
+    /// Then train on day 2 (not counted) and score it, as the transform ran (whole or fanned out).
+    #[arg(long)]
+    score: bool,
 }
 
 /// How a size is transformed: whole in this process, or fanned out over child processes.
@@ -89,6 +97,9 @@ impl Layout {
         let buckets = args.buckets;
         if buckets == 1 && (args.workers.is_some() || args.sample_buckets.is_some()) {
             return Err("--workers and --sample-buckets need --buckets above 1".into());
+        }
+        if args.score && args.sample_buckets.is_some() {
+            return Err("--score scores a whole day: not with --sample-buckets".into());
         }
         let workers = args.workers.map_or_else(LocalFanout::default_workers, |w| w as usize);
         let sampled = args.sample_buckets.unwrap_or(buckets);
@@ -116,7 +127,8 @@ pub async fn run(args: &Args) -> Result<(), AnyError> {
     let layout = Layout::of(args)?;
     let list = args.users.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
     let no_duckdb = if args.no_duckdb { " --no-duckdb" } else { "" };
-    println!("transform benchmark: cargo run --release -p moovitamix -- bench transform --users {list} --listens-per-user {}{no_duckdb}{}", args.listens_per_user, layout.flags());
+    let score = if args.score { " --score" } else { "" };
+    println!("transform benchmark: cargo run --release -p moovitamix -- bench transform --users {list} --listens-per-user {}{no_duckdb}{}{score}", args.listens_per_user, layout.flags());
     let base = settings(Path::new("."))?.transform;
     println!(
         "machine: {} cores; raw parts of 200000 rows; curated row groups of {} rows, files of {} rows, Snappy",
@@ -213,6 +225,9 @@ pub async fn run(args: &Args) -> Result<(), AnyError> {
             }
         }
         println!("{:>9} (raw data for both days generated and committed in {:.1} s, not counted)", "", generated.as_secs_f64());
+        if args.score {
+            score_day(&store, &config, &runner, &layout, day(1)).await?;
+        }
         if layout.is_sample() {
             println!("{:>9} duckdb comparison skipped: a sampled day is not a day", "");
         } else if !args.no_duckdb {
@@ -231,6 +246,51 @@ pub async fn run(args: &Args) -> Result<(), AnyError> {
             }
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+/// Trains on `date` (not counted), then scores it whole or fanned out as `layout` says and prints
+/// what scoring used: wall, CPU (this process and its children), peak memory, per child too.
+async fn score_day(store: &Arc<dyn Store>, config: &Config, runner: &LocalFanout, layout: &Layout, date: NaiveDate) -> Result<(), AnyError> {
+    let recommender = Recommender {
+        store: store.clone(),
+        metrics: Metrics::new("recommend", "bench", Arc::new(MemorySink::default())),
+        config: config.recommend.clone(),
+        commit: config.commit(),
+    };
+    let trained = Instant::now();
+    recommender.run(Request::Train { date: Some(date), scheduled: false }, "bench-train").await?;
+    let trained = trained.elapsed();
+    trim_heap();
+    reset_peak_memory();
+    let (cpu0, children0, wall0) = (cpu_time(), children_cpu_time(), Instant::now());
+    let (summary, fanned) = match layout.buckets {
+        1 => match recommender.run(Request::Score { date }, "bench-score").await? {
+            Outcome::Score(s) => (s, None),
+            other => return Err(format!("a score request answered {other:?}").into()),
+        },
+        _ => {
+            let f = runner.score(&recommender, date, "bench-score".into()).await?;
+            (f.summary.clone(), Some(f))
+        }
+    };
+    let wall = wall0.elapsed().as_secs_f64();
+    let (own_cpu, own_peak) = (cpu_time() - cpu0, peak_memory_mib());
+    let cpu = own_cpu + (children_cpu_time() - children0);
+    let peak = fanned.iter().flat_map(|f| &f.children).filter_map(|c| c.report.as_ref()?.peak_rss_mib).fold(own_peak, f64::max);
+    println!(
+        "{:>9} scoring day 2 ({:.1} s of training first, not counted): {} users ({} cold start), {} rows, {wall:.2} s wall, {:.2} s cpu, peak {peak:.1} MiB; this process {:.2} s cpu, peak {own_peak:.1} MiB",
+        "",
+        trained.as_secs_f64(),
+        summary.users,
+        summary.cold_start,
+        summary.rows,
+        cpu.as_secs_f64(),
+        own_cpu.as_secs_f64()
+    );
+    if let Some(f) = &fanned {
+        print_fanout(f);
     }
     Ok(())
 }
