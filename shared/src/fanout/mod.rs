@@ -109,6 +109,17 @@ pub async fn put_record<T: Serialize>(writer: &RunWriter, key: String, record: &
     Ok(())
 }
 
+/// Deletes a committed run's records (its plan and every bucket's, `key` of each file): they
+/// served their purpose. A failure leaves them to the orphan clean-up, with a warning.
+pub async fn delete_records(store: &dyn Store, buckets: u32, key: impl Fn(&str) -> String) {
+    let files = std::iter::once(crate::partition::FANOUT_PLAN_FILE.to_owned()).chain(Bucket::all(buckets).map(crate::partition::fanout_bucket_file));
+    for file in files {
+        if let Err(e) = store.delete(&key(&file)).await {
+            tracing::warn!(error = %e, file, "could not delete a fan-out record; the orphan clean-up removes it");
+        }
+    }
+}
+
 /// Reads a step's record; `what` names it in the error when it is missing.
 pub async fn get_record<T: for<'de> Deserialize<'de>>(store: &dyn Store, key: String, what: &str, date: NaiveDate, run_id: &str) -> Result<T, FanoutError> {
     let object = store.get_opt(&key).await?.ok_or_else(|| FanoutError::Missing { what: what.to_owned(), date, run_id: run_id.to_owned(), key: key.clone() })?;

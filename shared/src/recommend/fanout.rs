@@ -231,13 +231,7 @@ impl Recommender {
         if let Some(fetched) = fetched {
             self.metrics.record(Metric::FreshnessSeconds, (Utc::now() - fetched).num_milliseconds() as f64 / 1000.0);
         }
-        // The records served their purpose; a failure here leaves them to the orphan clean-up.
-        let files = std::iter::once(FANOUT_PLAN_FILE.to_owned()).chain(Bucket::all(buckets).map(fanout_bucket_file));
-        for file in files {
-            if let Err(e) = self.store.delete(&record_key(date, invocation.run_id.as_str(), &file)).await {
-                tracing::warn!(error = %e, file, "could not delete a fan-out record; the orphan clean-up removes it");
-            }
-        }
+        fanout::delete_records(self.store.as_ref(), buckets, |file| record_key(date, invocation.run_id.as_str(), file)).await;
         Ok(summary)
     }
 }

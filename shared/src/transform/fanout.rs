@@ -341,13 +341,7 @@ impl Transformer {
         })
         .await?;
         let (built, buckets) = built;
-        // The records served their purpose; a failure here leaves them to the orphan clean-up.
-        let buckets = Bucket::all(buckets).map(fanout_bucket_file);
-        for file in std::iter::once(FANOUT_PLAN_FILE.to_owned()).chain(buckets) {
-            if let Err(e) = self.store.delete(&record_key(date, invocation.run_id.as_str(), &file)).await {
-                tracing::warn!(error = %e, file, "could not delete a fan-out record; the orphan clean-up removes it");
-            }
-        }
+        fanout::delete_records(self.store.as_ref(), buckets, |file| record_key(date, invocation.run_id.as_str(), file)).await;
         Ok(self.summarize(date, invocation.run_id.to_string(), committed, &built, clock))
     }
 }
