@@ -204,6 +204,10 @@ fn started_by_the_upstream_commit_only_with_several_buckets_and_alarms(t: &Value
         if actions.iter().any(|a| a.starts_with("states:")) {
             let text = s["Resource"].to_string();
             assert!(text.contains(&format!("${{AWS::StackName}}{}", stage.machine)), "the Map's child executions are its own: {s}");
+            if actions.iter().any(|a| a == "states:DescribeExecution") {
+                // A Distributed Map's child execution ARN is `execution:<machine>/<label>:<id>`.
+                assert!(text.contains(&format!("execution:${{AWS::StackName}}{}/*", stage.machine)), "the Map's child executions are covered: {s}");
+            }
         }
         assert!(!actions.iter().any(|a| a.starts_with("s3:") || a == "*" || a.ends_with(":*")), "{s}");
     }
