@@ -16,6 +16,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "ALS_ITERATIONS", default: "15", range: Whole(1, 500), meaning: "recommend: ALS iterations (users then tracks)." },
     Variable { name: "ALS_CG_STEPS", default: "2", range: Whole(1, 64), meaning: "recommend: conjugate-gradient steps per vector per half-iteration." },
     Variable { name: "ALS_MAX_TRACKS_PER_USER", default: "0", range: Whole(0, 1_000_000_000), meaning: "recommend: bounded training: each user's row of the training matrix keeps at most this many distinct tracks, their latest (0: all). Users are still scored on, and never recommended, everything they heard." },
+    Variable { name: "ALS_TRAIN_USER_SHARE", default: "1", range: Real(0.001, 1.0), meaning: "recommend: bounded reading: training reads the listens of about this share of users, a stable sample by a hash of the user id (1: everyone). Item vectors are learnt from them; scoring folds every other user in from their listens." },
     Variable { name: "ALS_SEED", default: "42", range: Whole(0, u64::MAX), meaning: "recommend: seed of the initial factors (training is reproducible)." },
     Variable { name: "EVAL_HOLDOUT_SHARE", default: "0.2", range: Real(0.01, 0.9), meaning: "recommend: share of each user's most recent listens held out to evaluate a trained model." },
     Variable { name: "GATE_NDCG_TOLERANCE", default: "0.01", range: Real(0.0, 1.0), meaning: "recommend: a candidate whose mean per-user NDCG@10 trails the champion's by more than this is refused." },
@@ -58,6 +59,7 @@ impl RecommendConfig {
                 recency_beta: env.real("ALS_RECENCY_BETA")? as f32,
                 recency_power: env.real("ALS_RECENCY_POWER")? as f32,
                 max_tracks_per_user: env.whole("ALS_MAX_TRACKS_PER_USER")?,
+                train_user_share: env.real("ALS_TRAIN_USER_SHARE")?,
             },
             holdout_share: env.real("EVAL_HOLDOUT_SHARE")?,
             gate: GateSettings {

@@ -161,9 +161,9 @@ impl Recommender {
         let committed = self.curated(date).await?;
         let buckets = listen_buckets(&committed, date)?;
         tracing::info!(%date, run_id, buckets, curated = %committed.run.run_id, "fanned scoring: planning");
-        // Training reads the date whole, only when it is due.
+        // Training reads the date (its users, or the recipe's sample of them) only when it is due.
         let trained = match self.needs_training(date, invocation.started_at).await? {
-            true => Some(self.train_on(&Arc::new(self.read_with_recent(date).await?), run_id, false).await?),
+            true => Some(self.train_on(&Arc::new(self.read_for_training(date).await?), run_id, false).await?),
             false => None,
         };
         let model_version = self.models().champion().await?.map(|(c, _)| c.version);
@@ -172,7 +172,7 @@ impl Recommender {
         let mut counts = TrackCounts::default();
         for_each_recent(&self.store, date, self.config.cold_start_recent_days, |batch| counts.recent.count(&batch)).await?;
         for bucket in Bucket::all(buckets) {
-            counts.add(TrackCounts::new(&read_listens(&self.store, date, &committed, Some(bucket)).await?, &[]));
+            counts.add(TrackCounts::new(&read_listens(&self.store, date, &committed, Some(bucket), &|_| true).await?, &[]));
         }
         let plan = ScorePlan { date, run_id: run_id.to_owned(), buckets, curated_run: committed.run.run_id.clone(), model_version, top_k: self.config.top_k, trained, counts };
         let writer = self.writer(date, invocation.run_id.clone());
@@ -187,7 +187,7 @@ impl Recommender {
             return Err(FanoutError::WrongBucket { bucket, count: plan.buckets }.into());
         }
         let committed = self.planned_curated(&plan).await?;
-        let inputs = Arc::new(read_committed_inputs(&self.store, date, &committed, Some(bucket)).await?);
+        let inputs = Arc::new(read_committed_inputs(&self.store, date, &committed, Some(bucket), &|_| true).await?);
         let model = match &plan.model_version {
             Some(version) => Some(self.load_serving(version).await?),
             None => None,

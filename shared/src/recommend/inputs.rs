@@ -71,6 +71,17 @@ impl Inputs {
     pub fn counts(&self) -> TrackCounts {
         TrackCounts::new(&self.listens, &self.recent)
     }
+
+    /// These inputs with only the listens (and recent listens) of the users `keep` accepts.
+    pub fn of_users(&self, keep: impl Fn(i64) -> bool) -> Inputs {
+        Inputs {
+            date: self.date,
+            fetch_started_at: self.fetch_started_at,
+            listens: self.listens.iter().filter(|l| keep(l.user_id)).copied().collect(),
+            catalog: self.catalog.clone(),
+            recent: self.recent.iter().filter(|l| keep(l.user_id)).copied().collect(),
+        }
+    }
 }
 
 /// The latest date transform committed, on or before `until` when given.
@@ -118,11 +129,12 @@ async fn for_each_batch<T: Table>(
     Ok(())
 }
 
-/// The listen events of a committed curated date, of one bucket of users when given.
-pub async fn read_listens(store: &Arc<dyn Store>, date: NaiveDate, committed: &crate::commit::CommittedRun, bucket: Option<Bucket>) -> Result<Vec<Listen>, InputError> {
+/// The listen events of a committed curated date, of one bucket of users when given, of the
+/// users `keep` accepts (the others' are dropped batch by batch, never held).
+pub async fn read_listens(store: &Arc<dyn Store>, date: NaiveDate, committed: &crate::commit::CommittedRun, bucket: Option<Bucket>, keep: &dyn Fn(i64) -> bool) -> Result<Vec<Listen>, InputError> {
     let mut listens = Vec::new();
     for_each_batch::<ListenEvent>(store, date, committed, TableName::ListenEvents, bucket, |batch| {
-        listens.extend(batch.into_iter().map(|e| Listen {
+        listens.extend(batch.into_iter().filter(|e| keep(e.user_id)).map(|e| Listen {
             user_id: e.user_id,
             track_id: e.track_id,
             created_at_micros: e.created_at.timestamp_micros(),
@@ -133,17 +145,18 @@ pub async fn read_listens(store: &Arc<dyn Store>, date: NaiveDate, committed: &c
     Ok(listens)
 }
 
-/// Reads `date`'s committed curated tables; refuses a date transform has not committed.
-pub async fn read_inputs(store: &Arc<dyn Store>, date: NaiveDate) -> Result<Inputs, InputError> {
+/// Reads `date`'s committed curated tables, with the listens of the users `keep` accepts;
+/// refuses a date transform has not committed.
+pub async fn read_inputs(store: &Arc<dyn Store>, date: NaiveDate, keep: &dyn Fn(i64) -> bool) -> Result<Inputs, InputError> {
     let committed = read_committed(store.as_ref(), Zone::Curated, date).await.map_err(|source| InputError::NotReadable { date, source })?;
-    read_committed_inputs(store, date, &committed, None).await
+    read_committed_inputs(store, date, &committed, None, keep).await
 }
 
 /// The inputs of a committed curated date: of the users of `bucket` only when given (their
-/// listens and their rows), with every track.
-pub async fn read_committed_inputs(store: &Arc<dyn Store>, date: NaiveDate, committed: &crate::commit::CommittedRun, bucket: Option<Bucket>) -> Result<Inputs, InputError> {
+/// listens and their rows), with every track; the listens of the users `keep` accepts.
+pub async fn read_committed_inputs(store: &Arc<dyn Store>, date: NaiveDate, committed: &crate::commit::CommittedRun, bucket: Option<Bucket>, keep: &dyn Fn(i64) -> bool) -> Result<Inputs, InputError> {
     let fetch_started_at = FetchStarted::recorded(&committed.run);
-    let listens = read_listens(store, date, committed, bucket).await?;
+    let listens = read_listens(store, date, committed, bucket, keep).await?;
     let mut inputs = Inputs { date, fetch_started_at, listens, ..Inputs::default() };
     let mut genres: HashMap<Arc<str>, Arc<str>> = HashMap::new();
     let mut genre = |g: Option<&str>| g.map(|g| genres.entry(g.into()).or_insert_with(|| g.into()).clone());
@@ -165,11 +178,11 @@ pub async fn read_committed_inputs(store: &Arc<dyn Store>, date: NaiveDate, comm
 }
 
 /// The listens that were new (`listen_events_delta`) on each committed curated date of the
-/// `days` days ending at `date`, with their age in days. A date not committed, or committed
-/// without the delta table, is skipped.
-pub async fn read_recent(store: &Arc<dyn Store>, date: NaiveDate, days: u32) -> Result<Vec<RecentListen>, InputError> {
+/// `days` days ending at `date`, with their age in days, of the users `keep` accepts. A date not
+/// committed, or committed without the delta table, is skipped.
+pub async fn read_recent(store: &Arc<dyn Store>, date: NaiveDate, days: u32, keep: &dyn Fn(i64) -> bool) -> Result<Vec<RecentListen>, InputError> {
     let mut out = Vec::new();
-    for_each_recent(store, date, days, |batch| out.extend(batch)).await?;
+    for_each_recent(store, date, days, |batch| out.extend(batch.into_iter().filter(|l| keep(l.user_id)))).await?;
     Ok(out)
 }
 

@@ -114,10 +114,21 @@ impl Recommender {
         observed(FUNCTION, &self.metrics, &run_id, date, work).await
     }
 
-    /// A date's inputs with the listens new on the last `COLD_START_RECENT_DAYS` dates.
+    /// A date's inputs with the listens new on the last `COLD_START_RECENT_DAYS` dates: everyone's.
     async fn read_with_recent(&self, date: NaiveDate) -> Result<Inputs, RecommendError> {
-        let mut inputs = read_inputs(&self.store, date).await?;
-        inputs.recent = inputs::read_recent(&self.store, date, self.config.cold_start_recent_days).await?;
+        self.read_with_recent_of(date, &|_| true).await
+    }
+
+    /// [`Self::read_with_recent`] of the users training reads ([`recipe::Recipe::trains_on`]): the
+    /// others' listens are dropped as they are read, so a sample bounds training's memory.
+    async fn read_for_training(&self, date: NaiveDate) -> Result<Inputs, RecommendError> {
+        let hyper = self.config.hyper;
+        self.read_with_recent_of(date, &|user_id| hyper.trains_on(user_id)).await
+    }
+
+    async fn read_with_recent_of(&self, date: NaiveDate, keep: &dyn Fn(i64) -> bool) -> Result<Inputs, RecommendError> {
+        let mut inputs = read_inputs(&self.store, date, keep).await?;
+        inputs.recent = inputs::read_recent(&self.store, date, self.config.cold_start_recent_days, keep).await?;
         Ok(inputs)
     }
 

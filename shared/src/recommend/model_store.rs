@@ -239,6 +239,7 @@ mod tests {
                 recency_beta: 0.0,
                 recency_power: 1.0,
                 max_tracks_per_user: 0,
+                train_user_share: 1.0,
             },
             users: 2,
             tracks: 3,

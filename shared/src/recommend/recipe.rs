@@ -18,6 +18,15 @@ pub struct Recipe {
     /// Cards written before the setting existed read as 0, which is what they were trained with.
     #[serde(default)]
     pub max_tracks_per_user: u32,
+    /// Bounded reading: training reads the listens of about this share of users, a sample by a
+    /// hash of the id ([`Recipe::trains_on`]); scoring folds the others in (1: everyone). Cards
+    /// written before the setting existed read as 1.
+    #[serde(default = "everyone")]
+    pub train_user_share: f64,
+}
+
+fn everyone() -> f64 {
+    1.0
 }
 
 impl Recipe {
@@ -29,6 +38,14 @@ impl Recipe {
         let fit = Interactions::from_triples(n_users, n_items, &weighted);
         let capped = weighted.len() < listens.len();
         TrainMatrix { all: capped.then(|| Interactions::from_triples(n_users, n_items, &split::triples(listens))), fit }
+    }
+
+    /// Whether training reads `user_id`'s listens: about `train_user_share` of users, the same
+    /// ones on every run and every reader, by a hash of the id drawn apart from the cold-start
+    /// sample's (so that sample is the same share of the users trained on).
+    pub fn trains_on(&self, user_id: i64) -> bool {
+        const APART_FROM_COLD_START: i64 = 0x5DEE_CE66_D1CE_4E5B;
+        self.train_user_share >= 1.0 || super::cold_start::is_sampled(user_id ^ APART_FROM_COLD_START, self.train_user_share)
     }
 
     /// The `(user, item, weight)` triples this recipe keeps of `listens`: recency-weighted, then
@@ -65,7 +82,7 @@ mod tests {
     }
 
     fn recipe(max_tracks_per_user: u32) -> Recipe {
-        Recipe { als: AlsParams::default(), recency_beta: 2.0, recency_power: 1.0, max_tracks_per_user }
+        Recipe { als: AlsParams::default(), recency_beta: 2.0, recency_power: 1.0, max_tracks_per_user, train_user_share: 1.0 }
     }
 
     #[test]
@@ -91,6 +108,21 @@ mod tests {
         let mut card = serde_json::to_value(recipe(7)).unwrap();
         assert_eq!(card["max_tracks_per_user"], 7);
         card.as_object_mut().unwrap().remove("max_tracks_per_user");
+        card.as_object_mut().unwrap().remove("train_user_share");
         assert_eq!(serde_json::from_value::<Recipe>(card).unwrap(), recipe(0));
+    }
+
+    #[test]
+    fn training_reads_a_stable_share_of_users_drawn_apart_from_the_cold_start_sample() {
+        let share = |s: f64| Recipe { train_user_share: s, ..recipe(0) };
+        assert!((0..10_000).all(|u| share(1.0).trains_on(u)));
+        let half: Vec<i64> = (0..10_000).filter(|&u| share(0.5).trains_on(u)).collect();
+        assert!((4_800..5_200).contains(&half.len()), "{}", half.len());
+        assert!(half.iter().all(|&u| share(0.5).trains_on(u)), "the same users on every call");
+        let tenth = (0..10_000).filter(|&u| share(0.1).trains_on(u)).count();
+        assert!(tenth.abs_diff(1_000) < 100 && (0..10_000).filter(|&u| share(0.1).trains_on(u)).all(|u| share(0.5).trains_on(u)), "a smaller share is inside a larger one");
+        // Apart from the cold-start sample: about a tenth of the users trained on are hidden.
+        let hidden = half.iter().filter(|&&u| crate::recommend::cold_start::is_sampled(u, 0.1)).count();
+        assert!((400..600).contains(&hidden), "{hidden}");
     }
 }

@@ -229,7 +229,7 @@ mod tests {
         let data = TrainingData::new(listens);
         // Two taste groups, two factors: more would fit each user's few listens' noise.
         let als = crate::recommend::als::AlsParams { factors: 2, regularization: 0.1, alpha: 10.0, iterations: 30, cg_steps: 3, seed: 3 };
-        let hyper = Recipe { als, recency_beta: 0.0, recency_power: 1.0, max_tracks_per_user };
+        let hyper = Recipe { als, recency_beta: 0.0, recency_power: 1.0, max_tracks_per_user, train_user_share: 1.0 };
         let matrix = data.matrix(&data.pairs, &hyper);
         ServingModel { version: "v1".into(), als: AlsModel::train(&hyper.als, &matrix.fit), ids: data.id_table(&matrix), hyper, cold_start: Default::default(), drift: Default::default() }
     }

@@ -155,6 +155,53 @@ async fn bounded_training_through_the_job_keeps_users_trained_and_lists_unheard(
 }
 
 #[tokio::test]
+async fn training_on_a_user_sample_reads_only_its_users_and_scoring_folds_in_the_others() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    curated_day(&store, 0).await;
+    curated_day(&store, 1).await;
+    let (r, _) = recommender(&store, &[("ALS_TRAIN_USER_SHARE", "0.5"), ("RETRAIN_NEW_LISTENS_SHARE", "1000")]);
+    let hyper = r.config.hyper;
+    let heard = listened(0);
+    let sampled: HashMap<i64, HashSet<i64>> = heard.iter().filter(|(u, _)| hyper.trains_on(**u)).map(|(u, t)| (*u, t.clone())).collect();
+    assert!(sampled.len() > heard.len() / 3 && sampled.len() < heard.len() * 2 / 3, "{} of {}", sampled.len(), heard.len());
+
+    // A training read holds only the sample's listens, recent ones included.
+    let read = r.read_for_training(day(1)).await.unwrap();
+    let everyone = r.read_with_recent(day(1)).await.unwrap();
+    assert!(read.listens.iter().all(|l| hyper.trains_on(l.user_id)) && read.recent.iter().all(|l| hyper.trains_on(l.user_id)));
+    assert_eq!(read.listens, everyone.of_users(|u| hyper.trains_on(u)).listens);
+    assert!(read.listens.len() < everyone.listens.len() && !read.recent.is_empty());
+
+    // The score run's training (from everyone's inputs, sampled in memory) trains on the sample.
+    let s0 = score(&r, 0, "20261101T070000Z-aaaa0000").await;
+    let t0 = s0.trained.clone().expect("the first score run trains");
+    assert!(t0.promoted, "{t0:?}");
+    assert_eq!(t0.users, sampled.len() as u64, "the users trained on are the sample's");
+    let card = ModelStore::new(store.clone()).load(&t0.version).await.unwrap().card;
+    assert_eq!(card.hyper.train_user_share, 0.5, "the card records the share");
+    // An explicit train reads the sample from the store: the same candidate as the score run's.
+    let t = train(&r, Some(day(0)), "20261101T080000Z-cccc0000").await;
+    assert_eq!((t.users, t.listens, t.evaluation.candidate), (t0.users, t0.listens, t0.evaluation.candidate));
+
+    // Everyone is scored: the sample with their trained vectors, the others folded in (or cold
+    // start when the model knows too few of their tracks).
+    assert_eq!(s0.cf_trained, sampled.len() as u64, "{s0:?}");
+    let cold = (ids(0, "users").len() - heard.len()) as u64;
+    assert_eq!(s0.cf_folded_in + s0.cold_start - cold, (heard.len() - sampled.len()) as u64, "{s0:?}");
+    assert!(s0.cf_folded_in > 0);
+    check_lists(&read_recommendations(store.clone(), day(0)).await.unwrap(), 0, 10, &sampled);
+
+    // Retraining compares everyone's new listens with the listens the sample stands for (its
+    // own over the share): a threshold the sample's own count alone would pass does not retrain.
+    let added = inputs::listens_added(store.as_ref(), day(0), day(1)).await.unwrap() as f64;
+    let share = added / (t0.listens as f64 * 1.5);
+    let (r1, _) = recommender(&store, &[("ALS_TRAIN_USER_SHARE", "0.5"), ("RETRAIN_NEW_LISTENS_SHARE", &share.to_string())]);
+    assert!(!r1.needs_training(day(1), Utc::now()).await.unwrap());
+    let (r2, _) = recommender(&store, &[("ALS_TRAIN_USER_SHARE", "0.5"), ("RETRAIN_NEW_LISTENS_SHARE", &(share / 2.0).to_string())]);
+    assert!(r2.needs_training(day(1), Utc::now()).await.unwrap());
+}
+
+#[tokio::test]
 async fn days_of_scoring_training_gating_and_rollback() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
     curated_day(&store, 0).await;
@@ -193,13 +240,13 @@ async fn days_of_scoring_training_gating_and_rollback() {
     let rows1 = read_recommendations(store.clone(), day(1)).await.unwrap();
     check_lists(&rows1, 1, 10, &before);
     // Recent listens: the pairs new on each date of the window, by age.
-    let recent = inputs::read_recent(&store, day(1), 7).await.unwrap();
+    let recent = inputs::read_recent(&store, day(1), 7, &|_| true).await.unwrap();
     assert_eq!(recent.iter().map(|r| r.age_days).collect::<HashSet<_>>(), HashSet::from([0, 1]));
     let new_on_day1: HashSet<(i64, i64)> = recent.iter().filter(|r| r.age_days == 0).map(|r| (r.user_id, r.track_id)).collect();
     let expected: HashSet<(i64, i64)> =
         after.iter().flat_map(|(u, tracks)| tracks.iter().filter(|t| !before.get(u).is_some_and(|b| b.contains(*t))).map(|t| (*u, *t))).collect();
     assert_eq!(new_on_day1, expected);
-    assert!(inputs::read_recent(&store, day(1), 1).await.unwrap().iter().all(|r| r.age_days == 0), "a one-day window");
+    assert!(inputs::read_recent(&store, day(1), 1, &|_| true).await.unwrap().iter().all(|r| r.age_days == 0), "a one-day window");
     // A re-run of the date gives the same lists.
     score(&r, 1, "20261102T080000Z-cccc0000").await;
     assert_eq!(read_recommendations(store.clone(), day(1)).await.unwrap(), rows1);

@@ -182,7 +182,7 @@ mod tests {
         let l = |user, item, timestamp| WeightedListen { user, item, weight: 1.0, timestamp };
         // User 0 heard 0, 1, 2 (in that order), user 1 heard 3 then 0, user 2 heard 3; capped at 1
         // track each, they are fitted on 2, 0 and 3: item 1 is fitted for nobody, item 4 never heard.
-        let recipe = Recipe { als: AlsParams { factors: 2, ..AlsParams::default() }, recency_beta: 0.0, recency_power: 1.0, max_tracks_per_user: 1 };
+        let recipe = Recipe { als: AlsParams { factors: 2, ..AlsParams::default() }, recency_beta: 0.0, recency_power: 1.0, max_tracks_per_user: 1, train_user_share: 1.0 };
         let m = recipe.matrix(3, 5, &[l(0, 0, 0), l(0, 1, 1), l(0, 2, 2), l(1, 3, 0), l(1, 0, 1), l(2, 3, 0)]);
         let r = recommend_all(&AlsModel::train(&recipe.als, &m.fit), &m, 5);
         let items = |u: usize| {

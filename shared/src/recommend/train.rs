@@ -22,19 +22,20 @@ impl Recommender {
                 latest_curated_date(self.store.as_ref(), Some(latest_plausible_date(now))).await?
             }
         };
-        let inputs = Arc::new(self.read_with_recent(date).await?);
+        let inputs = Arc::new(self.read_for_training(date).await?);
         self.train_on(&inputs, run_id, explicit).await
     }
 
     /// The champion as the candidate is compared with it: its recipe, and the stored model with
-    /// the listens it was trained on (their curated date re-read), or why they cannot be read.
+    /// the listens it was trained on (their curated date re-read, of the users `inputs` holds:
+    /// those training reads), or why they cannot be read.
     async fn champion_input(&self, version: &str, inputs: &Arc<Inputs>) -> Result<Option<training::ChampionInput>, RecommendError> {
         let Some(card) = self.models().card(version).await? else { return Ok(None) };
         let served = async {
             let model = self.load_serving(version).await.map_err(|e| format!("the stored champion is not readable: {e}"))?;
             let seen_inputs = match card.data_date == inputs.date {
                 true => inputs.clone(),
-                false => Arc::new(read_inputs(&self.store, card.data_date).await.map_err(|e| format!("the champion's training listens are not readable: {e}"))?),
+                false => Arc::new(read_inputs(&self.store, card.data_date, &|user_id| self.config.hyper.trains_on(user_id)).await.map_err(|e| format!("the champion's training listens are not readable: {e}"))?),
             };
             let mut seen: Vec<(i64, i64)> = seen_inputs.listens.iter().map(|l| (l.user_id, l.track_id)).collect();
             seen.sort_unstable();
@@ -51,6 +52,16 @@ impl Recommender {
     /// Trains, gates and stores a model; `explicit` (a train request, not a score run's
     /// automatic training) may replace a pinned champion.
     pub(super) async fn train_on(&self, inputs: &Arc<Inputs>, run_id: &str, explicit: bool) -> Result<TrainSummary, RecommendError> {
+        let hyper = self.config.hyper;
+        // A whole scoring read everyone: training keeps its sample, as a training read would.
+        let sampled;
+        let inputs = match hyper.train_user_share < 1.0 {
+            true => {
+                sampled = Arc::new(inputs.of_users(|user_id| hyper.trains_on(user_id)));
+                &sampled
+            }
+            false => inputs,
+        };
         let models = self.models();
         let champion = models.champion().await?;
         let champion_input = match &champion {
@@ -58,7 +69,6 @@ impl Recommender {
             None => None,
         };
         let champion_data_date = champion_input.as_ref().map(|c| c.data_date);
-        let hyper = self.config.hyper;
         let settings = training::TrainSettings { holdout_share: self.config.holdout_share, gate: self.config.gate };
         let (listens, config) = (inputs.clone(), self.config.clone());
         let (data, trained, train_ms) = tokio::task::spawn_blocking(move || {
@@ -177,7 +187,9 @@ impl Recommender {
             return Ok(true);
         }
         let added = inputs::listens_added(self.store.as_ref(), card.data_date, date).await?;
-        let needed = added as f64 > card.listens as f64 * self.config.retrain_share;
+        // `added` counts everyone's listens; a model trained on a sample of users read about
+        // `listens / share` of them.
+        let needed = added as f64 > card.listens as f64 / card.hyper.train_user_share * self.config.retrain_share;
         tracing::info!(champion = %champion.version, trained_on = %card.data_date, added, trained_listens = card.listens, needed, "retraining check");
         Ok(needed)
     }

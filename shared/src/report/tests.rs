@@ -15,7 +15,7 @@ fn card(version: &str, trained_at: &str, ndcg: f64, champion: Option<f64>, decis
         version: version.into(),
         trained_at: trained_at.parse().unwrap(),
         data_date: "2026-11-21".parse().unwrap(),
-        hyper: Recipe { als: AlsParams::default(), recency_beta: 0.0, recency_power: 1.0, max_tracks_per_user: 0 },
+        hyper: Recipe { als: AlsParams::default(), recency_beta: 0.0, recency_power: 1.0, max_tracks_per_user: 0, train_user_share: 1.0 },
         users: 100,
         tracks: 50,
         listens: 1000,

@@ -124,6 +124,11 @@ pub fn check_functions(t: &Value) -> Vec<String> {
                     && number(&t["Parameters"]["AlsMaxTracksPerUser"]["Default"]) == Some(0.0),
                 "ALS_MAX_TRACKS_PER_USER is not the AlsMaxTracksPerUser parameter with default 0",
             );
+            expect(
+                refers_to(&env["ALS_TRAIN_USER_SHARE"], "AlsTrainUserShare")
+                    && number(&t["Parameters"]["AlsTrainUserShare"]["Default"]) == Some(1.0),
+                "ALS_TRAIN_USER_SHARE is not the AlsTrainUserShare parameter with default 1 (everyone)",
+            );
         }
         let on_failure = &p["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
         expect(

@@ -34,7 +34,7 @@ fn clustered() -> Vec<Listen> {
 
 fn hyper() -> Recipe {
     let als = AlsParams { factors: 8, regularization: 0.5, alpha: 4.0, iterations: 10, cg_steps: 3, seed: 7 };
-    Recipe { als, recency_beta: 0.0, recency_power: 1.0, max_tracks_per_user: 0 }
+    Recipe { als, recency_beta: 0.0, recency_power: 1.0, max_tracks_per_user: 0, train_user_share: 1.0 }
 }
 
 fn settings(tolerance: f64) -> TrainSettings {

@@ -14,7 +14,7 @@
 //! the users of the first K buckets only: one child of a day too large for this machine, run at
 //! its true size, from which the whole day is extrapolated.
 //!
-//! `--score` then trains on day 2 (not counted) and scores day 2, whole or fanned out as the
+//! `--score` then trains on day 2 (measured apart) and scores day 2, whole or fanned out as the
 //! transform was (the children are `score-bucket`): what scoring uses, per child and in all.
 
 use super::tempfile_dir;
@@ -79,7 +79,7 @@ pub struct Args {
     /// child of a larger day at its true size.
     #[arg(long)]
     sample_buckets: Option<u32>,
-    /// Then train on day 2 (not counted) and score it, as the transform ran (whole or fanned out).
+    /// Then train on day 2 (measured apart) and score it, as the transform ran (whole or fanned out).
     #[arg(long)]
     score: bool,
 }
@@ -250,7 +250,7 @@ pub async fn run(args: &Args) -> Result<(), AnyError> {
     Ok(())
 }
 
-/// Trains on `date` (not counted), then scores it whole or fanned out as `layout` says and prints
+/// Trains on `date` (measured apart), then scores it whole or fanned out as `layout` says and prints
 /// what scoring used: wall, CPU (this process and its children), peak memory, per child too.
 async fn score_day(store: &Arc<dyn Store>, config: &Config, runner: &LocalFanout, layout: &Layout, date: NaiveDate) -> Result<(), AnyError> {
     let recommender = Recommender {
@@ -259,9 +259,25 @@ async fn score_day(store: &Arc<dyn Store>, config: &Config, runner: &LocalFanout
         config: config.recommend.clone(),
         commit: config.commit(),
     };
-    let trained = Instant::now();
-    recommender.run(Request::Train { date: Some(date), scheduled: false }, "bench-train").await?;
-    let trained = trained.elapsed();
+    trim_heap();
+    reset_peak_memory();
+    let (cpu0, wall0) = (cpu_time(), Instant::now());
+    let trained = match recommender.run(Request::Train { date: Some(date), scheduled: false }, "bench-train").await? {
+        Outcome::Train(t) => t,
+        other => return Err(format!("a train request answered {other:?}").into()),
+    };
+    println!(
+        "{:>9} training on day 2 (ALS_TRAIN_USER_SHARE {}, ALS_MAX_TRACKS_PER_USER {}): {} users, {} listen items read, {:.2} s wall ({:.2} s in the solver and gate), {:.2} s cpu, peak {:.1} MiB",
+        "",
+        config.recommend.hyper.train_user_share,
+        config.recommend.hyper.max_tracks_per_user,
+        trained.users,
+        trained.listens,
+        wall0.elapsed().as_secs_f64(),
+        trained.train_ms as f64 / 1000.0,
+        (cpu_time() - cpu0).as_secs_f64(),
+        peak_memory_mib()
+    );
     trim_heap();
     reset_peak_memory();
     let (cpu0, children0, wall0) = (cpu_time(), children_cpu_time(), Instant::now());
@@ -280,9 +296,8 @@ async fn score_day(store: &Arc<dyn Store>, config: &Config, runner: &LocalFanout
     let cpu = own_cpu + (children_cpu_time() - children0);
     let peak = fanned.iter().flat_map(|f| &f.children).filter_map(|c| c.report.as_ref()?.peak_rss_mib).fold(own_peak, f64::max);
     println!(
-        "{:>9} scoring day 2 ({:.1} s of training first, not counted): {} users ({} cold start), {} rows, {wall:.2} s wall, {:.2} s cpu, peak {peak:.1} MiB; this process {:.2} s cpu, peak {own_peak:.1} MiB",
+        "{:>9} scoring day 2: {} users ({} cold start), {} rows, {wall:.2} s wall, {:.2} s cpu, peak {peak:.1} MiB; this process {:.2} s cpu, peak {own_peak:.1} MiB",
         "",
-        trained.as_secs_f64(),
         summary.users,
         summary.cold_start,
         summary.rows,
