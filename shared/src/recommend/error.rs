@@ -25,6 +25,8 @@ pub enum RecommendError {
     Model { version: String, detail: String },
     #[error("curated {date} has no listen events to train on")]
     NoListens { date: NaiveDate },
+    #[error("curated {date}: the sample of users training reads (ALS_TRAIN_USER_SHARE {share}) has no listen events; raise the share")]
+    EmptySample { date: NaiveDate, share: f64 },
     #[error("writing recommendations: {0}")]
     Write(#[from] CodecError),
     #[error(transparent)]
@@ -59,7 +61,7 @@ impl Classified for RecommendError {
             E::Models(ModelStoreError::ChampionMoved) => "Retryable.ChampionMoved",
             E::Models(ModelStoreError::Corrupt { .. }) | E::Model { .. } => "Permanent.ModelCorrupt",
             E::Models(ModelStoreError::Store(_)) => "Retryable.Storage",
-            E::NoListens { .. } => "Permanent.NoListens",
+            E::NoListens { .. } | E::EmptySample { .. } => "Permanent.NoListens",
             E::Write(CodecError::Store(_)) | E::Store(_) => "Retryable.Storage",
             E::Write(_) => "Permanent.Internal",
             E::Commit(e) => e.error_type(),

@@ -40,6 +40,12 @@ impl Recipe {
         TrainMatrix { all: capped.then(|| Interactions::from_triples(n_users, n_items, &split::triples(listens))), fit }
     }
 
+    /// Whether a model of this recipe and one of `other` fit the same listens the same way: all
+    /// but the share of users read, which chooses the listens, not how they are fitted.
+    pub fn fits_like(&self, other: &Recipe) -> bool {
+        Recipe { train_user_share: other.train_user_share, ..*self } == *other
+    }
+
     /// Whether training reads `user_id`'s listens: about `train_user_share` of users, the same
     /// ones on every run and every reader, by a hash of the id drawn apart from the cold-start
     /// sample's (so that sample is the same share of the users trained on).
@@ -121,6 +127,8 @@ mod tests {
         assert!(half.iter().all(|&u| share(0.5).trains_on(u)), "the same users on every call");
         let tenth = (0..10_000).filter(|&u| share(0.1).trains_on(u)).count();
         assert!(tenth.abs_diff(1_000) < 100 && (0..10_000).filter(|&u| share(0.1).trains_on(u)).all(|u| share(0.5).trains_on(u)), "a smaller share is inside a larger one");
+        // The share chooses the listens, not how they are fitted.
+        assert!(share(0.1).fits_like(&share(1.0)) && !recipe(3).fits_like(&recipe(0)));
         // Apart from the cold-start sample: about a tenth of the users trained on are hidden.
         let hidden = half.iter().filter(|&&u| crate::recommend::cold_start::is_sampled(u, 0.1)).count();
         assert!((400..600).contains(&hidden), "{hidden}");

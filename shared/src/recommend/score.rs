@@ -73,10 +73,16 @@ impl Recommender {
 
     /// Trains first when there is no champion yet, or the listens grew past
     /// `RETRAIN_NEW_LISTENS_SHARE` since it was trained ([`Recommender::needs_training`]).
+    /// `inputs` are everyone's: training keeps the recipe's sample, as a training read would.
     pub(super) async fn train_if_due(&self, inputs: &Arc<Inputs>, run_id: &str, now: DateTime<Utc>) -> Result<Option<TrainSummary>, RecommendError> {
         match self.needs_training(inputs.date, now).await? {
             true => {
                 tracing::info!("no champion yet, or the listens grew past RETRAIN_NEW_LISTENS_SHARE: training first");
+                let hyper = self.config.hyper;
+                let inputs = match hyper.train_user_share < 1.0 {
+                    true => &Arc::new(inputs.of_users(|user_id| hyper.trains_on(user_id))),
+                    false => inputs,
+                };
                 Ok(Some(self.train_on(inputs, run_id, false).await?))
             }
             false => Ok(None),

@@ -191,6 +191,11 @@ async fn training_on_a_user_sample_reads_only_its_users_and_scoring_folds_in_the
     assert!(s0.cf_folded_in > 0);
     check_lists(&read_recommendations(store.clone(), day(0)).await.unwrap(), 0, 10, &sampled);
 
+    // A sample without listens is refused with what to change, not as a date without listens.
+    let none = Arc::new(everyone.of_users(|_| false));
+    let empty = r.train_on(&none, "20261101T090000Z-dddd0000", true).await.unwrap_err();
+    assert!(matches!(empty, RecommendError::EmptySample { .. }) && empty.to_string().contains("ALS_TRAIN_USER_SHARE 0.5"), "{empty}");
+
     // Retraining compares everyone's new listens with the listens the sample stands for (its
     // own over the share): a threshold the sample's own count alone would pass does not retrain.
     let added = inputs::listens_added(store.as_ref(), day(0), day(1)).await.unwrap() as f64;

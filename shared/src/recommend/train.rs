@@ -53,15 +53,6 @@ impl Recommender {
     /// automatic training) may replace a pinned champion.
     pub(super) async fn train_on(&self, inputs: &Arc<Inputs>, run_id: &str, explicit: bool) -> Result<TrainSummary, RecommendError> {
         let hyper = self.config.hyper;
-        // A whole scoring read everyone: training keeps its sample, as a training read would.
-        let sampled;
-        let inputs = match hyper.train_user_share < 1.0 {
-            true => {
-                sampled = Arc::new(inputs.of_users(|user_id| hyper.trains_on(user_id)));
-                &sampled
-            }
-            false => inputs,
-        };
         let models = self.models();
         let champion = models.champion().await?;
         let champion_input = match &champion {
@@ -88,7 +79,10 @@ impl Recommender {
         })
         .await
         .expect("training does not panic");
-        let trained = trained.ok_or(RecommendError::NoListens { date: inputs.date })?;
+        let trained = trained.ok_or(match hyper.train_user_share < 1.0 {
+            true => RecommendError::EmptySample { date: inputs.date, share: hyper.train_user_share },
+            false => RecommendError::NoListens { date: inputs.date },
+        })?;
         let e = &trained.evaluation;
         tracing::info!(version = run_id, candidate_ndcg10 = e.candidate.ndcg_at_10, baseline_ndcg10 = e.baseline.ndcg_at_10,
             champion_ndcg10 = e.champion.map(|s| s.ndcg_at_10), promoted = trained.decision.promoted(), reason = trained.decision.reason(),
@@ -188,8 +182,12 @@ impl Recommender {
         }
         let added = inputs::listens_added(self.store.as_ref(), card.data_date, date).await?;
         // `added` counts everyone's listens; a model trained on a sample of users read about
-        // `listens / share` of them.
-        let needed = added as f64 > card.listens as f64 / card.hyper.train_user_share * self.config.retrain_share;
+        // `listens / share` of them. A card's share outside (0, 1] cannot be: read as everyone.
+        let share = Some(card.hyper.train_user_share).filter(|s| *s > 0.0 && *s <= 1.0).unwrap_or_else(|| {
+            tracing::warn!(reference = %reference, share = card.hyper.train_user_share, "the model card's train_user_share is outside (0, 1]: read as 1");
+            1.0
+        });
+        let needed = added as f64 > card.listens as f64 / share * self.config.retrain_share;
         tracing::info!(champion = %champion.version, trained_on = %card.data_date, added, trained_listens = card.listens, needed, "retraining check");
         Ok(needed)
     }

@@ -175,7 +175,9 @@ pub fn train(data: &TrainingData, hyper: Recipe, champion: Option<&ChampionInput
     // The recipe comparison: the champion's hyper-parameters on the same split. Free with the
     // same recipe; another recipe is trained only when it decides, so a run that changes the
     // recipe (a cap turned on, say) trains no third model when the served comparison decides.
-    let recipe = champion.filter(|c| c.hyper == hyper || !served_decides).map(|c| match c.hyper == hyper {
+    // A recipe that differs only by the share of users read fits this split as the candidate
+    // does: the same model, so only the served comparison can measure what a share costs.
+    let recipe = champion.filter(|c| c.hyper.fits_like(&hyper) || !served_decides).map(|c| match c.hyper.fits_like(&hyper) {
         true => (candidate_scores, candidate_ndcg.clone()), // same recipe, same data, deterministic training: the same model
         false => {
             let weighted = data.matrix(&train_pairs, &c.hyper);

@@ -77,7 +77,11 @@ pub(crate) fn without_parentheses(text: &str) -> String {
 
 pub(crate) fn print_train(t: &TrainSummary) {
     let verdict = if t.promoted { "promoted" } else { "refused" };
-    say!("\n  trained {} on curated {}: {} users, {} tracks, {} listens, {} ms; {verdict}:", t.version, t.date, t.users, t.tracks, t.listens, t.train_ms);
+    let sample = match t.hyper.train_user_share < 1.0 {
+        true => format!(" (the ALS_TRAIN_USER_SHARE {} sample of users)", t.hyper.train_user_share),
+        false => String::new(),
+    };
+    say!("\n  trained {} on curated {}: {} users, {} tracks, {} listens{sample}, {} ms; {verdict}:", t.version, t.date, t.users, t.tracks, t.listens, t.train_ms);
     // The gate's reason carries its statistics: wrapped, so the console stays readable.
     for line in wrap(&t.reason, 100) {
         say!("    {line}");

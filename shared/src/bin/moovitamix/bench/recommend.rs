@@ -353,7 +353,6 @@ fn as_a_train_run(path: &Path, config: &RecommendConfig) -> Result<(), AnyError>
     Ok(())
 }
 
-/// Trains and scores top-K for every user: (train seconds, score seconds, lists).
 /// Training on the users a train run reads (`Recipe::trains_on`), then every other user folded in
 /// from their training listens (the recipe's row, tracks the model was fitted on) as scoring folds
 /// them in; everyone's lists exclude everything they heard. Returns (lists, users trained on, train s).
@@ -379,6 +378,7 @@ fn user_sample(train_listens: &[WeightedListen], nu: usize, ni: usize, h: &Recip
     (lists, (0..nu).filter(|&u| trains_on(u)).count(), train_s)
 }
 
+/// Trains and scores top-K for every user: (train seconds, score seconds, lists).
 fn fit_and_score(params: &AlsParams, train: &TrainMatrix) -> (f64, f64, Vec<Ranked>) {
     let clock = Instant::now();
     let model = AlsModel::train(params, &train.fit);

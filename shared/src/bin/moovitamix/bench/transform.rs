@@ -14,7 +14,7 @@
 //! the users of the first K buckets only: one child of a day too large for this machine, run at
 //! its true size, from which the whole day is extrapolated.
 //!
-//! `--score` then trains on day 2 (measured apart) and scores day 2, whole or fanned out as the
+//! `--score` then trains on day 1 (not counted) and day 2 (measured apart) and scores day 2, whole or fanned out as the
 //! transform was (the children are `score-bucket`): what scoring uses, per child and in all.
 
 use super::tempfile_dir;
@@ -79,7 +79,7 @@ pub struct Args {
     /// child of a larger day at its true size.
     #[arg(long)]
     sample_buckets: Option<u32>,
-    /// Then train on day 2 (measured apart) and score it, as the transform ran (whole or fanned out).
+    /// Then train on days 1 (not counted) and 2 (measured apart) and score day 2, as the transform ran (whole or fanned out).
     #[arg(long)]
     score: bool,
 }
@@ -250,7 +250,7 @@ pub async fn run(args: &Args) -> Result<(), AnyError> {
     Ok(())
 }
 
-/// Trains on `date` (measured apart), then scores it whole or fanned out as `layout` says and prints
+/// Trains on the day before `date` (not counted) and on `date` (measured apart), then scores it whole or fanned out as `layout` says and prints
 /// what scoring used: wall, CPU (this process and its children), peak memory, per child too.
 async fn score_day(store: &Arc<dyn Store>, config: &Config, runner: &LocalFanout, layout: &Layout, date: NaiveDate) -> Result<(), AnyError> {
     let recommender = Recommender {
@@ -258,6 +258,13 @@ async fn score_day(store: &Arc<dyn Store>, config: &Config, runner: &LocalFanout
         metrics: Metrics::new("recommend", "bench", Arc::new(MemorySink::default())),
         config: config.recommend.clone(),
         commit: config.commit(),
+    };
+    // A champion of the day before first (not counted), as a daily retraining finds one: its
+    // date is re-read for the served comparison.
+    let day_before = date.pred_opt().expect("a date after the first");
+    let champion = match recommender.run(Request::Train { date: Some(day_before), scheduled: false }, "bench-train-0").await? {
+        Outcome::Train(t) if t.promoted => "day 1's model the champion",
+        _ => "no champion: day 1's model was refused",
     };
     trim_heap();
     reset_peak_memory();
@@ -267,7 +274,7 @@ async fn score_day(store: &Arc<dyn Store>, config: &Config, runner: &LocalFanout
         other => return Err(format!("a train request answered {other:?}").into()),
     };
     println!(
-        "{:>9} training on day 2 (ALS_TRAIN_USER_SHARE {}, ALS_MAX_TRACKS_PER_USER {}): {} users, {} listen items read, {:.2} s wall ({:.2} s in the solver and gate), {:.2} s cpu, peak {:.1} MiB",
+        "{:>9} training on day 2, {champion} (ALS_TRAIN_USER_SHARE {}, ALS_MAX_TRACKS_PER_USER {}): {} users, {} listen items kept, {:.2} s wall ({:.2} s in the solver and gate), {:.2} s cpu, peak {:.1} MiB",
         "",
         config.recommend.hyper.train_user_share,
         config.recommend.hyper.max_tracks_per_user,
