@@ -77,3 +77,59 @@ impl Table for ListenEvent {
             .collect()
     }
 }
+
+/// A listen event as recommend reads it: who, what and when, and only those columns decoded
+/// (at a billion rows a day, reading the others costs time for nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenItem {
+    pub user_id: i64,
+    pub track_id: i64,
+    pub position: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Table for ListenItem {
+    const NAME: &'static str = TableName::ListenEvents.as_str();
+
+    fn columns() -> Vec<Column> {
+        vec![USER_ID, TRACK_ID, POSITION, CREATED_AT]
+    }
+
+    fn to_batch(rows: &[Self]) -> Result<RecordBatch, ArrowError> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|e| e.user_id))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|e| e.track_id))),
+            Arc::new(Int32Array::from_iter_values(rows.iter().map(|e| e.position))),
+            times(rows.iter().map(|e| micros(e.created_at))),
+        ];
+        RecordBatch::try_new(Self::schema(), columns)
+    }
+
+    fn from_batch(batch: &RecordBatch, _: &mut Interner) -> Result<Vec<Self>, String> {
+        let c = Columns(batch);
+        let (user_id, track_id, position, created_at) = (c.i64(USER_ID)?, c.i64(TRACK_ID)?, c.i32(POSITION)?, c.time(CREATED_AT)?);
+        (0..batch.num_rows())
+            .map(|i| Ok(ListenItem { user_id: user_id.value(i), track_id: track_id.value(i), position: position.value(i), created_at: time_at(created_at, i, CREATED_AT)? }))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Layout, decode, to_parquet};
+
+    #[test]
+    fn a_listen_events_file_reads_as_items_through_four_of_its_columns() {
+        let at = |s: i64| DateTime::from_timestamp(s, 0).unwrap();
+        let rows: Vec<ListenEvent> = (0..5)
+            .map(|i| ListenEvent { user_id: i / 2, track_id: 100 - i, position: i as i32, created_at: at(i), updated_at: at(50 + i), is_new: i % 2 == 0, carried_forward: i == 3 })
+            .collect();
+        let file = to_parquet(&rows, Layout { row_group_rows: 2, file_rows: 10 }).unwrap();
+        let batches: Vec<RecordBatch> = decode::<ListenItem>("curated/listen_events/part", file).unwrap().collect::<Result<_, _>>().unwrap();
+        assert!(batches.iter().all(|b| b.num_columns() == 4), "only the item's columns are decoded");
+        let items: Vec<ListenItem> = batches.iter().flat_map(|b| ListenItem::from_batch(b, &mut Interner::default()).unwrap()).collect();
+        let expected: Vec<ListenItem> = rows.iter().map(|e| ListenItem { user_id: e.user_id, track_id: e.track_id, position: e.position, created_at: e.created_at }).collect();
+        assert_eq!(items, expected);
+    }
+}

@@ -26,7 +26,7 @@ pub mod users;
 pub use crate::codec::{Column, Interner, Text};
 pub use hash::Hash256;
 pub use history::{Version, Versioned};
-pub use listen_events::ListenEvent;
+pub use listen_events::{ListenEvent, ListenItem};
 pub use recommendations::{Reason, Recommendation};
 pub use tracks::TrackRow;
 pub use users::UserRow;

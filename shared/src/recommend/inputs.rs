@@ -7,7 +7,7 @@ use crate::manifest::{FetchStarted, ObjectRole};
 use crate::partition::{MANIFEST_FILE, Partition, RUN_DATASET, Zone};
 use crate::storage::{Store, StoreError};
 use crate::codec::{CodecError, Interner, Table, TableReader};
-use crate::curated::{ListenEvent, TableName, TrackRow, UserRow, Version};
+use crate::curated::{ListenItem, TableName, TrackRow, UserRow, Version};
 use super::cold_start::RecentListen;
 use super::counts::TrackCounts;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -133,7 +133,7 @@ async fn for_each_batch<T: Table>(
 /// users `keep` accepts (the others' are dropped batch by batch, never held).
 pub async fn read_listens(store: &Arc<dyn Store>, date: NaiveDate, committed: &crate::commit::CommittedRun, bucket: Option<Bucket>, keep: &dyn Fn(i64) -> bool) -> Result<Vec<Listen>, InputError> {
     let mut listens = Vec::new();
-    for_each_batch::<ListenEvent>(store, date, committed, TableName::ListenEvents, bucket, |batch| {
+    for_each_batch::<ListenItem>(store, date, committed, TableName::ListenEvents, bucket, |batch| {
         listens.extend(batch.into_iter().filter(|e| keep(e.user_id)).map(|e| Listen {
             user_id: e.user_id,
             track_id: e.track_id,
@@ -200,7 +200,7 @@ pub async fn for_each_recent(store: &Arc<dyn Store>, date: NaiveDate, days: u32,
         if !committed.partitions.iter().any(|m| m.partition == delta) {
             continue; // a commit without the table (as `listens_added` counts it: nothing new)
         }
-        for_each_batch::<ListenEvent>(store, p.date, &committed, TableName::ListenEventsDelta, None, |batch| {
+        for_each_batch::<ListenItem>(store, p.date, &committed, TableName::ListenEventsDelta, None, |batch| {
             each(batch.into_iter().map(|e| RecentListen { user_id: e.user_id, track_id: e.track_id, age_days: age_days as u32 }).collect())
         })
         .await?;
