@@ -25,7 +25,7 @@ pub enum RecommendError {
     Model { version: String, detail: String },
     #[error("curated {date} has no listen events to train on")]
     NoListens { date: NaiveDate },
-    #[error("curated {date}: the sample of users training reads (ALS_TRAIN_USER_SHARE {share}) has no listen events; raise the share")]
+    #[error("curated {date}: the sample of users training reads (ALS_TRAIN_USER_SHARE {share}) has no listen events; raise the share (or check that the date has listens)")]
     EmptySample { date: NaiveDate, share: f64 },
     #[error("writing recommendations: {0}")]
     Write(#[from] CodecError),

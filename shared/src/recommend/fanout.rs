@@ -163,7 +163,7 @@ impl Recommender {
         tracing::info!(%date, run_id, buckets, curated = %committed.run.run_id, "fanned scoring: planning");
         // Training reads the date (its users, or the recipe's sample of them) only when it is due.
         let trained = match self.needs_training(date, invocation.started_at).await? {
-            true => Some(self.train_on(&Arc::new(self.read_for_training(date).await?), run_id, false).await?),
+            true => self.train_for_scoring(&Arc::new(self.read_for_training(date).await?), run_id).await?,
             false => None,
         };
         let model_version = self.models().champion().await?.map(|(c, _)| c.version);

@@ -83,7 +83,7 @@ impl Recommender {
                     true => &Arc::new(inputs.of_users(|user_id| hyper.trains_on(user_id))),
                     false => inputs,
                 };
-                Ok(Some(self.train_on(inputs, run_id, false).await?))
+                self.train_for_scoring(inputs, run_id).await
             }
             false => Ok(None),
         }

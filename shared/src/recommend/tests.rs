@@ -195,6 +195,8 @@ async fn training_on_a_user_sample_reads_only_its_users_and_scoring_folds_in_the
     let none = Arc::new(everyone.of_users(|_| false));
     let empty = r.train_on(&none, "20261101T090000Z-dddd0000", true).await.unwrap_err();
     assert!(matches!(empty, RecommendError::EmptySample { .. }) && empty.to_string().contains("ALS_TRAIN_USER_SHARE 0.5"), "{empty}");
+    // A score run's training of it leaves the champion serving instead.
+    assert!(r.train_for_scoring(&none, "20261101T091000Z-dddd0001").await.unwrap().is_none());
 
     // Retraining compares everyone's new listens with the listens the sample stands for (its
     // own over the share): a threshold the sample's own count alone would pass does not retrain.

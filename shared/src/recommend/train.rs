@@ -49,8 +49,22 @@ impl Recommender {
         Ok(Some(training::ChampionInput { version: version.to_owned(), data_date: card.data_date, hyper: card.hyper, served }))
     }
 
+    /// A score run's training on `inputs` ([`Self::train_on`]). An empty sample of users (a share
+    /// too small for the users there are) leaves the champion serving, with a warning: the run
+    /// still scores. Without a champion it fails the run, which has nothing but cold start to serve.
+    pub(super) async fn train_for_scoring(&self, inputs: &Arc<Inputs>, run_id: &str) -> Result<Option<TrainSummary>, RecommendError> {
+        match self.train_on(inputs, run_id, false).await {
+            Err(RecommendError::EmptySample { date, share }) if self.models().champion().await?.is_some() => {
+                tracing::warn!(%date, share, "the sample of users training reads has no listens: the champion keeps serving; raise ALS_TRAIN_USER_SHARE");
+                Ok(None)
+            }
+            other => other.map(Some),
+        }
+    }
+
     /// Trains, gates and stores a model; `explicit` (a train request, not a score run's
-    /// automatic training) may replace a pinned champion.
+    /// automatic training) may replace a pinned champion. `inputs` hold the listens training
+    /// keeps: the recipe's sample of users, read so or dropped by the caller.
     pub(super) async fn train_on(&self, inputs: &Arc<Inputs>, run_id: &str, explicit: bool) -> Result<TrainSummary, RecommendError> {
         let hyper = self.config.hyper;
         let models = self.models();
