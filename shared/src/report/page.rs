@@ -154,9 +154,14 @@ fn models(h: &mut String, r: &Report) {
     for m in r.models.iter().rev() {
         let e = &m.evaluation;
         let is_champion = champion == Some(m.version.as_str());
+        // Trained on a sample of users: its counts are the sample's, not a fall in the data.
+        let sample = match m.hyper.train_user_share < 1.0 {
+            true => format!(" <span class=\"muted\">(a {} sample)</span>", m.hyper.train_user_share),
+            false => String::new(),
+        };
         let _ = write!(
             h,
-            "<tr{}><td><code>{}</code>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.4}</td><td class=\"n\">{:.4}</td><td class=\"n\">{}</td><td class=\"n\">{:.3}</td><td class=\"n\">{}</td></tr>",
+            "<tr{}><td><code>{}</code>{}</td><td>{}</td><td class=\"n\">{}{sample}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.4}</td><td class=\"n\">{:.4}</td><td class=\"n\">{}</td><td class=\"n\">{:.3}</td><td class=\"n\">{}</td></tr>",
             if is_champion { " class=\"champion\"" } else { "" },
             escape(&m.version),
             if is_champion { " (champion)" } else { "" },

@@ -98,6 +98,7 @@ fn the_page_shows_every_section_from_the_report() {
         assert_eq!(group.matches("<circle").count(), points, "{series}: {group}");
     }
     assert!(models.contains("0.2100") && models.contains("0.1500") && models.contains("v1</code> (champion)"), "{models}");
+    assert!(!models.contains("sample)"), "trained on everyone: {models}");
     let gate = section(&html, "gate");
     assert!(gate.contains("<strong>promoted</strong>: beats the baseline"), "{gate}");
     assert!(gate.contains("<strong>refused</strong>: trails the champion &lt;by 0.06&gt;"), "escaped: {gate}");
@@ -174,4 +175,14 @@ async fn gather_reads_model_cards_and_the_champion_through_the_store_and_notes_w
     assert_eq!(location, store.url_of(REPORT_KEY));
     let page = String::from_utf8(store.get(REPORT_KEY).await.unwrap().data.to_vec()).unwrap();
     assert!(page.contains("20261122T060000Z-bbbb") && page.contains("id=\"problems\""));
+}
+
+#[test]
+fn a_model_trained_on_a_sample_of_users_says_so_beside_its_counts() {
+    let mut report = sample();
+    report.models[1].hyper.train_user_share = 0.02;
+    let models = page::render(&report);
+    let models = section(&models, "models");
+    assert!(models.contains("<td class=\"n\">100 <span class=\"muted\">(a 0.02 sample)</span></td>"), "{models}");
+    assert_eq!(models.matches("sample)").count(), 1, "only the sampled model: {models}");
 }
