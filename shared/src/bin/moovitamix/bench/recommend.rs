@@ -251,14 +251,15 @@ fn ml100k(path: &Path, config: &RecommendConfig, tune: bool) -> Result<(), AnyEr
     row("als", &evaluate(&recs, &test, EVAL_K, ni), Some(train_s), score_s, peak_memory_mib());
     println!("(coverage over all {ni} items; scoring = top-{EVAL_K} for all {nu} users; peak = process RSS)");
     if h.train_user_share < 1.0 {
-        let (m, trained_users, train_s) = user_sample(&train_listens, nu, ni, &h);
+        let (lists, trained_users, train_s) = user_sample(&train_listens, nu, ni, &h);
+        let m = evaluate(&lists, &test, EVAL_K, ni);
         println!(
             "training on a user sample (ALS_TRAIN_USER_SHARE {}): {trained_users} of {nu} users trained on ({:.1}%), the others folded in; all users: P@10 {:.4}, NDCG@10 {:.4}, coverage {:.4}; train s {train_s:.3}",
             h.train_user_share,
             100.0 * trained_users as f64 / nu as f64,
-            evaluate(&m, &test, EVAL_K, ni).precision,
-            evaluate(&m, &test, EVAL_K, ni).ndcg,
-            evaluate(&m, &test, EVAL_K, ni).coverage
+            m.precision,
+            m.ndcg,
+            m.coverage
         );
     }
     drift_on_ml100k(&listens, &train_listens, &test_listens, nu, ni, &h, config);
