@@ -1,5 +1,5 @@
 use super::format::HEADER_LEN;
-use super::kernels::{gramian, loss, regularized_gramian, solve_side, solve_user_exact, splitmix64};
+use super::kernels::{gramian, init_factors, loss, regularized_gramian, solve_side, solve_user_exact, solves_by_sized_and_general_copies, splitmix64};
 use super::*;
 use crate::recommend::interactions::Interactions;
 
@@ -42,6 +42,22 @@ fn cg_converges_to_the_cholesky_solution() {
         let (items, w) = data.by_user.row(u);
         let exact = solve_user_exact(&params, &model.item_factors, &yty, items, w);
         assert!(max_abs_diff(&exact, &x[u * 8..(u + 1) * 8]) < 1e-3, "user {u}");
+    }
+}
+
+#[test]
+fn the_copies_sized_for_common_factor_counts_solve_bit_for_bit_like_the_general_copy() {
+    let data = random_data(60, 50, 12, 11);
+    for k in [32, 64, 128] {
+        let params = AlsParams { factors: k, regularization: 0.5, alpha: 3.0, iterations: 1, cg_steps: 3, seed: 4 };
+        let x = init_factors(60, k, 4, 0);
+        let y = init_factors(50, k, 4, 1);
+        let g = regularized_gramian(&y, k, params.regularization);
+        for (sized, general) in solves_by_sized_and_general_copies(&x, &y, &g, &data.by_user, &params) {
+            assert_ne!(sized, x, "k {k}: the solve changed nothing");
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&sized), bits(&general), "k {k}: the sized copy must match the general one bit for bit");
+        }
     }
 }
 
