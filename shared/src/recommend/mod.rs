@@ -29,6 +29,7 @@ pub mod recipe;
 pub mod request;
 mod score;
 pub mod scoring;
+pub mod seen;
 pub mod split;
 mod summary;
 pub mod topk;

@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 const CARD_FILE: &str = "model.json";
+const SEEN_FILE: &str = "seen.bin";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelStoreError {
@@ -107,11 +108,13 @@ impl ModelStore {
         Self { store }
     }
 
-    /// Writes a version: its data first, its card last (create-only: a version is never rewritten).
-    pub async fn save(&self, card: &ModelCard, factors: Vec<u8>, ids: &IdTable) -> Result<(), ModelStoreError> {
+    /// Writes a version: its data first (`seen`: [`super::seen::encode`] of the pairs it was
+    /// trained on), its card last (create-only: a version is never rewritten).
+    pub async fn save(&self, card: &ModelCard, factors: Vec<u8>, ids: &IdTable, seen: Vec<u8>) -> Result<(), ModelStoreError> {
         let v = &card.version;
         self.store.put(&version_key(v, "factors.bin"), Bytes::from(factors), PutMode::Overwrite).await?;
         self.store.put(&version_key(v, "ids.bin"), Bytes::from(ids.to_bytes()), PutMode::Overwrite).await?;
+        self.store.put(&version_key(v, SEEN_FILE), Bytes::from(seen), PutMode::Overwrite).await?;
         let json = serde_json::to_vec_pretty(card).expect("a model card serialises");
         self.store.put(&version_key(v, CARD_FILE), Bytes::from(json), PutMode::Create).await?;
         Ok(())
@@ -144,6 +147,14 @@ impl ModelStore {
         let ids_data = self.store.get(&ids_key).await?.data;
         let ids = IdTable::from_bytes(&ids_data).map_err(|detail| ModelStoreError::Corrupt { key: ids_key, detail })?;
         Ok(StoredModel { card, factors, ids })
+    }
+
+    /// The `(user id, track id)` pairs a version was trained on, sorted and distinct; `None` for
+    /// a version stored before they were kept.
+    pub async fn seen(&self, version: &str) -> Result<Option<Vec<(i64, i64)>>, ModelStoreError> {
+        let key = version_key(version, SEEN_FILE);
+        let Some(object) = self.store.get_opt(&key).await? else { return Ok(None) };
+        super::seen::decode(&object.data).map(Some).map_err(|detail| ModelStoreError::Corrupt { key, detail })
     }
 
     /// The champion pointer and its entity tag (for the conditional replace), if there is one.
@@ -226,6 +237,7 @@ mod tests {
     use super::*;
     use crate::recommend::evaluation::Scores;
     use crate::recommend::ids::listens_hash;
+    use crate::recommend::seen;
     use crate::storage::MemoryStore;
 
     fn card(version: &str, promoted: bool) -> ModelCard {
@@ -276,13 +288,17 @@ mod tests {
         let models = ModelStore::new(Arc::new(MemoryStore::default()));
         let at: DateTime<Utc> = "2026-11-21T06:00:00Z".parse().unwrap();
         for (v, promoted) in [("v1", true), ("v2", true), ("v3", false), ("v4", false)] {
-            models.save(&card(v, promoted), vec![1, 2, 3], &ids()).await.unwrap();
+            models.save(&card(v, promoted), vec![1, 2, 3], &ids(), seen::encode([(1, 2)])).await.unwrap();
         }
-        assert!(matches!(models.save(&card("v1", true), vec![], &ids()).await, Err(ModelStoreError::Store(StoreError::AlreadyExists { .. }))));
+        assert!(matches!(models.save(&card("v1", true), vec![], &ids(), seen::encode([])).await, Err(ModelStoreError::Store(StoreError::AlreadyExists { .. }))));
         assert_eq!(models.versions().await.unwrap(), ["v1", "v2", "v3", "v4"]);
         let loaded = models.load("v2").await.unwrap();
         assert_eq!((loaded.card, &loaded.factors[..], loaded.ids), (card("v2", true), &[1u8, 2, 3][..], ids()));
         assert_eq!(models.refused_streak().await.unwrap(), 2);
+        assert_eq!(models.seen("v2").await.unwrap(), Some(vec![(1, 2)]));
+        assert_eq!(models.seen("v9").await.unwrap(), None, "a version stored before the pairs were kept has none");
+        models.store.put(&version_key("v4", SEEN_FILE), Bytes::from_static(b"damaged"), PutMode::Overwrite).await.unwrap();
+        assert!(matches!(models.seen("v4").await, Err(ModelStoreError::Corrupt { .. })));
 
         assert!(models.champion().await.unwrap().is_none());
         models.set_champion("v1", "promoted", None, at).await.unwrap();

@@ -4,7 +4,7 @@
 use super::inputs::{latest_curated_date, read_inputs, Inputs};
 use super::model_store::ModelCard;
 use super::training::{self, TrainingData};
-use super::{RecommendError, Recommender, TrainSummary, inputs};
+use super::{RecommendError, Recommender, TrainSummary, inputs, seen};
 use crate::metrics::Metric;
 use crate::trigger::latest_plausible_date;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -27,19 +27,27 @@ impl Recommender {
     }
 
     /// The champion as the candidate is compared with it: its recipe, and the stored model with
-    /// the listens it was trained on (their curated date re-read, of the users `inputs` holds:
-    /// those training reads), or why they cannot be read.
+    /// the `(user, track)` pairs it was trained on, or why they cannot be read. The pairs are
+    /// stored with the version; for a version stored before they were, its curated date is
+    /// re-read (of the users `inputs` holds: those training reads).
     async fn champion_input(&self, version: &str, inputs: &Arc<Inputs>) -> Result<Option<training::ChampionInput>, RecommendError> {
-        let Some(card) = self.models().card(version).await? else { return Ok(None) };
+        let models = self.models();
+        let Some(card) = models.card(version).await? else { return Ok(None) };
         let served = async {
             let model = self.load_serving(version).await.map_err(|e| format!("the stored champion is not readable: {e}"))?;
-            let seen_inputs = match card.data_date == inputs.date {
-                true => inputs.clone(),
-                false => Arc::new(read_inputs(&self.store, card.data_date, &|user_id| self.config.hyper.trains_on(user_id)).await.map_err(|e| format!("the champion's training listens are not readable: {e}"))?),
+            let seen = match models.seen(version).await.map_err(|e| format!("the champion's training pairs are not readable: {e}"))? {
+                Some(seen) => seen,
+                None => {
+                    let seen_inputs = match card.data_date == inputs.date {
+                        true => inputs.clone(),
+                        false => Arc::new(read_inputs(&self.store, card.data_date, &|user_id| self.config.hyper.trains_on(user_id)).await.map_err(|e| format!("the champion's training listens are not readable: {e}"))?),
+                    };
+                    let mut seen: Vec<(i64, i64)> = seen_inputs.listens.iter().map(|l| (l.user_id, l.track_id)).collect();
+                    seen.sort_unstable();
+                    seen.dedup();
+                    seen
+                }
             };
-            let mut seen: Vec<(i64, i64)> = seen_inputs.listens.iter().map(|l| (l.user_id, l.track_id)).collect();
-            seen.sort_unstable();
-            seen.dedup();
             Ok(training::ServedChampion { model, seen })
         }
         .await;
@@ -76,7 +84,7 @@ impl Recommender {
         let champion_data_date = champion_input.as_ref().map(|c| c.data_date);
         let settings = training::TrainSettings { holdout_share: self.config.holdout_share, gate: self.config.gate };
         let (listens, config) = (inputs.clone(), self.config.clone());
-        let (data, trained, train_ms) = tokio::task::spawn_blocking(move || {
+        let (data, trained, seen, train_ms) = tokio::task::spawn_blocking(move || {
             let data = TrainingData::new(&listens.listens);
             let cold = training::ColdStartInputs {
                 listens: &listens.listens,
@@ -89,7 +97,9 @@ impl Recommender {
             let drift = training::DriftInputs { recent: &listens.recent, recent_days: config.cold_start_recent_days };
             let clock = Instant::now();
             let trained = (!data.pairs.is_empty()).then(|| training::train(&data, hyper, champion_input.as_ref(), &settings, cold, Some(&drift)));
-            (data, trained, clock.elapsed().as_millis() as u64)
+            let train_ms = clock.elapsed().as_millis() as u64;
+            let seen = trained.is_some().then(|| seen::encode(data.seen_pairs()));
+            (data, trained, seen, train_ms)
         })
         .await
         .expect("training does not panic");
@@ -135,7 +145,7 @@ impl Recommender {
             train_ms,
             code_version: crate::manifest::code_version(),
         };
-        models.save(&card, trained.model.to_bytes(), &trained.ids).await?;
+        models.save(&card, trained.model.to_bytes(), &trained.ids, seen.unwrap_or_default()).await?;
         let champion_now = match promoted {
             true => Some(models.set_champion(run_id, "promoted", champion, now).await?.version),
             false => champion.map(|(c, _)| c.version),

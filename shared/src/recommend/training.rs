@@ -75,6 +75,18 @@ impl TrainingData {
         Self { users, tracks, pairs, first_listen_micros, last_listen_micros }
     }
 
+    /// Every distinct `(user id, track id)` pair, sorted: what a model trained on this data has
+    /// seen (stored with it, [`super::seen`]). `pairs` come grouped by user in id order, so only
+    /// each user's tracks are sorted, and no copy of all the pairs is made.
+    pub fn seen_pairs(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.pairs.chunk_by(|a, b| a.user == b.user).flat_map(|row| {
+            let user = self.users.id(row[0].user);
+            let mut tracks: Vec<i64> = row.iter().map(|p| self.tracks.id(p.item)).collect();
+            tracks.sort_unstable();
+            tracks.into_iter().map(move |track| (user, track))
+        })
+    }
+
     /// The matrix a model of `hyper` trains on, and the listens it was cut from ([`Recipe::matrix`]).
     pub fn matrix(&self, pairs: &[split::WeightedListen], hyper: &Recipe) -> TrainMatrix {
         hyper.matrix(self.users.len(), self.tracks.len(), pairs)

@@ -142,8 +142,8 @@ async fn gather_reads_model_cards_and_the_champion_through_the_store_and_notes_w
     let first = card("20261121T060000Z-aaaa", "2026-11-21T06:00:00Z", 0.2, None, Decision::Promote { reason: "ok".into() });
     let second = card("20261122T060000Z-bbbb", "2026-11-22T06:00:00Z", 0.1, Some(0.2), Decision::Refuse { reason: "no".into() });
     // Saved newest first: the report orders them by training time.
-    models.save(&second, vec![0; 8], &ids).await.unwrap();
-    models.save(&first, vec![0; 8], &ids).await.unwrap();
+    models.save(&second, vec![0; 8], &ids, crate::recommend::seen::encode([])).await.unwrap();
+    models.save(&first, vec![0; 8], &ids, crate::recommend::seen::encode([])).await.unwrap();
     models.set_champion(&first.version, "promoted", None, "2026-11-21T06:00:01Z".parse().unwrap()).await.unwrap();
     // A run manifest that names a partition manifest that is not there: a problem, not a failure.
     let broken = Partition::run(Zone::Raw, "2026-11-20".parse().unwrap()).manifest_key();
