@@ -149,12 +149,12 @@ impl ModelStore {
         Ok(StoredModel { card, factors, ids })
     }
 
-    /// The `(user id, track id)` pairs a version was trained on, sorted and distinct; `None` for
-    /// a version stored before they were kept.
-    pub async fn seen(&self, version: &str) -> Result<Option<Vec<(i64, i64)>>, ModelStoreError> {
+    /// The `(user id, track id)` pairs a version was trained on, sorted and distinct, of the
+    /// users `keep` accepts; `None` for a version stored before they were kept.
+    pub async fn seen(&self, version: &str, keep: &dyn Fn(i64) -> bool) -> Result<Option<Vec<(i64, i64)>>, ModelStoreError> {
         let key = version_key(version, SEEN_FILE);
         let Some(object) = self.store.get_opt(&key).await? else { return Ok(None) };
-        super::seen::decode(&object.data).map(Some).map_err(|detail| ModelStoreError::Corrupt { key, detail })
+        super::seen::decode(&object.data, keep).map(Some).map_err(|detail| ModelStoreError::Corrupt { key, detail })
     }
 
     /// The champion pointer and its entity tag (for the conditional replace), if there is one.
@@ -295,10 +295,10 @@ mod tests {
         let loaded = models.load("v2").await.unwrap();
         assert_eq!((loaded.card, &loaded.factors[..], loaded.ids), (card("v2", true), &[1u8, 2, 3][..], ids()));
         assert_eq!(models.refused_streak().await.unwrap(), 2);
-        assert_eq!(models.seen("v2").await.unwrap(), Some(vec![(1, 2)]));
-        assert_eq!(models.seen("v9").await.unwrap(), None, "a version stored before the pairs were kept has none");
+        assert_eq!(models.seen("v2", &|_| true).await.unwrap(), Some(vec![(1, 2)]));
+        assert_eq!(models.seen("v9", &|_| true).await.unwrap(), None, "a version stored before the pairs were kept has none");
         models.store.put(&version_key("v4", SEEN_FILE), Bytes::from_static(b"damaged"), PutMode::Overwrite).await.unwrap();
-        assert!(matches!(models.seen("v4").await, Err(ModelStoreError::Corrupt { .. })));
+        assert!(matches!(models.seen("v4", &|_| true).await, Err(ModelStoreError::Corrupt { .. })));
 
         assert!(models.champion().await.unwrap().is_none());
         models.set_champion("v1", "promoted", None, at).await.unwrap();

@@ -28,8 +28,9 @@ pub fn encode(pairs: impl IntoIterator<Item = (i64, i64)>) -> Vec<u8> {
     out
 }
 
-/// The pairs of [`encode`]'s bytes; what is truncated, unordered or trailing is refused.
-pub fn decode(data: &[u8]) -> Result<Vec<(i64, i64)>, String> {
+/// The pairs of [`encode`]'s bytes of the users `keep` accepts (the others' are checked, not
+/// held); what is truncated, unordered or trailing is refused.
+pub fn decode(data: &[u8], keep: &dyn Fn(i64) -> bool) -> Result<Vec<(i64, i64)>, String> {
     if data.len() < 16 || &data[..8] != MAGIC {
         return Err("not a seen-pairs file (bad magic)".into());
     }
@@ -45,7 +46,9 @@ pub fn decode(data: &[u8]) -> Result<Vec<(i64, i64)>, String> {
         if n > 0 && pair <= previous {
             return Err(format!("pair {n} {pair:?} is not after {previous:?}"));
         }
-        pairs.push(pair);
+        if keep(pair.0) {
+            pairs.push(pair);
+        }
         previous = pair;
     }
     if at != data.len() {
@@ -96,27 +99,32 @@ mod tests {
         pairs.extend((0..1000).flat_map(|u| (0..20).map(move |t| (10_000 + u, t * 37 + u % 5))));
         pairs.sort_unstable();
         let bytes = encode(pairs.iter().copied());
-        assert_eq!(decode(&bytes).unwrap(), pairs);
+        assert_eq!(decode(&bytes, &|_| true).unwrap(), pairs);
         assert!(bytes.len() < 16 + 3 * pairs.len(), "{} bytes for {} pairs", bytes.len(), pairs.len());
-        assert_eq!(decode(&encode([])).unwrap(), []);
+        assert_eq!(decode(&encode([]), &|_| true).unwrap(), []);
+        let odd_users: Vec<(i64, i64)> = pairs.iter().copied().filter(|(u, _)| u % 2 != 0).collect();
+        assert_eq!(decode(&bytes, &|u| u % 2 != 0).unwrap(), odd_users, "only the kept users' pairs are held");
+        // The format, pinned: (1, 2) (1, 5) (3, -1) as zigzagged differences.
+        let pinned = [MAGIC.as_slice(), &3u64.to_le_bytes(), &[2, 4, 0, 6, 4, 1]].concat();
+        assert_eq!(encode([(1, 2), (1, 5), (3, -1)]), pinned);
 
-        assert!(decode(&bytes[..bytes.len() - 1]).unwrap_err().contains("truncated"));
+        assert!(decode(&bytes[..bytes.len() - 1], &|_| true).unwrap_err().contains("truncated"));
         let mut long = bytes.clone();
         long.push(0);
-        assert!(decode(&long).unwrap_err().contains("1 bytes after"));
+        assert!(decode(&long, &|_| true).unwrap_err().contains("1 bytes after"));
         let mut bad = bytes.clone();
         bad[0] = b'X';
-        assert!(decode(&bad).unwrap_err().contains("magic"));
+        assert!(decode(&bad, &|_| true).unwrap_err().contains("magic"));
         // A repeated pair: the second's differences are zero.
         let mut repeated = encode([(3, 4)]);
         repeated[8] = 2;
         repeated.extend_from_slice(&[0, 0]);
-        assert!(decode(&repeated).unwrap_err().contains("is not after"), "{:?}", decode(&repeated));
+        assert!(decode(&repeated, &|_| true).unwrap_err().contains("is not after"), "{:?}", decode(&repeated, &|_| true));
         // A count far beyond the bytes fails as truncated, without allocating for it.
         let mut absurd = encode([]);
         absurd[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(decode(&absurd).unwrap_err().contains("truncated"));
+        assert!(decode(&absurd, &|_| true).unwrap_err().contains("truncated"));
         let overlong = [MAGIC.as_slice(), &1u64.to_le_bytes(), &[0xff; 10], &[0]].concat();
-        assert!(decode(&overlong).unwrap_err().contains("overflows"));
+        assert!(decode(&overlong, &|_| true).unwrap_err().contains("overflows"));
     }
 }

@@ -411,39 +411,47 @@ fn simulated_listens(config: &SimulatorConfig) -> Vec<inputs::Listen> {
 
 #[tokio::test]
 async fn the_champion_is_compared_as_served_through_the_pairs_stored_with_it_without_rereading_its_date() {
-    // Two identical histories: a champion trained on day 0, then a training on day 1.
-    let mut evaluations = Vec::new();
-    for stored_pairs in [true, false] {
-        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
-        curated_day(&store, 0).await;
-        curated_day(&store, 1).await;
-        let (r, _) = recommender(&store, &[]);
-        let t0 = train(&r, Some(day(0)), "20261101T070000Z-aaaa0000").await;
-        assert!(t0.promoted, "{t0:?}");
-        let models = ModelStore::new(store.clone());
-        // The version holds the distinct (user, track) pairs of the listens it was trained on.
-        let day0 = inputs::read_inputs(&store, day(0), &|_| true).await.unwrap();
-        let expected: std::collections::BTreeSet<(i64, i64)> = day0.listens.iter().map(|l| (l.user_id, l.track_id)).collect();
-        assert_eq!(models.seen(&t0.version).await.unwrap(), Some(expected.into_iter().collect::<Vec<_>>()));
-        let seen_key = crate::partition::model_version_key(&t0.version, "seen.bin");
-        match stored_pairs {
-            // With the pairs stored, day 0's listens are not read again: without their files
-            // (the date's commit left whole) the run still compares.
-            true => {
-                let day0_listens = format!("dt={}", day(0));
-                for o in store.list("curated/listen_events/").await.unwrap().iter().filter(|o| o.key.contains(&day0_listens) && o.key.ends_with(".parquet")) {
-                    store.delete(&o.key).await.unwrap();
+    // A champion trained on day 0, then a training on day 1: at the same share, and at a share
+    // raised from 0.5 (the champion never trained on the users the larger sample adds).
+    for (champion_share, candidate_share) in [("1", "1"), ("0.5", "1")] {
+        let mut evaluations = Vec::new();
+        for pairs in ["stored", "missing", "damaged"] {
+            let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+            curated_day(&store, 0).await;
+            curated_day(&store, 1).await;
+            let (r0, _) = recommender(&store, &[("ALS_TRAIN_USER_SHARE", champion_share)]);
+            let t0 = train(&r0, Some(day(0)), "20261101T070000Z-aaaa0000").await;
+            assert!(t0.promoted, "{t0:?}");
+            let models = ModelStore::new(store.clone());
+            // The version holds the distinct (user, track) pairs of the listens it was trained on.
+            let day0 = inputs::read_inputs(&store, day(0), &|u| r0.config.hyper.trains_on(u)).await.unwrap();
+            let expected: std::collections::BTreeSet<(i64, i64)> = day0.listens.iter().map(|l| (l.user_id, l.track_id)).collect();
+            assert_eq!(models.seen(&t0.version, &|_| true).await.unwrap(), Some(expected.into_iter().collect::<Vec<_>>()));
+            let seen_key = crate::partition::model_version_key(&t0.version, "seen.bin");
+            match pairs {
+                // With the pairs stored, day 0's listens are not read again: without their files
+                // (the date's commit left whole) the run still compares.
+                "stored" => {
+                    let day0_listens = format!("dt={}", day(0));
+                    for o in store.list("curated/listen_events/").await.unwrap().iter().filter(|o| o.key.contains(&day0_listens) && o.key.ends_with(".parquet")) {
+                        store.delete(&o.key).await.unwrap();
+                    }
+                    assert!(inputs::read_inputs(&store, day(0), &|_| true).await.is_err(), "day 0's listens are gone");
                 }
-                assert!(inputs::read_inputs(&store, day(0), &|_| true).await.is_err(), "day 0's listens are gone");
+                // A version stored before the pairs were kept, or whose pairs are damaged: its
+                // date is re-read.
+                "missing" => store.delete(&seen_key).await.unwrap(),
+                _ => {
+                    store.put(&seen_key, bytes::Bytes::from_static(b"MVSEEN01 damaged"), crate::storage::PutMode::Overwrite).await.unwrap();
+                }
             }
-            // A version stored before the pairs were kept: its date is re-read.
-            false => store.delete(&seen_key).await.unwrap(),
+            let (r1, _) = recommender(&store, &[("ALS_TRAIN_USER_SHARE", candidate_share)]);
+            let t1 = train(&r1, Some(day(1)), "20261102T070000Z-bbbb0000").await;
+            assert_eq!(t1.evaluation.served_unavailable, None, "pairs {pairs}");
+            let served = t1.evaluation.served.clone().expect("the champion is evaluated as served");
+            assert!(served.users > 0, "{served:?}");
+            evaluations.push(served);
         }
-        let t1 = train(&r, Some(day(1)), "20261102T070000Z-bbbb0000").await;
-        assert_eq!(t1.evaluation.served_unavailable, None, "stored pairs {stored_pairs}");
-        let served = t1.evaluation.served.clone().expect("the champion is evaluated as served");
-        assert!(served.users > 0, "{served:?}");
-        evaluations.push(served);
+        assert!(evaluations.iter().all(|e| *e == evaluations[0]), "shares {champion_share} then {candidate_share}: the stored pairs compare exactly as the re-read does: {evaluations:?}");
     }
-    assert_eq!(evaluations[0], evaluations[1], "the stored pairs compare exactly as the re-read did");
 }

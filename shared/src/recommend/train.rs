@@ -28,21 +28,28 @@ impl Recommender {
 
     /// The champion as the candidate is compared with it: its recipe, and the stored model with
     /// the `(user, track)` pairs it was trained on, or why they cannot be read. The pairs are
-    /// stored with the version; for a version stored before they were, its curated date is
-    /// re-read (of the users `inputs` holds: those training reads).
+    /// stored with the version, and only those of users both samples hold (the champion's,
+    /// and the candidate's: `inputs`) are kept. A version stored before they were, or whose
+    /// pairs are damaged, has its curated date re-read instead, under the same two samples.
     async fn champion_input(&self, version: &str, inputs: &Arc<Inputs>) -> Result<Option<training::ChampionInput>, RecommendError> {
         let models = self.models();
         let Some(card) = models.card(version).await? else { return Ok(None) };
+        let (candidate, champion) = (self.config.hyper, card.hyper);
+        let in_both_samples = move |user_id: i64| candidate.trains_on(user_id) && champion.trains_on(user_id);
         let served = async {
             let model = self.load_serving(version).await.map_err(|e| format!("the stored champion is not readable: {e}"))?;
-            let seen = match models.seen(version).await.map_err(|e| format!("the champion's training pairs are not readable: {e}"))? {
+            let stored = models.seen(version, &in_both_samples).await.unwrap_or_else(|e| {
+                tracing::warn!(champion = version, error = %e, "the champion's training pairs are not readable: its date is re-read");
+                None
+            });
+            let seen = match stored {
                 Some(seen) => seen,
                 None => {
                     let seen_inputs = match card.data_date == inputs.date {
                         true => inputs.clone(),
-                        false => Arc::new(read_inputs(&self.store, card.data_date, &|user_id| self.config.hyper.trains_on(user_id)).await.map_err(|e| format!("the champion's training listens are not readable: {e}"))?),
+                        false => Arc::new(read_inputs(&self.store, card.data_date, &in_both_samples).await.map_err(|e| format!("the champion's training listens are not readable: {e}"))?),
                     };
-                    let mut seen: Vec<(i64, i64)> = seen_inputs.listens.iter().map(|l| (l.user_id, l.track_id)).collect();
+                    let mut seen: Vec<(i64, i64)> = seen_inputs.listens.iter().filter(|l| in_both_samples(l.user_id)).map(|l| (l.user_id, l.track_id)).collect();
                     seen.sort_unstable();
                     seen.dedup();
                     seen
