@@ -73,9 +73,11 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// A LEB128 varint at `at` (moved past it). Its tenth byte may hold only the last bit, and then
+/// ends it, so the loop stops by the tenth byte.
 fn varint(data: &[u8], at: &mut usize) -> Result<u64, String> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
+    let (mut v, mut shift) = (0u64, 0);
+    loop {
         let Some(&byte) = data.get(*at) else { return Err(format!("truncated at byte {}", *at)) };
         *at += 1;
         if shift == 63 && byte > 1 {
@@ -85,8 +87,8 @@ fn varint(data: &[u8], at: &mut usize) -> Result<u64, String> {
         if byte < 0x80 {
             return Ok(v);
         }
+        shift += 7;
     }
-    Err(format!("a varint runs past 10 bytes at byte {}", *at - 1))
 }
 
 #[cfg(test)]

@@ -237,9 +237,9 @@ impl Simd {
 
     /// Solves one row, through a copy with the factor count as a constant for 64 (the default)
     /// and 128: every loop then has a known trip count (unrolled, no remainder, reductions kept
-    /// in vector registers): about a fifth faster at 64, a few percent at 128. Same operations in the same order, so the
-    /// result is bit-identical to the general copy's. Not 32: its AVX2 copy compiled to scalar
-    /// code and trained 1.7 times slower than the general one.
+    /// in vector registers): about a fifth faster at 64, a few percent at 128. Same operations
+    /// in the same order, so the result is bit-identical to the general copy's. Not 32: its
+    /// AVX2 copy compiled to scalar code and trained 1.7 times slower than the general one.
     #[allow(clippy::too_many_arguments)]
     #[inline]
     fn cg_row(self, x: &mut [f32], items: &[u32], w: &[f32], y: &[f32], g: &[f32], alpha: f32, steps: usize, ws: &mut Workspace) {
