@@ -2,9 +2,11 @@
 //!
 //! Standard Parquet that Athena, DuckDB and Spark read as is: strings are UTF8, timestamps are
 //! `TIMESTAMP(MICROS, isAdjustedToUTC=true)` (Arrow `Timestamp(Microsecond, "UTC")`), integers
-//! INT64/INT32, Snappy compression, row groups of `row_group_rows` rows and files of at most
-//! `file_rows` rows ([`Layout`]). The bytes depend only on the rows and these settings, so a
-//! re-run of a date writes byte-identical files.
+//! INT64/INT32, Snappy compression, row groups of `row_group_rows` rows (or one a file:
+//! [`Table::ONE_ROW_GROUP_PER_FILE`]) and files of at most `file_rows` rows ([`Layout`]). Columns
+//! are dictionary-encoded, each row group storing its own dictionaries, but for the ones stored as
+//! `DELTA_BINARY_PACKED` differences ([`super::Column::by_differences`]). The bytes depend only on
+//! the rows and these settings, so a re-run of a date writes byte-identical files.
 
 use super::{BATCH_ROWS, Interner, Table};
 use crate::commit::RunWriter;
@@ -15,9 +17,10 @@ use arrow_schema::ArrowError;
 use bytes::Bytes;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
-use parquet::basic::Compression;
+use parquet::basic::{Compression, Encoding as PageEncoding};
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,11 +48,17 @@ pub struct Layout {
 }
 
 impl Layout {
-    fn properties(&self) -> WriterProperties {
-        WriterProperties::builder()
+    /// Snappy, `T`'s row groups, and differences for the columns stored so.
+    fn properties<T: Table>(&self) -> WriterProperties {
+        let group_rows = if T::ONE_ROW_GROUP_PER_FILE { self.file_rows } else { self.row_group_rows };
+        let builder = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(self.row_group_rows))
-            .build()
+            .set_max_row_group_row_count(Some(group_rows));
+        T::columns().iter().filter(|c| c.by_differences).fold(builder, |b, c| {
+            let path = ColumnPath::from(c.name);
+            b.set_column_dictionary_enabled(path.clone(), false).set_column_encoding(path, PageEncoding::DELTA_BINARY_PACKED)
+        })
+        .build()
     }
 }
 
@@ -175,7 +184,7 @@ impl<T: Table> Encoding<T> {
         let encoder = std::thread::Builder::new()
             .name(format!("parquet-{}", T::NAME))
             .spawn(move || {
-                let mut file = ArrowWriter::try_new(Vec::new(), T::schema(), Some(layout.properties()))?;
+                let mut file = ArrowWriter::try_new(Vec::new(), T::schema(), Some(layout.properties::<T>()))?;
                 for mut rows in received {
                     if stop.load(Ordering::Relaxed) {
                         return Ok(Vec::new());
@@ -219,7 +228,7 @@ impl<T> Drop for Encoding<T> {
 
 /// Encodes rows as one Parquet file in memory (tests, tools).
 pub fn to_parquet<T: Table>(rows: &[T], layout: Layout) -> Result<Bytes, CodecError> {
-    let mut writer = ArrowWriter::try_new(Vec::new(), T::schema(), Some(layout.properties()))?;
+    let mut writer = ArrowWriter::try_new(Vec::new(), T::schema(), Some(layout.properties::<T>()))?;
     for chunk in rows.chunks(BATCH_ROWS) {
         writer.write(&T::to_batch(chunk)?)?;
     }

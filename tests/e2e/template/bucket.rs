@@ -28,6 +28,19 @@ pub fn check_bucket(t: &Value) -> Vec<String> {
     expect(rule_for("raw/").is_some_and(|r| !r["Transitions"].is_null()), "raw/ never moves to a colder class");
     expect(rule_for("quarantine/").is_some_and(|r| !r["ExpirationInDays"].is_null()), "quarantine/ never expires");
     expect(
+        rule_for("curated/listen_events/").is_some_and(|r| {
+            r["Status"] == "Enabled"
+                && as_list(&r["Transitions"]).iter().any(|tr| refers_to(&tr["StorageClass"], "CuratedListensColdStorageClass") && refers_to(&tr["TransitionInDays"], "CuratedListensTransitionDays"))
+        }),
+        "curated/listen_events/ (a full copy every date) never moves to CuratedListensColdStorageClass",
+    );
+    let prefix_of = |r: &Value| r["Prefix"].as_str().or(r["Filter"]["Prefix"].as_str()).unwrap_or("").to_owned();
+    let reaches_curated = |r: &Value| prefix_of(r).starts_with("curated/") || "curated/".starts_with(&prefix_of(r));
+    expect(
+        !rules.iter().any(|r| reaches_curated(r) && !r["ExpirationInDays"].is_null()),
+        "a rule expires curated/ objects (history is kept)",
+    );
+    expect(
         rule_for("raw/users/").is_some_and(|r| r["Status"] == "Enabled" && refers_to(&r["ExpirationInDays"], "RawUsersExpirationDays")),
         "raw/users/ (personal data as served) does not expire after RawUsersExpirationDays",
     );
@@ -77,4 +90,20 @@ fn raw_users_kept_forever_is_caught() {
         rules.retain(|r| r["Prefix"] != "raw/users/");
     });
     assert_caught(check_bucket(&t), "the raw users expiry", "raw/users/");
+}
+
+#[test]
+fn curated_listens_kept_in_standard_storage_or_expired_are_caught() {
+    let rules = |t: &mut Value| t["Resources"]["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"].as_array_mut().unwrap().clone();
+    let t = mutated(|t| {
+        let kept: Vec<Value> = rules(t).into_iter().filter(|r| r["Prefix"] != "curated/listen_events/").collect();
+        t["Resources"]["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"] = Value::Array(kept);
+    });
+    assert_caught(check_bucket(&t), "the curated listens transition", "curated/listen_events/");
+    let t = mutated(|t| {
+        let mut all = rules(t);
+        all.push(serde_json::json!({"Id": "x", "Status": "Enabled", "Prefix": "curated/", "ExpirationInDays": 400}));
+        t["Resources"]["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"] = Value::Array(all);
+    });
+    assert_caught(check_bucket(&t), "an expiry of curated history", "expires curated/");
 }

@@ -231,7 +231,7 @@ pub async fn run(args: &Args) -> Result<(), AnyError> {
         if layout.is_sample() {
             println!("{:>9} duckdb comparison skipped: a sampled day is not a day", "");
         } else if !args.no_duckdb {
-            match run_duckdb(&dir, day(0)) {
+            match run_duckdb(&dir, day(0), base.row_group_rows, base.file_rows) {
                 Ok(d) => println!(
                     "{:>9} duckdb {} day 1, JSON lines -> Parquet only: {:.2} s ({:.0} items/s, {} threads), peak {:.1} MiB (Python included); transform/duckdb time = {:.2}",
                     "",
@@ -422,7 +422,9 @@ print(json.dumps({"version": duckdb.__version__, "seconds": seconds,
                   "threads": str(con.execute("select current_setting('threads')").fetchone()[0])}))
 "#;
 
-fn run_duckdb(dir: &Path, date: NaiveDate) -> Result<DuckDbRun, String> {
+/// DuckDB writes the row groups transform writes: `row_group_rows` for tracks and users, one
+/// group per file of `file_rows` for the listen events.
+fn run_duckdb(dir: &Path, date: NaiveDate, row_group_rows: usize, file_rows: usize) -> Result<DuckDbRun, String> {
     let python = python();
     if !python.exists() {
         return Err(format!("no Python at {} (set MOOVITAMIX_PYTHON, or: python3 -m venv .tools/venv-readers && .tools/venv-readers/bin/pip install duckdb)", python.display()));
@@ -439,17 +441,17 @@ fn run_duckdb(dir: &Path, date: NaiveDate) -> Result<DuckDbRun, String> {
     CAST(created_at AS TIMESTAMP) AS created_at, CAST(updated_at AS TIMESTAMP) AS updated_at,
     sha256(concat_ws('|', id, name, artist, songwriters, duration, genres, album, created_at, updated_at)) AS row_hash
   FROM read_json('{tracks}', format = 'newline_delimited', columns = {{id: 'BIGINT', name: 'VARCHAR', artist: 'VARCHAR', songwriters: 'VARCHAR', duration: 'VARCHAR', genres: 'VARCHAR', album: 'VARCHAR', created_at: 'VARCHAR', updated_at: 'VARCHAR'}})
-  ORDER BY id) TO '{out}/tracks.parquet' (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 131072);
+  ORDER BY id) TO '{out}/tracks.parquet' (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE {row_group_rows});
 COPY (SELECT id, NULL::VARCHAR AS first_name, NULL::VARCHAR AS last_name, sha256('{SALT}' || lower(trim(email))) AS email_hash,
     gender, favorite_genres, nullif(lower(trim(favorite_genres)), '') AS favorite_genres_normalized,
     CAST(created_at AS TIMESTAMP) AS created_at, CAST(updated_at AS TIMESTAMP) AS updated_at,
     sha256(concat_ws('|', id, email, gender, favorite_genres, created_at, updated_at)) AS row_hash
   FROM read_json('{users}', format = 'newline_delimited', columns = {{id: 'BIGINT', first_name: 'VARCHAR', last_name: 'VARCHAR', email: 'VARCHAR', gender: 'VARCHAR', favorite_genres: 'VARCHAR', created_at: 'VARCHAR', updated_at: 'VARCHAR'}})
-  ORDER BY id) TO '{out}/users.parquet' (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 131072);
+  ORDER BY id) TO '{out}/users.parquet' (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE {row_group_rows});
 COPY (SELECT * FROM (SELECT user_id, unnest(items) AS track_id, CAST(generate_subscripts(items, 1) - 1 AS INTEGER) AS position,
     CAST(created_at AS TIMESTAMP) AS created_at, CAST(updated_at AS TIMESTAMP) AS updated_at
   FROM read_json('{listens}', format = 'newline_delimited', columns = {{user_id: 'BIGINT', items: 'BIGINT[]', created_at: 'VARCHAR', updated_at: 'VARCHAR'}}))
-  ORDER BY user_id, position) TO '{out}/listen_events.parquet' (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE 131072);
+  ORDER BY user_id, position) TO '{out}/listen_events.parquet' (FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE {file_rows});
 ",
         tracks = raw("tracks"),
         users = raw("users"),
