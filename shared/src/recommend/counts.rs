@@ -6,8 +6,9 @@
 
 use super::cold_start::RecentListen;
 use super::inputs::Listen;
+use crate::buckets::Bucket;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The listens that were new on the last days, counted per track and age in days.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -87,6 +88,70 @@ impl TrackCounts {
     }
 }
 
+/// Everyone's listens and listeners per track, counted as a read streams past them, so that a
+/// fanned plan that reads the date for training does not read it a second time for the counts.
+/// It relies on the curated files' order: each bucket's users by increasing id, a user's rows
+/// together ([`crate::buckets`]; buckets may interleave). Rows out of that order (files not
+/// written by transform) stop the count, and [`ListenCounter::finish`] gives `None`: the caller
+/// then counts by reading again, never with a user counted twice.
+pub struct ListenCounter {
+    buckets: u32,
+    /// Per bucket: the user whose rows are coming, with their tracks so far.
+    open: Vec<Option<(i64, Vec<i64>)>>,
+    by_track: HashMap<i64, (u64, u64)>,
+    in_order: bool,
+}
+
+impl ListenCounter {
+    /// A counter for a date whose listen events are in `buckets` buckets.
+    pub fn new(buckets: u32) -> Self {
+        Self { buckets, open: vec![None; buckets as usize], by_track: HashMap::new(), in_order: true }
+    }
+
+    /// Counts one listen row.
+    pub fn count(&mut self, user_id: i64, track_id: i64) {
+        if !self.in_order {
+            return;
+        }
+        let slot = Bucket::of_user(user_id, self.buckets).index as usize;
+        match &mut self.open[slot] {
+            Some((user, tracks)) if *user == user_id => tracks.push(track_id),
+            Some((user, _)) if *user > user_id => self.in_order = false,
+            open => {
+                if let Some((_, tracks)) = open.replace((user_id, vec![track_id])) {
+                    Self::close(&mut self.by_track, tracks);
+                }
+            }
+        }
+    }
+
+    /// Adds a user's tracks: one listen each, one listener per distinct track.
+    fn close(by_track: &mut HashMap<i64, (u64, u64)>, mut tracks: Vec<i64>) {
+        tracks.sort_unstable();
+        for same in tracks.chunk_by(|a, b| a == b) {
+            let (listens, listeners) = by_track.entry(same[0]).or_default();
+            *listens += same.len() as u64;
+            *listeners += 1;
+        }
+    }
+
+    /// The counts (no recent listens), or `None` when rows came out of order.
+    pub fn finish(mut self) -> Option<TrackCounts> {
+        if !self.in_order {
+            return None;
+        }
+        for (_, tracks) in self.open.iter_mut().filter_map(Option::take) {
+            Self::close(&mut self.by_track, tracks);
+        }
+        let mut counts = TrackCounts::default();
+        for (track, (listens, listeners)) in self.by_track {
+            counts.listens.insert(track, listens);
+            counts.listeners.insert(track, listeners);
+        }
+        Some(counts)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +176,51 @@ mod tests {
         assert_eq!(all.recent.weighted(7, |age| 1.0 - f64::from(age) / 7.0), [(10, 1.0 + 2.0 * (1.0 - 3.0 / 7.0))]);
         let round_trip: TrackCounts = serde_json::from_slice(&serde_json::to_vec(&all).unwrap()).unwrap();
         assert_eq!(round_trip, all, "the plan of a fanned scoring carries them as JSON");
+    }
+
+    /// Users 1..=60, user u listening to tracks u % 7, u % 5, u % 7 again and 100.
+    fn histories() -> Vec<Listen> {
+        (1..=60).flat_map(|u| [u % 7, u % 5, u % 7, 100].map(|t| listen(u, t))).collect()
+    }
+
+    #[test]
+    fn counting_while_streaming_gives_the_counts_of_a_second_read_whatever_the_buckets_interleave() {
+        let listens = histories();
+        let all = TrackCounts::new(&listens, &[]);
+        for buckets in [1, 4, 16] {
+            // Each bucket's rows in user order, the buckets taking turns row by row: a user's rows
+            // are never next to each other when several buckets are read at once.
+            let mut by_bucket: Vec<Vec<&Listen>> = vec![Vec::new(); buckets as usize];
+            for l in &listens {
+                by_bucket[Bucket::of_user(l.user_id, buckets).index as usize].push(l);
+            }
+            let mut counter = ListenCounter::new(buckets);
+            for i in 0..listens.len() {
+                for rows in &by_bucket {
+                    if let Some(l) = rows.get(i) {
+                        counter.count(l.user_id, l.track_id);
+                    }
+                }
+            }
+            assert_eq!(counter.finish(), Some(all.clone()), "{buckets} buckets");
+        }
+    }
+
+    #[test]
+    fn rows_out_of_user_order_give_no_count_rather_than_a_listener_twice() {
+        let listens = histories();
+        // User 3's rows split by user 4's (one bucket): counted so, 3 would be two listeners.
+        let mut split = listens.clone();
+        let at = split.iter().position(|l| l.user_id == 4).unwrap();
+        split.swap(at - 1, at);
+        // User 9 before user 8.
+        let mut descending = listens.clone();
+        let (eight, nine) = (descending.iter().position(|l| l.user_id == 8).unwrap(), descending.iter().position(|l| l.user_id == 9).unwrap());
+        descending[eight..nine + 4].rotate_left(4);
+        for rows in [split, descending] {
+            let mut counter = ListenCounter::new(1);
+            rows.iter().for_each(|l| counter.count(l.user_id, l.track_id));
+            assert_eq!(counter.finish(), None);
+        }
     }
 }

@@ -6,8 +6,9 @@
 //!
 //! 1. [`Recommender::plan_score`]: trains first if due (as a whole scoring does; training reads
 //!    the date whole), fixes the model every bucket scores with, and counts everyone's listens
-//!    one bucket at a time ([`TrackCounts`]: popularity, cold start and drift need them, whoever
-//!    is scored): the plan, `recommendations/dt=D/run=<id>/_fanout/plan.json`.
+//!    ([`TrackCounts`]: popularity, cold start and drift need them, whoever is scored), during
+//!    training's read when it trained, else one bucket at a time: the plan,
+//!    `recommendations/dt=D/run=<id>/_fanout/plan.json`.
 //! 2. [`Recommender::score_bucket`], once per bucket k: the users of bucket k, with their own
 //!    listens and the plan's counts and model, into `run=<id>/bucket-k-of-B/` (Parquet) and
 //!    `run=<id>/_jsonl/bucket-k-of-B/` (the export), and the bucket's record. A bucket writes
@@ -19,7 +20,7 @@
 //! A user's list depends only on their own listens, the counts and the model, so the committed
 //! rows are those of a whole scoring of D (each bucket's files in user order).
 
-use super::counts::TrackCounts;
+use super::counts::{ListenCounter, TrackCounts};
 use super::inputs::{InputError, for_each_recent, read_committed_inputs, read_listens};
 use super::score::ScoredPart;
 use super::{FUNCTION, RecommendError, Recommender, ScoreSummary, TrainSummary};
@@ -161,19 +162,34 @@ impl Recommender {
         let committed = self.curated(date).await?;
         let buckets = listen_buckets(&committed, date)?;
         tracing::info!(%date, run_id, buckets, curated = %committed.run.run_id, "fanned scoring: planning");
-        // Training reads the date (its users, or the recipe's sample of them) only when it is due.
-        let trained = match self.needs_training(date, invocation.started_at).await? {
-            true => self.train_for_scoring(&Arc::new(self.read_for_training(date).await?), run_id).await?,
-            false => None,
+        // Training reads the date (its users, or the recipe's sample of them) only when it is
+        // due, and then counts everyone's listens as they stream past.
+        let (trained, counted) = match self.needs_training(date, invocation.started_at).await? {
+            true => {
+                let mut everyone = ListenCounter::new(buckets);
+                let inputs = self.read_for_training_from(date, &committed, Some(&mut everyone)).await?;
+                let counted = everyone.finish();
+                if counted.is_none() {
+                    tracing::warn!(%date, "curated listen events out of user order: counted by a second read");
+                }
+                (self.train_for_scoring(&Arc::new(inputs), run_id).await?, counted)
+            }
+            false => (None, None),
         };
         let model_version = self.models().champion().await?.map(|(c, _)| c.version);
-        // One bucket's listens in memory at a time, and the recent listens batch by batch: the
-        // plan holds no more than a bucket does.
-        let mut counts = TrackCounts::default();
+        // Otherwise one bucket's listens in memory at a time, and the recent listens batch by
+        // batch: the plan holds no more than a bucket does.
+        let mut counts = match counted {
+            Some(counts) => counts,
+            None => {
+                let mut counts = TrackCounts::default();
+                for bucket in Bucket::all(buckets) {
+                    counts.add(TrackCounts::new(&read_listens(&self.store, date, &committed, Some(bucket), &|_| true, None).await?, &[]));
+                }
+                counts
+            }
+        };
         for_each_recent(&self.store, date, self.config.cold_start_recent_days, |batch| counts.recent.count(&batch)).await?;
-        for bucket in Bucket::all(buckets) {
-            counts.add(TrackCounts::new(&read_listens(&self.store, date, &committed, Some(bucket), &|_| true).await?, &[]));
-        }
         let plan = ScorePlan { date, run_id: run_id.to_owned(), buckets, curated_run: committed.run.run_id.clone(), model_version, top_k: self.config.top_k, trained, counts };
         let writer = self.writer(date, invocation.run_id.clone());
         fanout::put_record(&writer, record_key(date, run_id, FANOUT_PLAN_FILE), &plan).await?;
@@ -187,7 +203,7 @@ impl Recommender {
             return Err(FanoutError::WrongBucket { bucket, count: plan.buckets }.into());
         }
         let committed = self.planned_curated(&plan).await?;
-        let inputs = Arc::new(read_committed_inputs(&self.store, date, &committed, Some(bucket), &|_| true).await?);
+        let inputs = Arc::new(read_committed_inputs(&self.store, date, &committed, Some(bucket), &|_| true, None).await?);
         let model = match &plan.model_version {
             Some(version) => Some(self.load_serving(version).await?),
             None => None,

@@ -9,7 +9,7 @@ use crate::storage::{Store, StoreError};
 use crate::codec::{CodecError, Interner, Table, TableReader};
 use crate::curated::{ListenItem, TableName, TrackRow, UserRow, Version};
 use super::cold_start::RecentListen;
-use super::counts::TrackCounts;
+use super::counts::{ListenCounter, TrackCounts};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -130,10 +130,21 @@ async fn for_each_batch<T: Table>(
 }
 
 /// The listen events of a committed curated date, of one bucket of users when given, of the
-/// users `keep` accepts (the others' are dropped batch by batch, never held).
-pub async fn read_listens(store: &Arc<dyn Store>, date: NaiveDate, committed: &crate::commit::CommittedRun, bucket: Option<Bucket>, keep: &dyn Fn(i64) -> bool) -> Result<Vec<Listen>, InputError> {
+/// users `keep` accepts (the others' are dropped batch by batch, never held); `everyone`, when
+/// given, counts every row read, kept or not.
+pub async fn read_listens(
+    store: &Arc<dyn Store>,
+    date: NaiveDate,
+    committed: &crate::commit::CommittedRun,
+    bucket: Option<Bucket>,
+    keep: &dyn Fn(i64) -> bool,
+    mut everyone: Option<&mut ListenCounter>,
+) -> Result<Vec<Listen>, InputError> {
     let mut listens = Vec::new();
     for_each_batch::<ListenItem>(store, date, committed, TableName::ListenEvents, bucket, |batch| {
+        if let Some(counter) = everyone.as_deref_mut() {
+            batch.iter().for_each(|e| counter.count(e.user_id, e.track_id));
+        }
         listens.extend(batch.into_iter().filter(|e| keep(e.user_id)).map(|e| Listen {
             user_id: e.user_id,
             track_id: e.track_id,
@@ -148,15 +159,27 @@ pub async fn read_listens(store: &Arc<dyn Store>, date: NaiveDate, committed: &c
 /// Reads `date`'s committed curated tables, with the listens of the users `keep` accepts;
 /// refuses a date transform has not committed.
 pub async fn read_inputs(store: &Arc<dyn Store>, date: NaiveDate, keep: &dyn Fn(i64) -> bool) -> Result<Inputs, InputError> {
-    let committed = read_committed(store.as_ref(), Zone::Curated, date).await.map_err(|source| InputError::NotReadable { date, source })?;
-    read_committed_inputs(store, date, &committed, None, keep).await
+    read_committed_inputs(store, date, &read_committed_date(store.as_ref(), date).await?, None, keep, None).await
+}
+
+/// The curated commit of `date`.
+pub async fn read_committed_date(store: &dyn Store, date: NaiveDate) -> Result<crate::commit::CommittedRun, InputError> {
+    read_committed(store, Zone::Curated, date).await.map_err(|source| InputError::NotReadable { date, source })
 }
 
 /// The inputs of a committed curated date: of the users of `bucket` only when given (their
-/// listens and their rows), with every track; the listens of the users `keep` accepts.
-pub async fn read_committed_inputs(store: &Arc<dyn Store>, date: NaiveDate, committed: &crate::commit::CommittedRun, bucket: Option<Bucket>, keep: &dyn Fn(i64) -> bool) -> Result<Inputs, InputError> {
+/// listens and their rows), with every track; the listens of the users `keep` accepts, and
+/// every listen read counted into `everyone` when given ([`read_listens`]).
+pub async fn read_committed_inputs(
+    store: &Arc<dyn Store>,
+    date: NaiveDate,
+    committed: &crate::commit::CommittedRun,
+    bucket: Option<Bucket>,
+    keep: &dyn Fn(i64) -> bool,
+    everyone: Option<&mut ListenCounter>,
+) -> Result<Inputs, InputError> {
     let fetch_started_at = FetchStarted::recorded(&committed.run);
-    let listens = read_listens(store, date, committed, bucket, keep).await?;
+    let listens = read_listens(store, date, committed, bucket, keep, everyone).await?;
     let mut inputs = Inputs { date, fetch_started_at, listens, ..Inputs::default() };
     let mut genres: HashMap<Arc<str>, Arc<str>> = HashMap::new();
     let mut genre = |g: Option<&str>| g.map(|g| genres.entry(g.into()).or_insert_with(|| g.into()).clone());

@@ -40,7 +40,7 @@ pub use error::RecommendError;
 pub use score::read_recommendations;
 pub use summary::{Outcome, RollbackSummary, ScoreSummary, TrainSummary, UnpinSummary};
 
-use crate::commit::CommitSettings;
+use crate::commit::{CommitSettings, CommittedRun};
 use crate::aws::AwsConfig;
 use crate::config::Config;
 use config::RecommendConfig;
@@ -49,7 +49,8 @@ use crate::metrics::Metrics;
 use crate::storage::Store;
 use crate::trigger::check_logical_date;
 use chrono::{NaiveDate, Utc};
-use inputs::{Inputs, read_inputs};
+use counts::ListenCounter;
+use inputs::{Inputs, read_committed_inputs};
 use model_store::ModelStore;
 use request::Request;
 use serde_json::Value;
@@ -117,18 +118,26 @@ impl Recommender {
 
     /// A date's inputs with the listens new on the last `COLD_START_RECENT_DAYS` dates: everyone's.
     async fn read_with_recent(&self, date: NaiveDate) -> Result<Inputs, RecommendError> {
-        self.read_with_recent_of(date, &|_| true).await
+        let committed = inputs::read_committed_date(self.store.as_ref(), date).await?;
+        self.read_with_recent_of(date, &committed, &|_| true, None).await
     }
 
     /// [`Self::read_with_recent`] of the users training reads ([`recipe::Recipe::trains_on`]): the
     /// others' listens are dropped as they are read, so a sample bounds training's memory.
     async fn read_for_training(&self, date: NaiveDate) -> Result<Inputs, RecommendError> {
-        let hyper = self.config.hyper;
-        self.read_with_recent_of(date, &|user_id| hyper.trains_on(user_id)).await
+        let committed = inputs::read_committed_date(self.store.as_ref(), date).await?;
+        self.read_for_training_from(date, &committed, None).await
     }
 
-    async fn read_with_recent_of(&self, date: NaiveDate, keep: &dyn Fn(i64) -> bool) -> Result<Inputs, RecommendError> {
-        let mut inputs = read_inputs(&self.store, date, keep).await?;
+    /// [`Self::read_for_training`] of a curated commit, counting everyone's listens on the way
+    /// into `everyone` when given (a fanned plan's counts, without a second read of the date).
+    async fn read_for_training_from(&self, date: NaiveDate, committed: &CommittedRun, everyone: Option<&mut ListenCounter>) -> Result<Inputs, RecommendError> {
+        let hyper = self.config.hyper;
+        self.read_with_recent_of(date, committed, &|user_id| hyper.trains_on(user_id), everyone).await
+    }
+
+    async fn read_with_recent_of(&self, date: NaiveDate, committed: &CommittedRun, keep: &dyn Fn(i64) -> bool, everyone: Option<&mut ListenCounter>) -> Result<Inputs, RecommendError> {
+        let mut inputs = read_committed_inputs(&self.store, date, committed, None, keep, everyone).await?;
         inputs.recent = inputs::read_recent(&self.store, date, self.config.cold_start_recent_days, keep).await?;
         Ok(inputs)
     }

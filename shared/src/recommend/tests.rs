@@ -37,11 +37,20 @@ fn config(overrides: &[(&str, &str)]) -> Config {
 
 /// Commits raw day `k` from the simulator and transforms it, as fetch and transform would.
 async fn curated_day(store: &Arc<dyn Store>, k: u64) {
+    curated_day_in(store, k, 1).await;
+}
+
+/// [`curated_day`] with the listen history in `buckets` buckets, transformed fanned out (its
+/// phases in this process) when more than one.
+async fn curated_day_in(store: &Arc<dyn Store>, k: u64, buckets: u32) {
     let dataset = Dataset::new(&sim(k));
     let at = crate::transform::as_of(day(k)) + chrono::Duration::hours(6);
     let mut raw = RawWriter::new(store.clone(), day(k), &format!("fetch-{k}"), at, 10_000).await.unwrap();
     for entity in Entity::ALL {
-        raw.entity(entity, dataset.rows(entity.as_str())).await.unwrap();
+        match entity {
+            Entity::ListenHistory => raw.entity_in_buckets(entity, dataset.rows(entity.as_str()), buckets, |r| r["user_id"].as_i64().unwrap()).await.unwrap(),
+            _ => raw.entity(entity, dataset.rows(entity.as_str())).await.unwrap(),
+        };
     }
     raw.commit(at).await.unwrap();
     let c = config(&[("DQ_MAX_ROW_COUNT_CHANGE", "1")]);
@@ -53,7 +62,38 @@ async fn curated_day(store: &Arc<dyn Store>, k: u64) {
         config: c.transform,
         commit: crate::commit::CommitSettings::default(),
     };
-    t.run(day(k), &format!("transform-{k}")).await.unwrap();
+    let run_id = format!("transform-{k}");
+    if buckets == 1 {
+        t.run(day(k), &run_id).await.unwrap();
+        return;
+    }
+    let run = crate::commit::RunId::from(run_id.as_str());
+    t.prepare(day(k), &run).await.unwrap();
+    for bucket in crate::buckets::Bucket::all(buckets) {
+        t.transform_bucket(day(k), &run, bucket).await.unwrap();
+    }
+    t.commit_fanned(day(k), &run_id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_fanned_plan_counts_everyone_while_training_reads_its_sample_as_a_second_read_would() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    curated_day_in(&store, 0, 4).await;
+    let (r, _) = recommender(&store, &[("ALS_TRAIN_USER_SHARE", "0.5")]);
+    let committed = inputs::read_committed_date(store.as_ref(), day(0)).await.unwrap();
+    let mut everyone = counts::ListenCounter::new(4);
+    let sample = r.read_for_training_from(day(0), &committed, Some(&mut everyone)).await.unwrap();
+    let mut reread = counts::TrackCounts::default();
+    let mut listens = 0;
+    for bucket in crate::buckets::Bucket::all(4) {
+        let read = inputs::read_listens(&store, day(0), &committed, Some(bucket), &|_| true, None).await.unwrap();
+        listens += read.len();
+        reread.add(counts::TrackCounts::new(&read, &[]));
+    }
+    assert!(0 < sample.listens.len() && sample.listens.len() < listens * 3 / 4, "training kept its sample: {} of {listens}", sample.listens.len());
+    let counted = everyone.finish().expect("transform's buckets stream in the order the count needs");
+    assert_eq!(counted.listens.values().sum::<u64>(), listens as u64);
+    assert_eq!(counted, reread);
 }
 
 fn recommender(store: &Arc<dyn Store>, overrides: &[(&str, &str)]) -> (Recommender, Arc<MemorySink>) {

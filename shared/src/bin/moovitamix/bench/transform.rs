@@ -82,6 +82,10 @@ pub struct Args {
     /// Then train on days 1 (not counted) and 2 (measured apart) and score day 2, as the transform ran (whole or fanned out).
     #[arg(long)]
     score: bool,
+    /// With --score: day 2's scoring trains first, as on a retraining day (in its plan when fanned
+    /// out), instead of a train request before it.
+    #[arg(long, requires = "score")]
+    score_trains: bool,
 }
 
 /// How a size is transformed: whole in this process, or fanned out over child processes.
@@ -127,7 +131,11 @@ pub async fn run(args: &Args) -> Result<(), AnyError> {
     let layout = Layout::of(args)?;
     let list = args.users.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
     let no_duckdb = if args.no_duckdb { " --no-duckdb" } else { "" };
-    let score = if args.score { " --score" } else { "" };
+    let score = match (args.score, args.score_trains) {
+        (true, true) => " --score --score-trains",
+        (true, false) => " --score",
+        _ => "",
+    };
     println!("transform benchmark: cargo run --release -p moovitamix -- bench transform --users {list} --listens-per-user {}{no_duckdb}{}{score}", args.listens_per_user, layout.flags());
     let base = settings(Path::new("."))?.transform;
     println!(
@@ -226,7 +234,7 @@ pub async fn run(args: &Args) -> Result<(), AnyError> {
         }
         println!("{:>9} (raw data for both days generated and committed in {:.1} s, not counted)", "", generated.as_secs_f64());
         if args.score {
-            score_day(&store, &config, &runner, &layout, day(1)).await?;
+            score_day(&store, &config, &runner, &layout, day(1), args.score_trains).await?;
         }
         if layout.is_sample() {
             println!("{:>9} duckdb comparison skipped: a sampled day is not a day", "");
@@ -250,10 +258,11 @@ pub async fn run(args: &Args) -> Result<(), AnyError> {
     Ok(())
 }
 
-/// Trains on the day before `date` (not counted) and on `date` (measured apart), then scores it whole or fanned out as `layout` says and prints
-/// what scoring used: wall, CPU (this process and its children), peak memory, per child too.
-async fn score_day(store: &Arc<dyn Store>, config: &Config, runner: &LocalFanout, layout: &Layout, date: NaiveDate) -> Result<(), AnyError> {
-    let recommender = Recommender {
+/// Trains on the day before `date` (not counted) and on `date` (measured apart; with `trains`,
+/// the scoring trains first instead), then scores it whole or fanned out as `layout` says and
+/// prints what scoring used: wall, CPU (this process and its children), peak memory, per child too.
+async fn score_day(store: &Arc<dyn Store>, config: &Config, runner: &LocalFanout, layout: &Layout, date: NaiveDate, trains: bool) -> Result<(), AnyError> {
+    let mut recommender = Recommender {
         store: store.clone(),
         metrics: Metrics::new("recommend", "bench", Arc::new(MemorySink::default())),
         config: config.recommend.clone(),
@@ -266,6 +275,50 @@ async fn score_day(store: &Arc<dyn Store>, config: &Config, runner: &LocalFanout
         Outcome::Train(t) if t.promoted => "day 1's model the champion",
         _ => "no champion: day 1's model was refused",
     };
+    if trains {
+        // Any listen added since day 1's model makes training due.
+        recommender.config.retrain_share = 0.0;
+    } else {
+        train_day(&recommender, config, champion, date).await?;
+    }
+    trim_heap();
+    reset_peak_memory();
+    let (cpu0, children0, wall0) = (cpu_time(), children_cpu_time(), Instant::now());
+    let (summary, fanned) = match layout.buckets {
+        1 => match recommender.run(Request::Score { date }, "bench-score").await? {
+            Outcome::Score(s) => (s, None),
+            other => return Err(format!("a score request answered {other:?}").into()),
+        },
+        _ => {
+            let f = runner.score(&recommender, date, "bench-score".into()).await?;
+            (f.summary.clone(), Some(f))
+        }
+    };
+    let wall = wall0.elapsed().as_secs_f64();
+    let (own_cpu, own_peak) = (cpu_time() - cpu0, peak_memory_mib());
+    let cpu = own_cpu + (children_cpu_time() - children0);
+    let peak = fanned.iter().flat_map(|f| &f.children).filter_map(|c| c.report.as_ref()?.peak_rss_mib).fold(own_peak, f64::max);
+    let trained = match &summary.trained {
+        Some(t) => format!(", trained first ({} listen items kept, {:.2} s in the solver and gate)", t.listens, t.train_ms as f64 / 1000.0),
+        None => String::new(),
+    };
+    println!(
+        "{:>9} scoring day 2{trained}: {} users ({} cold start), {} rows, {wall:.2} s wall, {:.2} s cpu, peak {peak:.1} MiB; this process {:.2} s cpu, peak {own_peak:.1} MiB",
+        "",
+        summary.users,
+        summary.cold_start,
+        summary.rows,
+        cpu.as_secs_f64(),
+        own_cpu.as_secs_f64()
+    );
+    if let Some(f) = &fanned {
+        print_fanout(f);
+    }
+    Ok(())
+}
+
+/// Day 2's training as a train request, measured.
+async fn train_day(recommender: &Recommender, config: &Config, champion: &str, date: NaiveDate) -> Result<(), AnyError> {
     trim_heap();
     reset_peak_memory();
     let (cpu0, wall0) = (cpu_time(), Instant::now());
@@ -285,35 +338,6 @@ async fn score_day(store: &Arc<dyn Store>, config: &Config, runner: &LocalFanout
         (cpu_time() - cpu0).as_secs_f64(),
         peak_memory_mib()
     );
-    trim_heap();
-    reset_peak_memory();
-    let (cpu0, children0, wall0) = (cpu_time(), children_cpu_time(), Instant::now());
-    let (summary, fanned) = match layout.buckets {
-        1 => match recommender.run(Request::Score { date }, "bench-score").await? {
-            Outcome::Score(s) => (s, None),
-            other => return Err(format!("a score request answered {other:?}").into()),
-        },
-        _ => {
-            let f = runner.score(&recommender, date, "bench-score".into()).await?;
-            (f.summary.clone(), Some(f))
-        }
-    };
-    let wall = wall0.elapsed().as_secs_f64();
-    let (own_cpu, own_peak) = (cpu_time() - cpu0, peak_memory_mib());
-    let cpu = own_cpu + (children_cpu_time() - children0);
-    let peak = fanned.iter().flat_map(|f| &f.children).filter_map(|c| c.report.as_ref()?.peak_rss_mib).fold(own_peak, f64::max);
-    println!(
-        "{:>9} scoring day 2: {} users ({} cold start), {} rows, {wall:.2} s wall, {:.2} s cpu, peak {peak:.1} MiB; this process {:.2} s cpu, peak {own_peak:.1} MiB",
-        "",
-        summary.users,
-        summary.cold_start,
-        summary.rows,
-        cpu.as_secs_f64(),
-        own_cpu.as_secs_f64()
-    );
-    if let Some(f) = &fanned {
-        print_fanout(f);
-    }
     Ok(())
 }
 
