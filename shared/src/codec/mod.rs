@@ -109,9 +109,10 @@ pub trait Table: Sized + Send + 'static {
     const NAME: &'static str;
     /// Every column, in file order.
     fn columns() -> Vec<Column>;
-    /// Written as one row group per file instead of groups of the layout's `row_group_rows`: each
-    /// group stores its own dictionaries, and a listen table's track dictionary (up to 800 KB at
-    /// 100,000 tracks) stored every 131,072 rows doubled the table's size.
+    /// Written as one row group per file instead of groups of the layout's `row_group_rows`, with
+    /// dictionaries of up to 8 MiB: each group stores its own dictionaries, and a listen table's
+    /// track dictionary (up to 800 KB at 100,000 tracks) stored every 131,072 rows doubled the
+    /// table's size.
     const ONE_ROW_GROUP_PER_FILE: bool = false;
     fn schema() -> SchemaRef {
         schema(Self::columns())

@@ -40,6 +40,9 @@ pub enum CodecError {
     Thread(std::io::Error),
 }
 
+/// The dictionary limit of a table written as one row group per file.
+const DICTIONARY_OF_A_FILE_BYTES: usize = 8 << 20;
+
 /// How part files are cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
@@ -50,10 +53,13 @@ pub struct Layout {
 impl Layout {
     /// Snappy, `T`'s row groups, and differences for the columns stored so.
     fn properties<T: Table>(&self) -> WriterProperties {
-        let group_rows = if T::ONE_ROW_GROUP_PER_FILE { self.file_rows } else { self.row_group_rows };
-        let builder = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(group_rows));
+        let builder = WriterProperties::builder().set_compression(Compression::SNAPPY);
+        let builder = match T::ONE_ROW_GROUP_PER_FILE {
+            // A dictionary past its limit falls back to plain values for the rest of the group:
+            // 1 MiB (the default) holds 131,072 ids, 8 MiB a million.
+            true => builder.set_max_row_group_row_count(Some(self.file_rows)).set_dictionary_page_size_limit(DICTIONARY_OF_A_FILE_BYTES),
+            false => builder.set_max_row_group_row_count(Some(self.row_group_rows)),
+        };
         T::columns().iter().filter(|c| c.by_differences).fold(builder, |b, c| {
             let path = ColumnPath::from(c.name);
             b.set_column_dictionary_enabled(path.clone(), false).set_column_encoding(path, PageEncoding::DELTA_BINARY_PACKED)

@@ -153,4 +153,20 @@ mod tests {
         assert!(position.dictionary_page_offset().is_none(), "no dictionary");
         assert!(position.compressed_size() < rows.len() as i64 / 8, "{} bytes for {} positions", position.compressed_size(), rows.len());
     }
+
+    #[test]
+    fn a_file_of_more_tracks_than_a_default_dictionary_holds_keeps_them_in_its_dictionary() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        // 150,000 distinct ten-digit track ids: past the 131,072 that 1 MiB of dictionary holds,
+        // the rest of the column would be plain values, 8 bytes each.
+        let at = DateTime::from_timestamp(0, 0).unwrap();
+        let rows: Vec<ListenEvent> = (0..600_000)
+            .map(|i| ListenEvent { user_id: i / 1000, track_id: 1_000_000_000 + (i * 7919 % 150_000) * 1_000_003, position: (i % 1000) as i32, created_at: at, updated_at: at, is_new: false, carried_forward: false })
+            .collect();
+        let file = to_parquet(&rows, Layout { row_group_rows: 1024, file_rows: 1 << 20 }).unwrap();
+        let reader = SerializedFileReader::new(file).unwrap();
+        let track = reader.metadata().row_group(0).columns().iter().find(|c| c.column_path().string() == TRACK_ID.name).unwrap().clone();
+        // A dictionary of 1.2 MB and 18-bit indices: about 4.3 bytes a row.
+        assert!(track.compressed_size() < rows.len() as i64 * 5, "{} bytes for {} track ids", track.compressed_size(), rows.len());
+    }
 }

@@ -13,7 +13,7 @@ pub const VARIABLES: &[Variable] = &[
     Variable { name: "DQ_MAX_ROW_COUNT_CHANGE", default: "0.2", range: Real(0.0, 1.0), meaning: "transform: a table whose row count moves by more than this share versus the previous date gets a `row_count_change` warning." },
     Variable { name: "DQ_MAX_CURRENT_DROP", default: "0.1", range: Real(0.0, 1.0), meaning: "transform: the run fails and commits nothing when a table's current rows (listen_events: rows) fall by more than this share versus the previous date (0..=1)." },
     Variable { name: "TRANSFORM_ROW_GROUP_ROWS", default: "131072", range: Whole(1024, 16_777_216), meaning: "transform: rows per Parquet row group; the listen tables write one group per file (see Storage cost)." },
-    Variable { name: "TRANSFORM_FILE_ROWS", default: "1048576", range: Whole(1024, 1_000_000_000), meaning: "transform: rows per Parquet file before a new part starts." },
+    Variable { name: "TRANSFORM_FILE_ROWS", default: "1048576", range: Whole(1024, 1_000_000_000), meaning: "transform: rows per Parquet file before a new part starts (for the listen tables, also rows per row group)." },
 ];
 
 /// The key of local runs that set none. Public, so only for simulated data.

@@ -139,7 +139,7 @@ pub async fn run(args: &Args) -> Result<(), AnyError> {
     println!("transform benchmark: cargo run --release -p moovitamix -- bench transform --users {list} --listens-per-user {}{no_duckdb}{}{score}", args.listens_per_user, layout.flags());
     let base = settings(Path::new("."))?.transform;
     println!(
-        "machine: {} cores; raw parts of 200000 rows; curated row groups of {} rows, files of {} rows, Snappy",
+        "machine: {} cores; raw parts of 200000 rows; curated row groups of {} rows (the listen tables: one a file), files of {} rows, Snappy",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         base.row_group_rows,
         base.file_rows
