@@ -56,8 +56,11 @@ pub struct ScorePlan {
     /// Tracks per user, as configured when planned: every bucket lists as many.
     top_k: usize,
     /// The training the plan ran first, if it was due.
-    trained: Option<TrainSummary>,
-    counts: TrackCounts,
+    pub(super) trained: Option<TrainSummary>,
+    pub(super) counts: TrackCounts,
+    /// The counts came from training's read, not a second read of the date.
+    #[serde(default)]
+    pub(super) counts_read_with_training: bool,
 }
 
 /// Where a fanned scoring's records live: in the run's folder of the date's recommendations,
@@ -179,6 +182,7 @@ impl Recommender {
         let model_version = self.models().champion().await?.map(|(c, _)| c.version);
         // Otherwise one bucket's listens in memory at a time, and the recent listens batch by
         // batch: the plan holds no more than a bucket does.
+        let counts_read_with_training = counted.is_some();
         let mut counts = match counted {
             Some(counts) => counts,
             None => {
@@ -190,7 +194,7 @@ impl Recommender {
             }
         };
         for_each_recent(&self.store, date, self.config.cold_start_recent_days, |batch| counts.recent.count(&batch)).await?;
-        let plan = ScorePlan { date, run_id: run_id.to_owned(), buckets, curated_run: committed.run.run_id.clone(), model_version, top_k: self.config.top_k, trained, counts };
+        let plan = ScorePlan { date, run_id: run_id.to_owned(), buckets, curated_run: committed.run.run_id.clone(), model_version, top_k: self.config.top_k, trained, counts, counts_read_with_training };
         let writer = self.writer(date, invocation.run_id.clone());
         fanout::put_record(&writer, record_key(date, run_id, FANOUT_PLAN_FILE), &plan).await?;
         Ok(plan)

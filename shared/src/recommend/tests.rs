@@ -53,7 +53,11 @@ async fn curated_day_in(store: &Arc<dyn Store>, k: u64, buckets: u32) {
         };
     }
     raw.commit(at).await.unwrap();
-    let c = config(&[("DQ_MAX_ROW_COUNT_CHANGE", "1")]);
+    // Fanned out, parts of 1,024 rows: a bucket's users are split between files.
+    let c = match buckets {
+        1 => config(&[("DQ_MAX_ROW_COUNT_CHANGE", "1")]),
+        _ => config(&[("DQ_MAX_ROW_COUNT_CHANGE", "1"), ("TRANSFORM_ROW_GROUP_ROWS", "1024"), ("TRANSFORM_FILE_ROWS", "1024")]),
+    };
     let sink = Arc::new(MemorySink::default());
     let t = Transformer {
         store: store.clone(),
@@ -94,6 +98,20 @@ async fn a_fanned_plan_counts_everyone_while_training_reads_its_sample_as_a_seco
     let counted = everyone.finish().expect("transform's buckets stream in the order the count needs");
     assert_eq!(counted.listens.values().sum::<u64>(), listens as u64);
     assert_eq!(counted, reread);
+}
+
+#[tokio::test]
+async fn a_fanned_plan_that_trains_records_the_counts_of_a_whole_scoring_from_its_one_read() {
+    // Two days (the second merges onto the first), in 2 buckets of about 2,000 rows each.
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    for k in 0..2 {
+        curated_day_in(&store, k, 2).await;
+    }
+    let (r, _) = recommender(&store, &[("ALS_TRAIN_USER_SHARE", "0.5")]);
+    let plan = r.plan_score(day(1), &crate::job::Invocation::from("plan-1")).await.unwrap();
+    assert!(plan.trained.is_some(), "no champion: the plan trains");
+    assert!(plan.counts_read_with_training, "the training read counted everyone");
+    assert_eq!(plan.counts, r.read_with_recent(day(1)).await.unwrap().counts(), "the counts of a whole scoring");
 }
 
 fn recommender(store: &Arc<dyn Store>, overrides: &[(&str, &str)]) -> (Recommender, Arc<MemorySink>) {

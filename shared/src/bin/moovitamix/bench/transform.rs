@@ -300,6 +300,7 @@ async fn score_day(store: &Arc<dyn Store>, config: &Config, runner: &LocalFanout
     let peak = fanned.iter().flat_map(|f| &f.children).filter_map(|c| c.report.as_ref()?.peak_rss_mib).fold(own_peak, f64::max);
     let trained = match &summary.trained {
         Some(t) => format!(", trained first ({} listen items kept, {:.2} s in the solver and gate)", t.listens, t.train_ms as f64 / 1000.0),
+        None if trains => return Err("--score-trains: day 2's scoring did not train (no listens added since day 1's model)".into()),
         None => String::new(),
     };
     println!(
