@@ -4,7 +4,6 @@ use super::quality::{QuarantineBuffer, TableQuality};
 use crate::quarantine::QuarantineReason;
 use crate::records::{Check, Issue, Record, Validated};
 use serde_json::Value;
-use std::collections::HashSet;
 
 /// The keys whose row was rejected today (at fetch or here): their previous state is carried.
 #[derive(Debug, Default)]
@@ -52,7 +51,7 @@ pub(super) fn value_of(text: &[u8]) -> Value {
 /// not JSON, failed validation, or repeats a key already seen today.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn classify<R: Record>(
-    seen: &mut HashSet<i64>,
+    seen: &mut foldhash::HashSet<i64>,
     rejected: &mut Rejected,
     quality: &mut TableQuality,
     quarantine: &mut QuarantineBuffer,

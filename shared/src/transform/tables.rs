@@ -11,7 +11,6 @@ use crate::codec::{Interner, PartsWriter, Table};
 use crate::curated::{ListenEvent, TableName, Version, Versioned};
 use crate::records::{Check, Entity, Issue, ListenHistory, Record};
 use serde_json::Value;
-use std::collections::HashSet;
 
 impl Transformer {
     /// Reads the rows fetch rejected for an entity (its quarantine): counts their units into
@@ -50,7 +49,7 @@ impl Transformer {
         redact: &(dyn Fn(&Value) -> Value + Sync),
         mut keep: impl FnMut(&str, u64, R, Vec<Issue>, &[u8], &mut TableQuality, &mut QuarantineBuffer) + Send,
     ) -> Result<(), TransformError> {
-        let mut seen = HashSet::new();
+        let mut seen = foldhash::HashSet::default();
         for object in cx.raw.data_objects(R::ENTITY) {
             let source = object.key.as_str();
             raw_lines::for_each_parsed(self.store.as_ref(), &object, |text| parse::<R>(text, units), |line, text, parsed| {
