@@ -1,13 +1,73 @@
 //! Reading a row field by field, recording warnings and rejections, never quoting personal values.
 
 use super::check::{Check, Issue};
+use super::common::{CommonRow, Scalar};
 use super::datetime::read_datetime;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+/// A row as the checks read it: a parsed JSON value, or the row's text read straight into its
+/// common shape ([`CommonRow`]). Both give every check the same answer.
+#[derive(Clone, Copy)]
+pub(super) enum Row<'a> {
+    Json(&'a Map<String, Value>),
+    Common(&'a CommonRow<'a>),
+}
+
+/// One field as the checks see it: the kinds they branch on, and any other JSON value.
+enum Field<'v> {
+    Null,
+    Int(i64),
+    Text(&'v str),
+    Ints(&'v [i64]),
+    Other(&'v Value),
+}
+
+impl Field<'_> {
+    /// The field as a JSON value, for a message.
+    fn to_value(&self) -> Value {
+        match self {
+            Field::Null => Value::Null,
+            Field::Int(i) => Value::from(*i),
+            Field::Text(s) => Value::from(*s),
+            Field::Ints(items) => Value::from(items.to_vec()),
+            Field::Other(v) => (*v).clone(),
+        }
+    }
+}
+
+impl<'a> Row<'a> {
+    fn get(&self, name: &str) -> Option<Field<'a>> {
+        match *self {
+            Row::Json(map) => map.get(name).map(|v| match v {
+                Value::Null => Field::Null,
+                Value::String(s) => Field::Text(s),
+                Value::Number(n) => n.as_i64().map_or(Field::Other(v), Field::Int),
+                v => Field::Other(v),
+            }),
+            Row::Common(row) => row.get(name).map(|v| match v {
+                Scalar::Null => Field::Null,
+                Scalar::Int(i) => Field::Int(*i),
+                Scalar::Text(s) => Field::Text(s),
+                Scalar::Ints(items) => Field::Ints(items),
+            }),
+        }
+    }
+
+    /// The row's field names, sorted (the order of unknown-field warnings).
+    pub(super) fn names(&self) -> Vec<&'a str> {
+        let mut names: Vec<&str> = match *self {
+            Row::Json(map) => map.keys().map(String::as_str).collect(),
+            Row::Common(row) => row.names().collect(),
+        };
+        names.sort_unstable();
+        names
+    }
+}
+
 /// The field-by-field reader that records warnings and rejections as it goes.
 pub struct Fields<'a> {
-    pub(super) map: &'a Map<String, Value>,
+    pub(super) row: Row<'a>,
     /// Fields whose values an issue never quotes.
     pub(super) personal: &'static [&'static str],
     pub(super) warnings: Vec<Issue>,
@@ -16,8 +76,9 @@ pub struct Fields<'a> {
 
 impl Fields<'_> {
     /// A value for a message: its kind and a clipped rendering, or only its kind for a personal field.
-    fn describe(&self, field: &str, v: &Value) -> String {
-        if self.personal.contains(&field) { format!("{} (a personal field: value not shown)", kind(v)) } else { describe(v) }
+    fn describe(&self, field: &str, v: &Field<'_>) -> String {
+        let v = v.to_value();
+        if self.personal.contains(&field) { format!("{} (a personal field: value not shown)", kind(&v)) } else { describe(&v) }
     }
 
     pub(super) fn warn(&mut self, field: &str, check: Check, detail: String) {
@@ -29,37 +90,38 @@ impl Fields<'_> {
     }
 
     pub(super) fn key(&mut self, name: &str) -> Option<i64> {
-        match self.map.get(name) {
-            None | Some(Value::Null) => {
+        match self.row.get(name) {
+            None | Some(Field::Null) => {
                 self.reject(name, Check::MissingKey, "the row has no identifier".into());
                 None
             }
-            Some(v) => v.as_i64().or_else(|| {
-                self.reject(name, Check::WrongType, format!("expected an integer, got {}", describe(v)));
+            Some(Field::Int(i)) => Some(i),
+            Some(v) => {
+                self.reject(name, Check::WrongType, format!("expected an integer, got {}", describe(&v.to_value())));
                 None
-            }),
+            }
         }
     }
 
     /// An optional text field: null or missing is a warning, another type a rejection.
     pub(super) fn text(&mut self, name: &str) -> Option<String> {
-        match self.map.get(name) {
+        match self.row.get(name) {
             None => {
                 self.warn(name, Check::NullField, "missing".into());
                 None
             }
-            Some(Value::Null) => {
+            Some(Field::Null) => {
                 self.warn(name, Check::NullField, "null".into());
                 None
             }
-            Some(Value::String(s)) => {
+            Some(Field::Text(s)) => {
                 if s.trim().is_empty() {
                     self.warn(name, Check::EmptyField, "empty text".into());
                 }
-                Some(s.clone())
+                Some(s.to_owned())
             }
             Some(v) => {
-                self.reject(name, Check::WrongType, format!("expected text, got {}", self.describe(name, v)));
+                self.reject(name, Check::WrongType, format!("expected text, got {}", self.describe(name, &v)));
                 None
             }
         }
@@ -74,12 +136,12 @@ impl Fields<'_> {
     }
 
     pub(super) fn datetime(&mut self, name: &str) -> Option<DateTime<Utc>> {
-        match self.map.get(name) {
-            None | Some(Value::Null) => {
+        match self.row.get(name) {
+            None | Some(Field::Null) => {
                 self.reject(name, Check::MissingDatetime, "missing or null".into());
                 None
             }
-            Some(Value::String(s)) => match read_datetime(s) {
+            Some(Field::Text(s)) => match read_datetime(s) {
                 Some((t, canonical)) => {
                     if !canonical {
                         self.warn(
@@ -100,7 +162,7 @@ impl Fields<'_> {
                 }
             },
             Some(v) => {
-                self.reject(name, Check::WrongType, format!("expected a datetime string, got {}", describe(v)));
+                self.reject(name, Check::WrongType, format!("expected a datetime string, got {}", describe(&v.to_value())));
                 None
             }
         }
@@ -117,27 +179,30 @@ impl Fields<'_> {
     }
 
     pub(super) fn int_list(&mut self, name: &str) -> Option<Vec<i64>> {
-        let items = match self.map.get(name) {
-            None | Some(Value::Null) => {
+        let out = match self.row.get(name) {
+            None | Some(Field::Null) => {
                 self.warn(name, Check::NullField, "missing or null, read as no items".into());
                 return Some(Vec::new());
             }
-            Some(Value::Array(items)) => items,
+            Some(Field::Ints(items)) => items.to_vec(),
+            Some(Field::Other(Value::Array(items))) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    match item.as_i64() {
+                        Some(id) => out.push(id),
+                        None => {
+                            self.reject(name, Check::WrongType, format!("item {i}: expected an integer, got {}", describe(item)));
+                            return None;
+                        }
+                    }
+                }
+                out
+            }
             Some(v) => {
-                self.reject(name, Check::WrongType, format!("expected a list of integers, got {}", describe(v)));
+                self.reject(name, Check::WrongType, format!("expected a list of integers, got {}", describe(&v.to_value())));
                 return None;
             }
         };
-        let mut out = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            match item.as_i64() {
-                Some(id) => out.push(id),
-                None => {
-                    self.reject(name, Check::WrongType, format!("item {i}: expected an integer, got {}", describe(item)));
-                    return None;
-                }
-            }
-        }
         let mut sorted = out.clone();
         sorted.sort_unstable();
         sorted.dedup();

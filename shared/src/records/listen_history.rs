@@ -23,6 +23,11 @@ impl Record for ListenHistory {
         self.user_id
     }
 
+    /// Its items, and one when it has none (as `transform`'s `listen_units` counts a raw row).
+    fn units(&self) -> u64 {
+        self.items.len().max(1) as u64
+    }
+
     fn from_fields(f: &mut Fields<'_>) -> Option<Self> {
         let user_id = f.key("user_id");
         let items = f.int_list("items");

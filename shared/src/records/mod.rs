@@ -11,6 +11,7 @@
 //! quarantine.
 
 mod check;
+mod common;
 mod datetime;
 mod entity;
 mod fields;

@@ -2,7 +2,8 @@
 
 use super::check::{Check, Issue, Validated};
 use super::entity::Entity;
-use super::fields::{Fields, describe, kind};
+use super::common::CommonRow;
+use super::fields::{Fields, Row, describe, kind};
 use serde_json::Value;
 
 /// A typed record of one entity.
@@ -16,6 +17,11 @@ pub trait Record: Sized {
     /// Builds the record from the checked fields; `None` when a rejection was recorded.
     fn from_fields(f: &mut Fields<'_>) -> Option<Self>;
 
+    /// How many units the row counts for in the quality figures (a listen history: its items).
+    fn units(&self) -> u64 {
+        1
+    }
+
     /// Validates one JSON row as served.
     fn validate(row: &Value) -> Validated<Self> {
         let Some(map) = row.as_object() else {
@@ -24,15 +30,31 @@ pub trait Record: Sized {
             let reason = Issue { field: String::new(), check: Check::NotAnObject, detail };
             return Validated::Rejected { reasons: vec![reason] };
         };
-        let mut fields = Fields { map, personal: Self::PERSONAL, warnings: Vec::new(), rejections: Vec::new() };
-        let record = Self::from_fields(&mut fields);
-        for name in map.keys().filter(|k| !Self::FIELDS.contains(&k.as_str())) {
-            fields.warn(name, Check::UnknownField, "not in the known schema (schema drift)".into());
+        verdict(Row::Json(map))
+    }
+
+    /// The record and its warnings read straight from the row's text, when the row has the
+    /// common shape and is accepted ([`CommonRow`]); `None` otherwise, and [`Record::validate`]
+    /// of its `Value` decides. A record given here is what `validate` gives.
+    fn accept_common(text: &[u8]) -> Option<(Self, Vec<Issue>)> {
+        let row = CommonRow::read(text)?;
+        match verdict::<Self>(Row::Common(&row)) {
+            Validated::Accepted { record, warnings } => Some((record, warnings)),
+            Validated::Rejected { .. } => None,
         }
-        match record {
-            Some(record) if fields.rejections.is_empty() => Validated::Accepted { record, warnings: fields.warnings },
-            _ => Validated::Rejected { reasons: fields.rejections },
-        }
+    }
+}
+
+/// The checks of one row, field by field, then its unknown fields.
+fn verdict<R: Record>(row: Row<'_>) -> Validated<R> {
+    let mut fields = Fields { row, personal: R::PERSONAL, warnings: Vec::new(), rejections: Vec::new() };
+    let record = R::from_fields(&mut fields);
+    for name in row.names().into_iter().filter(|k| !R::FIELDS.contains(k)) {
+        fields.warn(name, Check::UnknownField, "not in the known schema (schema drift)".into());
+    }
+    match record {
+        Some(record) if fields.rejections.is_empty() => Validated::Accepted { record, warnings: fields.warnings },
+        _ => Validated::Rejected { reasons: fields.rejections },
     }
 }
 

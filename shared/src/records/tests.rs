@@ -275,3 +275,115 @@ proptest::proptest! {
         proptest::prop_assert!(!redact_personal::<User>(&row).to_string().contains("§pii§"));
     }
 }
+
+/// An object whose every value is null, an `i64`, a text or a list of `i64`: what
+/// [`Record::accept_common`] reads from the text (said here without its code).
+fn of_common_shape(row: &Value) -> bool {
+    let int = |v: &Value| v.as_i64().is_some();
+    row.as_object().is_some_and(|m| {
+        m.values().all(|v| match v {
+            Value::Null | Value::String(_) => true,
+            Value::Number(_) => int(v),
+            Value::Array(items) => items.iter().all(int),
+            _ => false,
+        })
+    })
+}
+
+/// The record read from the row's text is the one its `Value` gives, warnings included; an
+/// accepted row of the common shape is always read from its text.
+fn the_same_from_the_text<R: Record + PartialEq + std::fmt::Debug>(row: &Value) -> Result<(), proptest::test_runner::TestCaseError> {
+    let text = serde_json::to_vec(row).unwrap();
+    match (R::validate(row), R::accept_common(&text)) {
+        (Validated::Accepted { record, warnings }, Some(common)) => {
+            let units = if R::ENTITY == Entity::ListenHistory { row["items"].as_array().map_or(1, |i| i.len().max(1) as u64) } else { 1 };
+            proptest::prop_assert_eq!(common.0.units(), units);
+            proptest::prop_assert_eq!((record, warnings), common);
+        }
+        (Validated::Accepted { .. }, None) => proptest::prop_assert!(!of_common_shape(row), "accepted and of the common shape, yet not read from its text"),
+        (Validated::Rejected { .. }, common) => proptest::prop_assert!(common.is_none(), "rejected, yet read from its text"),
+    }
+    Ok(())
+}
+
+/// A value for a field of a valid row: what the source sends, and what it should not.
+fn field_value() -> impl proptest::strategy::Strategy<Value = Option<Value>> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(None),
+        Just(Some(Value::Null)),
+        any::<i64>().prop_map(|i| Some(json!(i))),
+        Just(Some(json!(u64::MAX))),
+        Just(Some(json!(1.5))),
+        Just(Some(json!(true))),
+        Just(Some(json!({"a": 1}))),
+        crate::arbitrary_json::text().prop_map(|t| Some(json!(t))),
+        proptest::sample::select(&["2025-01-01 00:00:00", "2024-01-01T00:00:00.5", "2025-01-01T00:00:00Z", "x\"y\\z", "03:25", "Rock", "Agender", " "][..]).prop_map(|t| Some(json!(t))),
+        proptest::collection::vec(any::<i64>(), 0..6).prop_map(|v| Some(json!(v))),
+        proptest::collection::vec(0i64..4, 0..6).prop_map(|v| Some(json!(v))),
+        Just(Some(json!([1, 2.5]))),
+    ]
+}
+
+/// A valid row with a few fields replaced, removed (`None`) or added.
+fn near(valid: Value) -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let mut names: Vec<String> = valid.as_object().unwrap().keys().cloned().collect();
+    names.push("loudness".into());
+    proptest::collection::vec((proptest::sample::select(names), field_value()), 0..4).prop_map(move |changes| {
+        let mut row = valid.clone();
+        let map = row.as_object_mut().unwrap();
+        for (name, value) in changes {
+            match value {
+                Some(v) => map.insert(name, v),
+                None => map.remove(&name),
+            };
+        }
+        row
+    })
+}
+
+fn user() -> Value {
+    json!({"id": 5, "first_name": "A", "last_name": "B", "email": "a@b.c", "gender": "Agender",
+           "favorite_genres": "Hip Hop", "created_at": "2025-01-01T00:00:00", "updated_at": "2025-06-01T00:00:00.1"})
+}
+
+fn listens() -> Value {
+    json!({"user_id": 9, "items": [3, 1, 2], "created_at": "2025-01-01T00:00:00", "updated_at": "2025-01-02T00:00:00"})
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 2048, ..Default::default() })]
+
+    #[test]
+    fn a_row_read_from_its_text_gives_what_its_value_gives(row in proptest::prop_oneof![
+        near(track()),
+        near(user()),
+        near(listens()),
+        crate::arbitrary_json::object_with(Track::FIELDS),
+        crate::arbitrary_json::json(),
+    ]) {
+        the_same_from_the_text::<Track>(&row)?;
+        the_same_from_the_text::<User>(&row)?;
+        the_same_from_the_text::<ListenHistory>(&row)?;
+    }
+}
+
+#[test]
+fn escaped_texts_read_alike_and_a_repeated_name_is_left_to_the_value() {
+    let text = br#"{"id": 5, "first_name": "A\u00e9\"b", "last_name": "\\", "email": "a@b.c", "gender": "Agender",
+        "favorite_genres": "Polka", "created_at": "2025-01-01T00:00:00", "updated_at": "2024-06-01 00:00:00", "extra": null, "a": [1]}"#;
+    let value: Value = serde_json::from_slice(text).unwrap();
+    let Validated::Accepted { record, warnings } = User::validate(&value) else { panic!("rejected") };
+    assert_eq!(record.first_name.as_deref(), Some("Aé\"b"));
+    assert_eq!(checks(&warnings), [("favorite_genres", Check::UnknownValue), ("updated_at", Check::DatetimeForm), ("updated_at", Check::UpdatedBeforeCreated), ("a", Check::UnknownField), ("extra", Check::UnknownField)]);
+    assert_eq!(User::accept_common(text), Some((record, warnings)));
+    // A `Value` keeps the last of a repeated name: the row is left to it.
+    let repeated = br#"{"user_id": 1, "items": [1], "items": [2, 2], "created_at": "2025-01-01T00:00:00", "updated_at": "2025-01-01T00:00:00"}"#;
+    assert_eq!(ListenHistory::accept_common(repeated), None);
+    let Validated::Accepted { record, .. } = ListenHistory::validate(&serde_json::from_slice(repeated).unwrap()) else { panic!() };
+    assert_eq!(record.items, [2, 2]);
+    for not_common in [&br#"[1]"#[..], br#"{"user_id": 1.0, "items": []}"#, br#"{"user_id": 1, "items": [1] } x"#, b"{\"user_id\": 18446744073709551615}"] {
+        assert_eq!(ListenHistory::accept_common(not_common), None, "{}", String::from_utf8_lossy(not_common));
+    }
+}

@@ -31,6 +31,9 @@ pub(super) enum Parsed<R> {
 }
 
 pub(super) fn parse<R: Record>(text: &[u8], units: fn(&Value) -> u64) -> Parsed<R> {
+    if let Some((record, warnings)) = R::accept_common(text) {
+        return Parsed::Accepted { units: record.units(), record, warnings };
+    }
     let value: Value = match serde_json::from_slice(text) {
         Ok(v) => v,
         Err(e) => return Parsed::NotJson(format!("not JSON: {e}")),
