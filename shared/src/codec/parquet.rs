@@ -36,6 +36,8 @@ pub enum CodecError {
     Arrow(#[from] ArrowError),
     #[error("{key}: {detail}")]
     Content { key: String, detail: String },
+    #[error("a part's upload stopped: {0}")]
+    Upload(String),
     #[error("no thread to encode Parquet: {0}")]
     Thread(std::io::Error),
 }
@@ -71,7 +73,7 @@ impl Layout {
 /// Writes one partition's Parquet parts through the run's [`RunWriter`]: `part-NNNNN-<run
 /// id>.parquet`, each at most `file_rows` rows, and one empty part for an empty table so that
 /// readers still find the schema. Each file is encoded on its own thread ([`Encoding`]) while
-/// the caller produces the next rows.
+/// the caller produces the next rows, and uploaded on a task of its own while the next is encoded.
 pub struct PartsWriter<'w, T: Table> {
     run: &'w RunWriter,
     partition: Partition,
@@ -81,13 +83,20 @@ pub struct PartsWriter<'w, T: Table> {
     pending: Vec<T>,
     file: Option<Encoding<T>>,
     rows_in_file: usize,
+    /// Parts uploaded, in order.
     objects: Vec<ObjectEntry>,
+    /// Parts being uploaded, oldest first: at most [`UPLOADS_IN_FLIGHT`].
+    uploads: VecDeque<tokio::task::JoinHandle<Result<ObjectEntry, StoreError>>>,
     rows: u64,
 }
 
+/// Parts of one writer uploading at once: enough that the producer rarely waits for a
+/// put, few enough that the files' bytes held meanwhile stay a few parts' worth.
+const UPLOADS_IN_FLIGHT: usize = 2;
+
 impl<'w, T: Table> PartsWriter<'w, T> {
     pub fn new(run: &'w RunWriter, partition: Partition, layout: Layout) -> Self {
-        Self { run, partition, folder: String::new(), layout, pending: Vec::new(), file: None, rows_in_file: 0, objects: Vec::new(), rows: 0 }
+        Self { run, partition, folder: String::new(), layout, pending: Vec::new(), file: None, rows_in_file: 0, objects: Vec::new(), uploads: VecDeque::new(), rows: 0 }
     }
 
     /// Writes the parts into `folder` (ending with `/`) of the run's folder.
@@ -152,20 +161,42 @@ impl<'w, T: Table> PartsWriter<'w, T> {
     async fn close_file(&mut self) -> Result<(), CodecError> {
         self.start_file()?;
         let data = Bytes::from(self.file.take().expect("a file just started").finish()?);
-        let key = self.partition.part_key_in(self.run.run_id(), &self.folder, self.objects.len(), "parquet");
-        let entry = self.run.put_object(key, data, self.rows_in_file as u64, ObjectRole::Data).await?;
-        self.objects.push(entry);
+        let part = self.part_count();
+        let key = self.partition.part_key_in(self.run.run_id(), &self.folder, part, "parquet");
+        if self.uploads.len() >= UPLOADS_IN_FLIGHT {
+            self.take_upload().await?;
+        }
+        self.uploads.push_back(self.run.spawn_put_object(key, data, self.rows_in_file as u64, ObjectRole::Data)?);
         self.rows_in_file = 0;
         Ok(())
     }
 
-    /// Writes what is left; returns the parts and the rows written.
+    /// Waits for the oldest upload and keeps its entry.
+    async fn take_upload(&mut self) -> Result<(), CodecError> {
+        let Some(upload) = self.uploads.pop_front() else { return Ok(()) };
+        let entry = match upload.await {
+            Ok(put) => put?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => return Err(CodecError::Upload(e.to_string())),
+        };
+        self.objects.push(entry);
+        Ok(())
+    }
+
+    /// Writes what is left and waits for every upload; returns the parts and the rows written.
     pub async fn finish(mut self) -> Result<(Vec<ObjectEntry>, u64), CodecError> {
         self.encode_pending()?;
-        if self.file.is_some() || self.objects.is_empty() {
+        if self.file.is_some() || self.part_count() == 0 {
             self.close_file().await?;
         }
+        while !self.uploads.is_empty() {
+            self.take_upload().await?;
+        }
         Ok((self.objects, self.rows))
+    }
+
+    fn part_count(&self) -> usize {
+        self.objects.len() + self.uploads.len()
     }
 }
 

@@ -428,3 +428,26 @@ async fn two_writers_interleaved_at_every_pair_of_steps_leave_one_whole_commit()
     }
     eprintln!("two writers: {ops} x {ops} = {tried} interleavings");
 }
+
+/// A part uploaded on its own task ([`RunWriter::spawn_put_object`]) cannot land after an abort
+/// deleted the run's objects: the abort waits for it, and later puts are refused.
+#[tokio::test]
+async fn an_abort_waits_for_a_put_in_flight_before_deleting() {
+    let memory: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    let scripted = Arc::new(ScriptedStore::new(memory.clone()));
+    let writer = RunWriter::new(scripted.clone(), "transform", Zone::Curated, date(), RunId::from("r1"), chrono::Utc::now());
+    let p = Partition::new(Zone::Curated, "tracks", date());
+    let key = p.part_key_in("r1", "", 0, "parquet");
+    let pause = scripted.pause_before_put_to(&key);
+    let put = writer.spawn_put_object(key.clone(), Bytes::from_static(b"part"), 1, ObjectRole::Data).unwrap();
+    pause.reached().await;
+    let abort = writer.abort();
+    tokio::pin!(abort);
+    assert!(tokio::time::timeout(Duration::from_millis(200), &mut abort).await.is_err(), "the abort waits while the put is held");
+    pause.resume();
+    abort.await;
+    assert_eq!(put.await.unwrap().unwrap().key, key, "the put itself succeeded");
+    assert!(memory.get_opt(&key).await.unwrap().is_none(), "and the abort deleted it after it landed");
+    let later = writer.spawn_put_object(p.part_key_in("r1", "", 1, "parquet"), Bytes::from_static(b"late"), 1, ObjectRole::Data);
+    assert!(later.unwrap_err().to_string().contains("was stopped"), "refused after the abort");
+}

@@ -13,6 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// Why a write after the run stopped is refused.
+const STOPPED: &str = "this run was stopped (failure, deadline or lost lease); it writes nothing more";
+
 /// Deletes in flight at once during an abort or a clean-up.
 const DELETE_CONCURRENCY: usize = 16;
 
@@ -31,6 +34,9 @@ pub struct RunWriter {
     written: std::sync::Mutex<BTreeSet<String>>,
     /// Set when the run stops (failure, deadline, lost lease): later writes are refused.
     closed: AtomicBool,
+    /// Held (shared) by each put running on its own task: `abort` takes it whole, so it deletes
+    /// only once no put can land after it.
+    puts_in_flight: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// A partition the run has filled, ready for its manifest.
@@ -67,7 +73,7 @@ pub struct Base {
 
 impl RunWriter {
     pub fn new(store: Arc<dyn Store>, stage: &'static str, zone: Zone, date: NaiveDate, run_id: RunId, started_at: DateTime<Utc>) -> Self {
-        Self { store, stage, zone, date, run_id, started_at, written: Default::default(), closed: AtomicBool::new(false) }
+        Self { store, stage, zone, date, run_id, started_at, written: Default::default(), closed: AtomicBool::new(false), puts_in_flight: Default::default() }
     }
 
     pub fn run_id(&self) -> &str {
@@ -85,22 +91,42 @@ impl RunWriter {
     /// Writes one data object (not yet visible to readers) and describes it for the manifest.
     /// The key must lie in one of this run's folders ([`Partition::run_folder`]).
     pub async fn put_object(&self, key: String, data: Bytes, rows: u64, role: ObjectRole) -> Result<ObjectEntry, StoreError> {
-        let refused = |why: &str| StoreError::Backend {
-            location: self.store.location(),
-            operation: "put",
-            key: key.clone(),
-            source: why.to_owned().into(),
-        };
-        if self.closed.load(Ordering::Acquire) {
-            return Err(refused("this run was stopped (failure, deadline or lost lease); it writes nothing more"));
-        }
-        if !key.contains(&format!("/run={}/", self.run_id)) {
-            return Err(refused("a run writes only under its own run=<id>/ folders"));
-        }
+        self.admit(&key)?;
         let entry = ObjectEntry::new(key.clone(), &data, rows, role);
-        self.written.lock().expect("written keys lock").insert(key.clone());
         self.store.put(&key, data, PutMode::Overwrite).await?;
         Ok(entry)
+    }
+
+    /// [`RunWriter::put_object`] on a task of its own, so that the caller goes on with the next
+    /// object while this one is hashed and uploaded; the handle gives its entry. An abort waits
+    /// for it before deleting what the run wrote.
+    pub fn spawn_put_object(&self, key: String, data: Bytes, rows: u64, role: ObjectRole) -> Result<tokio::task::JoinHandle<Result<ObjectEntry, StoreError>>, StoreError> {
+        self.admit(&key)?;
+        // Taken here, not in the task: an abort that starts before the task runs still waits for it.
+        let in_flight = self.puts_in_flight.clone().try_read_owned().map_err(|_| self.refused(&key, STOPPED))?;
+        let store = self.store.clone();
+        Ok(tokio::spawn(async move {
+            let _in_flight = in_flight;
+            let entry = ObjectEntry::new(key.clone(), &data, rows, role);
+            store.put(&key, data, PutMode::Overwrite).await?;
+            Ok(entry)
+        }))
+    }
+
+    /// Refuses a write once the run stopped or outside its folders; notes the key for `abort`.
+    fn admit(&self, key: &str) -> Result<(), StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(self.refused(key, STOPPED));
+        }
+        if !key.contains(&format!("/run={}/", self.run_id)) {
+            return Err(self.refused(key, "a run writes only under its own run=<id>/ folders"));
+        }
+        self.written.lock().expect("written keys lock").insert(key.to_owned());
+        Ok(())
+    }
+
+    fn refused(&self, key: &str, why: &str) -> StoreError {
+        StoreError::Backend { location: self.store.location(), operation: "put", key: key.to_owned(), source: why.to_owned().into() }
     }
 
     /// Refuses every later write.
@@ -112,6 +138,7 @@ impl RunWriter {
     /// cannot delete stay as orphans for a later run's clean-up.
     pub async fn abort(&self) {
         self.close();
+        let _no_put_in_flight = self.puts_in_flight.write().await;
         let written = std::mem::take(&mut *self.written.lock().expect("written keys lock"));
         let failed = delete_all(self.store.as_ref(), written.into_iter()).await;
         if failed > 0 {
