@@ -13,7 +13,7 @@ pub mod arrow;
 pub mod jsonl;
 pub mod parquet;
 
-pub use parquet::{CodecError, Layout, PartsWriter, TableReader, decode, to_parquet};
+pub use parquet::{CodecError, Layout, Parts, PartsWriter, TableReader, decode, to_parquet};
 
 use arrow_array::RecordBatch;
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};

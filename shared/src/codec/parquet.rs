@@ -83,10 +83,8 @@ pub struct PartsWriter<'w, T: Table> {
     pending: Vec<T>,
     file: Option<Encoding<T>>,
     rows_in_file: usize,
-    /// Parts uploaded, in order.
-    objects: Vec<ObjectEntry>,
-    /// Parts being uploaded, oldest first: at most [`UPLOADS_IN_FLIGHT`].
-    uploads: VecDeque<tokio::task::JoinHandle<Result<ObjectEntry, StoreError>>>,
+    /// At most [`UPLOADS_IN_FLIGHT`] of them still uploading.
+    parts: Parts,
     rows: u64,
 }
 
@@ -96,7 +94,7 @@ const UPLOADS_IN_FLIGHT: usize = 2;
 
 impl<'w, T: Table> PartsWriter<'w, T> {
     pub fn new(run: &'w RunWriter, partition: Partition, layout: Layout) -> Self {
-        Self { run, partition, folder: String::new(), layout, pending: Vec::new(), file: None, rows_in_file: 0, objects: Vec::new(), uploads: VecDeque::new(), rows: 0 }
+        Self { run, partition, folder: String::new(), layout, pending: Vec::new(), file: None, rows_in_file: 0, parts: Parts::default(), rows: 0 }
     }
 
     /// Writes the parts into `folder` (ending with `/`) of the run's folder.
@@ -161,42 +159,68 @@ impl<'w, T: Table> PartsWriter<'w, T> {
     async fn close_file(&mut self) -> Result<(), CodecError> {
         self.start_file()?;
         let data = Bytes::from(self.file.take().expect("a file just started").finish()?);
-        let part = self.part_count();
-        let key = self.partition.part_key_in(self.run.run_id(), &self.folder, part, "parquet");
-        if self.uploads.len() >= UPLOADS_IN_FLIGHT {
-            self.take_upload().await?;
+        let key = self.partition.part_key_in(self.run.run_id(), &self.folder, self.parts.len(), "parquet");
+        if self.parts.uploading.len() >= UPLOADS_IN_FLIGHT {
+            self.parts.settle_oldest().await?;
         }
-        self.uploads.push_back(self.run.spawn_put_object(key, data, self.rows_in_file as u64, ObjectRole::Data)?);
+        self.parts.uploading.push_back(self.run.spawn_put_object(key, data, self.rows_in_file as u64, ObjectRole::Data)?);
         self.rows_in_file = 0;
         Ok(())
     }
 
+    /// Writes what is left and waits for every upload; returns the parts and the rows written.
+    pub async fn finish(self) -> Result<(Vec<ObjectEntry>, u64), CodecError> {
+        let (parts, rows) = self.finish_encoding().await?;
+        Ok((parts.uploaded().await?, rows))
+    }
+
+    /// Writes what is left; returns the parts, the last ones possibly still uploading (the
+    /// caller goes on with other work meanwhile), and the rows written.
+    pub async fn finish_encoding(mut self) -> Result<(Parts, u64), CodecError> {
+        self.encode_pending()?;
+        if self.file.is_some() || self.parts.len() == 0 {
+            self.close_file().await?;
+        }
+        Ok((self.parts, self.rows))
+    }
+}
+
+/// A table's parts in order: those uploaded, then those still uploading.
+#[derive(Debug, Default)]
+pub struct Parts {
+    uploaded: Vec<ObjectEntry>,
+    uploading: VecDeque<tokio::task::JoinHandle<Result<ObjectEntry, StoreError>>>,
+}
+
+impl Parts {
+    pub fn len(&self) -> usize {
+        self.uploaded.len() + self.uploading.len()
+    }
+
+    /// Every part, once its upload is done.
+    pub async fn uploaded(mut self) -> Result<Vec<ObjectEntry>, CodecError> {
+        while !self.uploading.is_empty() {
+            self.settle_oldest().await?;
+        }
+        Ok(self.uploaded)
+    }
+
     /// Waits for the oldest upload and keeps its entry.
-    async fn take_upload(&mut self) -> Result<(), CodecError> {
-        let Some(upload) = self.uploads.pop_front() else { return Ok(()) };
+    async fn settle_oldest(&mut self) -> Result<(), CodecError> {
+        let Some(upload) = self.uploading.pop_front() else { return Ok(()) };
         let entry = match upload.await {
             Ok(put) => put?,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => return Err(CodecError::Upload(e.to_string())),
         };
-        self.objects.push(entry);
+        self.uploaded.push(entry);
         Ok(())
     }
+}
 
-    /// Writes what is left and waits for every upload; returns the parts and the rows written.
-    pub async fn finish(mut self) -> Result<(Vec<ObjectEntry>, u64), CodecError> {
-        self.encode_pending()?;
-        if self.file.is_some() || self.part_count() == 0 {
-            self.close_file().await?;
-        }
-        while !self.uploads.is_empty() {
-            self.take_upload().await?;
-        }
-        Ok((self.objects, self.rows))
-    }
-
-    fn part_count(&self) -> usize {
-        self.objects.len() + self.uploads.len()
+impl From<Vec<ObjectEntry>> for Parts {
+    fn from(uploaded: Vec<ObjectEntry>) -> Self {
+        Self { uploaded, uploading: VecDeque::new() }
     }
 }
 

@@ -7,10 +7,10 @@ use super::raw_date::RawDate;
 use super::scd2::{MergeAt, MergeStats};
 use super::summary::{HistoryCounts, TableCounts};
 use super::{TransformError, Transformer, as_of, rows};
-use crate::codec::{Interner, Layout};
+use crate::codec::{Interner, Layout, Parts};
 use crate::commit::{PartitionCommit, RunWriter};
 use crate::curated::TableName;
-use crate::manifest::{ObjectEntry, ObjectRole};
+use crate::manifest::ObjectRole;
 use crate::metrics::Metric;
 use crate::partition::{Partition, Zone, quarantine_dataset};
 use crate::records::{Entity, Track, User};
@@ -34,7 +34,8 @@ pub(super) struct RunInputs<'a> {
 /// One table's finished output, before the commit.
 pub(super) struct TableOutput {
     pub(super) table: TableName,
-    pub(super) objects: Vec<ObjectEntry>,
+    /// The history tables' last parts may still be uploading while the listen tables are built.
+    pub(super) objects: Parts,
     pub(super) rows: u64,
     pub(super) quality: TableQuality,
     pub(super) quarantine: QuarantineBuffer,
@@ -149,7 +150,7 @@ impl Transformer {
     pub(super) async fn partitions(&self, date: NaiveDate, writer: &RunWriter, built: &mut BuiltTables) -> Result<Vec<PartitionCommit>, TransformError> {
         let mut out = Vec::new();
         for o in &mut built.outputs {
-            let mut objects = o.objects.clone();
+            let mut objects = std::mem::take(&mut o.objects).uploaded().await.map_err(|source| TransformError::Write { table: o.table, source })?;
             let quarantine = Partition::new(Zone::Quarantine, quarantine_dataset(o.table.as_str()), date);
             let lines = o.quarantine.rows();
             if let Some(gz) = std::mem::take(&mut o.quarantine).finish() {

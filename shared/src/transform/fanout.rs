@@ -103,13 +103,14 @@ pub fn bucket_prefixes(date: NaiveDate, run_id: &str, bucket: Bucket) -> Vec<Str
 }
 
 impl Recorded {
-    fn of(o: TableOutput) -> Self {
-        Self { table: o.table, objects: o.objects, rows: o.rows, quality: o.quality, stats: o.stats, source: o.source }
+    async fn of(o: TableOutput) -> Result<Self, TransformError> {
+        let objects = o.objects.uploaded().await.map_err(|source| TransformError::Write { table: o.table, source })?;
+        Ok(Self { table: o.table, objects, rows: o.rows, quality: o.quality, stats: o.stats, source: o.source })
     }
 
     fn output(self) -> TableOutput {
         let Recorded { table, objects, rows, quality, stats, source } = self;
-        TableOutput { table, objects, rows, quality, quarantine: QuarantineBuffer::default(), stats, source }
+        TableOutput { table, objects: objects.into(), rows, quality, quarantine: QuarantineBuffer::default(), stats, source }
     }
 
     /// Adds another bucket's output of the same table: its parts after these, its counts.
@@ -154,7 +155,9 @@ async fn write_quarantine(writer: &RunWriter, date: NaiveDate, folder: &str, o: 
     if let Some(gz) = std::mem::take(&mut o.quarantine).finish() {
         let partition = Partition::new(Zone::Quarantine, quarantine_dataset(o.table.as_str()), date);
         let key = partition.part_key_in(writer.run_id(), folder, 0, "jsonl.gz");
-        o.objects.push(writer.put_object(key, Bytes::from(gz), lines, ObjectRole::Quarantine).await?);
+        let mut objects = std::mem::take(&mut o.objects).uploaded().await.map_err(|source| TransformError::Write { table: o.table, source })?;
+        objects.push(writer.put_object(key, Bytes::from(gz), lines, ObjectRole::Quarantine).await?);
+        o.objects = objects.into();
     }
     Ok(())
 }
@@ -262,8 +265,8 @@ impl Transformer {
             buckets,
             raw_run,
             previous: previous_run,
-            tracks: Recorded::of(tracks),
-            users: Recorded::of(users),
+            tracks: Recorded::of(tracks).await?,
+            users: Recorded::of(users).await?,
             track_ids,
             user_ids,
         };
@@ -296,7 +299,7 @@ impl Transformer {
             write_quarantine(&writer, date, &bucket.folder(), o).await?;
         }
         let listen_items = events.quality.rows_in;
-        let record = BucketRecord { index: bucket.index, count: bucket.count, events: Recorded::of(events), delta: Recorded::of(delta) };
+        let record = BucketRecord { index: bucket.index, count: bucket.count, events: Recorded::of(events).await?, delta: Recorded::of(delta).await? };
         self.put_record(&writer, &fanout_bucket_file(bucket), &record).await?;
         Ok(listen_items)
     }

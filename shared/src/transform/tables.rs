@@ -130,7 +130,7 @@ impl Transformer {
                 .map(|v| v.row.key()),
         );
         writer.extend(out.drain(..)).await.map_err(write_err)?;
-        let (objects, rows) = writer.finish().await.map_err(write_err)?;
+        let (objects, rows) = writer.finish_encoding().await.map_err(write_err)?;
         current.sort_unstable();
         quality.carried_forward = stats.carried;
         Ok((
@@ -230,10 +230,10 @@ impl Transformer {
         let (objects, written) = events.finish().await.map_err(|source| TransformError::Write { table: TableName::ListenEvents, source })?;
         let (delta_objects, delta_rows) = delta.finish().await.map_err(|source| TransformError::Write { table: TableName::ListenEventsDelta, source })?;
         let source = cx.source(Entity::ListenHistory, TableName::ListenEvents);
-        let events = TableOutput { table: TableName::ListenEvents, objects, rows: written, quality, quarantine, stats: None, source: source.clone() };
+        let events = TableOutput { table: TableName::ListenEvents, objects: objects.into(), rows: written, quality, quarantine, stats: None, source: source.clone() };
         let delta = TableOutput {
             table: TableName::ListenEventsDelta,
-            objects: delta_objects,
+            objects: delta_objects.into(),
             rows: delta_rows,
             quality: TableQuality::default(),
             quarantine: QuarantineBuffer::default(),
