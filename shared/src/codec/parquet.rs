@@ -36,8 +36,8 @@ pub enum CodecError {
     Arrow(#[from] ArrowError),
     #[error("{key}: {detail}")]
     Content { key: String, detail: String },
-    #[error("a part's upload stopped: {0}")]
-    Upload(String),
+    #[error("{key}: the upload stopped: {detail}")]
+    Upload { key: String, detail: String },
     #[error("no thread to encode Parquet: {0}")]
     Thread(std::io::Error),
 }
@@ -88,8 +88,8 @@ pub struct PartsWriter<'w, T: Table> {
     rows: u64,
 }
 
-/// Parts of one writer uploading at once: enough that the producer rarely waits for a
-/// put, few enough that the files' bytes held meanwhile stay a few parts' worth.
+/// Parts of one writer uploading at once (beside the one being encoded): enough that the
+/// producer rarely waits for a put, few enough that the bytes held meanwhile stay a few parts'.
 const UPLOADS_IN_FLIGHT: usize = 2;
 
 impl<'w, T: Table> PartsWriter<'w, T> {
@@ -163,7 +163,8 @@ impl<'w, T: Table> PartsWriter<'w, T> {
         if self.parts.uploading.len() >= UPLOADS_IN_FLIGHT {
             self.parts.settle_oldest().await?;
         }
-        self.parts.uploading.push_back(self.run.spawn_put_object(key, data, self.rows_in_file as u64, ObjectRole::Data)?);
+        let upload = self.run.spawn_put_object(key.clone(), data, self.rows_in_file as u64, ObjectRole::Data)?;
+        self.parts.uploading.push_back((key, upload));
         self.rows_in_file = 0;
         Ok(())
     }
@@ -185,15 +186,16 @@ impl<'w, T: Table> PartsWriter<'w, T> {
     }
 }
 
-/// A table's parts in order: those uploaded, then those still uploading.
+/// A table's parts in order: those uploaded, then those still uploading. Dropped before they are
+/// all uploaded (a failed run), it stops the uploads still running.
 #[derive(Debug, Default)]
 pub struct Parts {
     uploaded: Vec<ObjectEntry>,
-    uploading: VecDeque<tokio::task::JoinHandle<Result<ObjectEntry, StoreError>>>,
+    uploading: VecDeque<(String, tokio::task::JoinHandle<Result<ObjectEntry, StoreError>>)>,
 }
 
 impl Parts {
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.uploaded.len() + self.uploading.len()
     }
 
@@ -202,19 +204,27 @@ impl Parts {
         while !self.uploading.is_empty() {
             self.settle_oldest().await?;
         }
-        Ok(self.uploaded)
+        Ok(std::mem::take(&mut self.uploaded))
     }
 
     /// Waits for the oldest upload and keeps its entry.
     async fn settle_oldest(&mut self) -> Result<(), CodecError> {
-        let Some(upload) = self.uploading.pop_front() else { return Ok(()) };
+        let Some((key, upload)) = self.uploading.pop_front() else { return Ok(()) };
         let entry = match upload.await {
             Ok(put) => put?,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => return Err(CodecError::Upload(e.to_string())),
+            Err(e) => return Err(CodecError::Upload { key, detail: e.to_string() }),
         };
         self.uploaded.push(entry);
         Ok(())
+    }
+}
+
+impl Drop for Parts {
+    fn drop(&mut self) {
+        for (_, upload) in &self.uploading {
+            upload.abort();
+        }
     }
 }
 
@@ -441,6 +451,27 @@ mod tests {
         let (objects, rows) = empty.finish().await.unwrap();
         assert_eq!((objects.len(), objects[0].rows, rows), (1, 0, 0));
         assert!(TableReader::new(store, objects).read_all::<Pair>().await.unwrap().is_empty());
+    }
+
+    /// A part whose upload fails fails the table, whichever part it is: none is left out of the
+    /// parts listed.
+    #[tokio::test]
+    async fn a_failed_upload_fails_the_writer() {
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
+        let layout = Layout { row_group_rows: 1024, file_rows: 1000 };
+        let events: Vec<Pair> = (0..6000).map(|i| Pair { user_id: i / 10, track_id: i, is_new: false }).collect();
+        for part in 1..=6 {
+            let store = Arc::new(crate::storage::ScriptedStore::new(Arc::new(MemoryStore::default())));
+            store.crash_before(part);
+            let run = RunWriter::new(store.clone(), "transform", Zone::Curated, date, "r1".into(), Utc::now());
+            let mut writer = PartsWriter::<Pair>::new(&run, Partition::new(Zone::Curated, "listen_events", date), layout);
+            let outcome = async {
+                writer.extend(events.clone()).await?;
+                writer.finish().await
+            };
+            let err = outcome.await.expect_err("a part was not uploaded");
+            assert!(err.to_string().contains("listen_events"), "part {part}: {err}");
+        }
     }
 
     #[test]

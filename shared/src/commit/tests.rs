@@ -451,3 +451,16 @@ async fn an_abort_waits_for_a_put_in_flight_before_deleting() {
     let later = writer.spawn_put_object(p.part_key_in("r1", "", 1, "parquet"), Bytes::from_static(b"late"), 1, ObjectRole::Data);
     assert!(later.unwrap_err().to_string().contains("was stopped"), "refused after the abort");
 }
+
+/// On a runtime of one thread the put's task has not run when the abort starts: the abort still
+/// waits for it (the guard is taken before the task is spawned).
+#[tokio::test(flavor = "current_thread")]
+async fn an_abort_right_after_a_put_was_spawned_still_waits_for_it() {
+    let memory: Arc<dyn Store> = Arc::new(MemoryStore::default());
+    let writer = RunWriter::new(memory.clone(), "transform", Zone::Curated, date(), RunId::from("r1"), chrono::Utc::now());
+    let key = Partition::new(Zone::Curated, "tracks", date()).part_key_in("r1", "", 0, "parquet");
+    let put = writer.spawn_put_object(key.clone(), Bytes::from_static(b"part"), 1, ObjectRole::Data).unwrap();
+    writer.abort().await;
+    put.await.unwrap().unwrap();
+    assert!(memory.get_opt(&key).await.unwrap().is_none(), "the put landed before the abort deleted it");
+}

@@ -13,6 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// How long an abort waits for the puts in flight.
+const PUTS_WAIT: Duration = Duration::from_secs(5);
+
 /// Why a write after the run stopped is refused.
 const STOPPED: &str = "this run was stopped (failure, deadline or lost lease); it writes nothing more";
 
@@ -138,7 +141,12 @@ impl RunWriter {
     /// cannot delete stay as orphans for a later run's clean-up.
     pub async fn abort(&self) {
         self.close();
-        let _no_put_in_flight = self.puts_in_flight.write().await;
+        // Bounded: a stopped run must still abort and release before its deadline. A put that
+        // lands later is an orphan of this run's folder, which a later run's clean-up removes.
+        let no_put_in_flight = tokio::time::timeout(PUTS_WAIT, self.puts_in_flight.write()).await;
+        if no_put_in_flight.is_err() {
+            tracing::warn!(waited = ?PUTS_WAIT, "uploads still running; deleting what the run wrote without them");
+        }
         let written = std::mem::take(&mut *self.written.lock().expect("written keys lock"));
         let failed = delete_all(self.store.as_ref(), written.into_iter()).await;
         if failed > 0 {

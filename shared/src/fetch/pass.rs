@@ -11,7 +11,7 @@ use crate::commit::{PartitionCommit, RunWriter};
 use crate::manifest::{ObjectEntry, ObjectRole};
 use crate::partition::{Partition, Zone};
 use crate::quarantine::{QuarantineLine, QuarantineReason};
-use crate::records::Entity;
+use crate::records::{Check, Entity, Issue};
 use crate::source::{Fetched, PageSource};
 use chrono::NaiveDate;
 use futures::StreamExt;
@@ -101,8 +101,16 @@ impl EndpointReader<'_> {
         }
         let source = format!("{}?page={}", self.endpoint.path, page.page);
         for (position, raw) in page.items.iter().enumerate() {
-            let value: Value = serde_json::from_str(raw.get()).expect("a RawValue is valid JSON");
-            match (self.endpoint.validate)(&value) {
+            // A row serde_json reads only as raw JSON (an object whose first name is its private
+            // raw-value marker) is no row to validate: rejected, not a panic.
+            let (value, verdict) = match serde_json::from_str::<Value>(raw.get()) {
+                Ok(value) => {
+                    let verdict = (self.endpoint.validate)(&value);
+                    (value, verdict)
+                }
+                Err(e) => (Value::Null, Verdict::Rejected { reasons: vec![Issue { field: String::new(), check: Check::InvalidRow, detail: format!("not readable as a JSON value: {e}") }] }),
+            };
+            match verdict {
                 Verdict::Accepted { key, warnings } => {
                     if !self.keys.insert(key) {
                         self.duplicates.insert(key);

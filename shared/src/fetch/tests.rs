@@ -38,6 +38,10 @@ impl ScriptedPages {
 
 /// A served row; a negative key serves a track whose `name` has the wrong type (rejected, key readable).
 fn row(path: &str, key: i64) -> String {
+    if path == "tracks" && key == RAW_VALUE_MARKER {
+        // An object serde_json reads only as raw JSON: no `Value` holds it.
+        return format!(r#"{{"$serde_json::private::RawValue": "x", "id": {key}}}"#);
+    }
     match path {
         "tracks" if key < 0 => json!({"id": key, "name": 5, "artist": "A", "songwriters": "B", "duration": "03:25", "genres": "rock",
                                       "album": "X", "created_at": "2025-10-30T17:52:06", "updated_at": "2025-11-01T08:00:00"}),
@@ -131,6 +135,24 @@ async fn a_rejected_row_is_quarantined_with_its_page_and_place_in_it() {
     let places: Vec<_> = lines.iter().map(|q| (q["source"].as_str().unwrap().to_owned(), q["line"].as_u64().unwrap(), q["row"]["id"].as_i64().unwrap())).collect();
     assert_eq!(places, [("tracks?page=1".to_owned(), 2, -2), ("tracks?page=3".to_owned(), 1, -5)]);
     assert!(lines.iter().all(|q| q["reasons"][0]["check"] == "wrong_type" && q["reasons"][0]["field"] == "name"), "{lines:?}");
+}
+
+const RAW_VALUE_MARKER: i64 = 1_000_000;
+
+#[tokio::test]
+async fn a_row_no_json_value_holds_is_rejected_not_a_panic() {
+    let fetcher = fetcher(ScriptedPages::stable(&[1, RAW_VALUE_MARKER, 3]));
+    let mut limits = fetcher.limits;
+    limits.max_rejected_share = 0.5;
+    let fetcher = Fetcher { limits, ..fetcher };
+    let summary = fetcher.run(date(), "run-raw").await.unwrap();
+    assert_eq!((summary.entities[&Entity::Tracks].accepted, summary.entities[&Entity::Tracks].rejected), (2, 1));
+    let mut text = String::new();
+    for o in fetcher.store.list("quarantine/tracks/").await.unwrap() {
+        let data = fetcher.store.get(&o.key).await.unwrap().data;
+        text += &std::io::read_to_string(flate2::read::GzDecoder::new(&data[..])).unwrap();
+    }
+    assert!(text.contains(r#""check":"invalid_row""#) && text.contains("not readable as a JSON value"), "{text}");
 }
 
 #[tokio::test]

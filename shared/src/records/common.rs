@@ -1,17 +1,26 @@
-//! A row read straight from its text when it has the common shape: an object whose every value
-//! is null, an integer, a text or a list of integers, each name once.
+//! A row read straight from its text when it has the common shape: an object of at most
+//! [`MAX_FIELDS`] fields whose every value is null, an integer, a text or a list of integers, each
+//! name once, none of them serde_json's private names.
 //!
 //! Nearly every row the source serves has that shape, and reading it so skips the `Value` tree
 //! (a map of owned names, a 32-byte value per list item) that was most of the cost of parsing a
 //! row. Anything else (a float, a boolean, a nested value, an integer past `i64`, a repeated
 //! name, a row that is not an object) is not read here: [`CommonRow::read`] gives `None` and the
 //! row is parsed as a `Value`, whose checks then give their verdict. Both readers are driven by
-//! the same JSON parser, so a row read here holds exactly what its `Value` would.
+//! the same JSON parser, so a row read here holds the names and values its `Value` would.
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::fmt;
+
+/// Fields of a row read here at most: the search for a repeated name is quadratic, and a wider
+/// row (a drifted one) is left to the `Value`'s map.
+const MAX_FIELDS: usize = 64;
+
+/// Names serde_json gives a meaning of its own (an object whose first name is its raw-value
+/// marker is not an object to a `Value`): such a row is left to the `Value`.
+const SERDE_JSON_PRIVATE: &str = "$serde_json::private::";
 
 /// The fields of a row of the common shape, in the order served.
 pub(crate) struct CommonRow<'a>(Vec<(Cow<'a, str>, Scalar<'a>)>);
@@ -58,6 +67,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for CommonRow<'a> {
                     // A repeated name: a `Value` keeps the last, and decides.
                     if fields.iter().any(|(n, _)| *n == name) {
                         return Err(uncommon("a repeated name"));
+                    }
+                    if fields.len() == MAX_FIELDS || name.starts_with(SERDE_JSON_PRIVATE) {
+                        return Err(uncommon("a wide row or a name of serde_json's own"));
                     }
                     fields.push((name, map.next_value()?));
                 }

@@ -387,3 +387,62 @@ fn escaped_texts_read_alike_and_a_repeated_name_is_left_to_the_value() {
         assert_eq!(ListenHistory::accept_common(not_common), None, "{}", String::from_utf8_lossy(not_common));
     }
 }
+
+/// Rows as text, as no `Value` would print them: valid fields, then a few more that may repeat a
+/// name (also through an escape), spell a number otherwise, escape a text, or use serde_json's
+/// private raw-value name.
+fn near_text(valid: &'static [(&'static str, &'static str)]) -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    const NAMES: &[&str] = &["id", "user_id", r"us\u0065r_id", "items", "name", "email", "gender", "created_at", "updated_at", "loudness", "$serde_json::private::RawValue"];
+    const VALUES: &[&str] = &[
+        "9", "-0", "1e2", "1.0", "-9223372036854775808", "9223372036854775808", "null", "true", "{}", "[]", "[1, 2]", "[1, 2.0]",
+        r#""2025-01-01T00:00:00""#, r#""2025-01-01 00:00:00""#, r#""x\u00e9\"\ud83c\udfb5""#, r#""Rock""#, r#""Agender""#, r#"" ""#,
+    ];
+    let extra = proptest::collection::vec((proptest::sample::select(NAMES), proptest::sample::select(VALUES)), 0..4);
+    (extra, any::<bool>(), any::<bool>()).prop_map(move |(extra, spaced, first)| {
+        let mut fields: Vec<String> = valid.iter().chain(&extra).map(|(n, v)| format!("\"{n}\":{v}")).collect();
+        if first {
+            fields.rotate_right(extra.len());
+        }
+        format!("{{{}}}", fields.join(if spaced { " ,\n " } else { "," }))
+    })
+}
+
+const TRACK_TEXT: &[(&str, &str)] = &[("id", "17"), ("name", r#""Song""#), ("artist", r#""A""#), ("songwriters", r#""B""#), ("duration", r#""03:25""#), ("genres", r#""rock""#), ("album", r#""X""#), ("created_at", r#""2025-10-30T17:52:06.998307""#), ("updated_at", r#""2025-11-01T08:00:00""#)];
+const USER_TEXT: &[(&str, &str)] = &[("id", "5"), ("first_name", r#""A""#), ("last_name", r#""B""#), ("email", r#""a@b.c""#), ("gender", r#""Agender""#), ("favorite_genres", r#""Hip Hop""#), ("created_at", r#""2025-01-01T00:00:00""#), ("updated_at", r#""2025-06-01T00:00:00.1""#)];
+const LISTENS_TEXT: &[(&str, &str)] = &[("user_id", "9"), ("items", "[3, 1, 2]"), ("created_at", r#""2025-01-01T00:00:00""#), ("updated_at", r#""2025-01-02T00:00:00""#)];
+
+/// A record read from any text is the one its `Value` gives, and the text parses as a `Value`.
+fn the_same_from_any_text<R: Record + PartialEq + std::fmt::Debug>(text: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+    if let Some(common) = R::accept_common(text.as_bytes()) {
+        let value: Result<Value, _> = serde_json::from_str(text);
+        proptest::prop_assert!(value.is_ok(), "read from its text, yet not a Value: {text}");
+        match R::validate(&value.unwrap()) {
+            Validated::Accepted { record, warnings } => proptest::prop_assert_eq!((record, warnings), common),
+            Validated::Rejected { reasons } => proptest::prop_assert!(false, "read from its text, yet its Value is rejected: {reasons:?} {text}"),
+        }
+    }
+    Ok(())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 2048, ..Default::default() })]
+
+    #[test]
+    fn a_row_read_from_any_text_gives_what_its_value_gives(text in proptest::prop_oneof![near_text(TRACK_TEXT), near_text(USER_TEXT), near_text(LISTENS_TEXT)]) {
+        the_same_from_any_text::<Track>(&text)?;
+        the_same_from_any_text::<User>(&text)?;
+        the_same_from_any_text::<ListenHistory>(&text)?;
+    }
+}
+
+#[test]
+fn a_wide_row_or_a_name_of_serde_jsons_own_is_left_to_the_value() {
+    let raw_value = br#"{"$serde_json::private::RawValue": "x", "user_id": 1, "items": [1], "created_at": "2025-01-01T00:00:00", "updated_at": "2025-01-01T00:00:00"}"#;
+    assert!(serde_json::from_slice::<Value>(raw_value).is_err(), "not a Value: the row is not JSON to transform");
+    assert_eq!(ListenHistory::accept_common(raw_value), None);
+    let wide = format!(r#"{{"user_id": 1, "items": [1], "created_at": "2025-01-01T00:00:00", "updated_at": "2025-01-01T00:00:00", {}}}"#, (0..100).map(|i| format!(r#""f{i}": {i}"#)).collect::<Vec<_>>().join(", "));
+    assert_eq!(ListenHistory::accept_common(wide.as_bytes()), None);
+    let Validated::Accepted { warnings, .. } = ListenHistory::validate(&serde_json::from_str(&wide).unwrap()) else { panic!() };
+    assert_eq!(warnings.len(), 100, "the Value reads it, one unknown field at a time");
+}

@@ -45,9 +45,10 @@ pub(super) fn parse<R: Record>(text: &[u8], units: fn(&Value) -> u64) -> Parsed<
     }
 }
 
-/// The JSON of a raw line already parsed once (it was, to be accepted).
+/// The JSON of an accepted raw line, for quarantine; its text when it does not parse as a `Value`
+/// (none should: [`Record::accept_common`] leaves such rows to the `Value`).
 pub(super) fn value_of(text: &[u8]) -> Value {
-    serde_json::from_slice(text).expect("a line that parsed once parses again")
+    serde_json::from_slice(text).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(text).into_owned()))
 }
 
 /// Counts and de-duplicates one parsed raw row; quarantines it (returning `None`) when it is

@@ -1,6 +1,7 @@
 //! The JSON lines of one raw object: read in order, or parsed on every core and handed over in order.
 //!
-//! Parsing a row (JSON into a `Value`, then the record's checks) is pure and is most of the
+//! Parsing a row (its JSON, read straight into the record's checks when it has the common shape,
+//! else into a `Value` first: [`crate::records::Record::accept_common`]) is pure and is most of the
 //! work of reading raw data; what follows it (duplicates, counts, quarantine, the kept rows) is
 //! state that must see rows in the order fetch wrote them. [`for_each_parsed`] splits the two:
 //! one thread decompresses the object into chunks of lines, the rayon pool parses a chunk while
