@@ -187,7 +187,8 @@ impl<'w, T: Table> PartsWriter<'w, T> {
 }
 
 /// A table's parts in order: those uploaded, then those still uploading. Dropped before they are
-/// all uploaded (a failed run), it stops the uploads still running.
+/// all uploaded (a failed run), the uploads go on: cancelling one would not stop a local write
+/// already handed to a thread, and the run's abort waits for them instead.
 #[derive(Debug, Default)]
 pub struct Parts {
     uploaded: Vec<ObjectEntry>,
@@ -204,7 +205,7 @@ impl Parts {
         while !self.uploading.is_empty() {
             self.settle_oldest().await?;
         }
-        Ok(std::mem::take(&mut self.uploaded))
+        Ok(self.uploaded)
     }
 
     /// Waits for the oldest upload and keeps its entry.
@@ -217,14 +218,6 @@ impl Parts {
         };
         self.uploaded.push(entry);
         Ok(())
-    }
-}
-
-impl Drop for Parts {
-    fn drop(&mut self) {
-        for (_, upload) in &self.uploading {
-            upload.abort();
-        }
     }
 }
 

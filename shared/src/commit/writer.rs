@@ -36,7 +36,7 @@ pub struct RunWriter {
     /// Every key this run wrote, for `abort` and for the clean-up of abandoned attempts.
     written: std::sync::Mutex<BTreeSet<String>>,
     /// Set when the run stops (failure, deadline, lost lease): later writes are refused.
-    closed: AtomicBool,
+    closed: Arc<AtomicBool>,
     /// Held (shared) by each put running on its own task: `abort` takes it whole, so it deletes
     /// only once no put can land after it.
     puts_in_flight: Arc<tokio::sync::RwLock<()>>,
@@ -76,7 +76,7 @@ pub struct Base {
 
 impl RunWriter {
     pub fn new(store: Arc<dyn Store>, stage: &'static str, zone: Zone, date: NaiveDate, run_id: RunId, started_at: DateTime<Utc>) -> Self {
-        Self { store, stage, zone, date, run_id, started_at, written: Default::default(), closed: AtomicBool::new(false), puts_in_flight: Default::default() }
+        Self { store, stage, zone, date, run_id, started_at, written: Default::default(), closed: Arc::new(AtomicBool::new(false)), puts_in_flight: Default::default() }
     }
 
     pub fn run_id(&self) -> &str {
@@ -107,9 +107,13 @@ impl RunWriter {
         self.admit(&key)?;
         // Taken here, not in the task: an abort that starts before the task runs still waits for it.
         let in_flight = self.puts_in_flight.clone().try_read_owned().map_err(|_| self.refused(&key, STOPPED))?;
-        let store = self.store.clone();
+        let (store, closed) = (self.store.clone(), self.closed.clone());
         Ok(tokio::spawn(async move {
             let _in_flight = in_flight;
+            // A run stopped while this waited (its work failed) uploads nothing more.
+            if closed.load(Ordering::Acquire) {
+                return Err(StoreError::Backend { location: store.location(), operation: "put", key, source: STOPPED.into() });
+            }
             let entry = ObjectEntry::new(key.clone(), &data, rows, role);
             store.put(&key, data, PutMode::Overwrite).await?;
             Ok(entry)
