@@ -13,6 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// A put the run refuses, and why.
+fn refused(store: &dyn Store, key: &str, why: &str) -> StoreError {
+    StoreError::Backend { location: store.location(), operation: "put", key: key.to_owned(), source: why.to_owned().into() }
+}
+
 /// How long an abort waits for the puts in flight.
 const PUTS_WAIT: Duration = Duration::from_secs(5);
 
@@ -106,13 +111,13 @@ impl RunWriter {
     pub fn spawn_put_object(&self, key: String, data: Bytes, rows: u64, role: ObjectRole) -> Result<tokio::task::JoinHandle<Result<ObjectEntry, StoreError>>, StoreError> {
         self.admit(&key)?;
         // Taken here, not in the task: an abort that starts before the task runs still waits for it.
-        let in_flight = self.puts_in_flight.clone().try_read_owned().map_err(|_| self.refused(&key, STOPPED))?;
+        let in_flight = self.puts_in_flight.clone().try_read_owned().map_err(|_| refused(self.store.as_ref(), &key, STOPPED))?;
         let (store, closed) = (self.store.clone(), self.closed.clone());
         Ok(tokio::spawn(async move {
             let _in_flight = in_flight;
             // A run stopped while this waited (its work failed) uploads nothing more.
             if closed.load(Ordering::Acquire) {
-                return Err(StoreError::Backend { location: store.location(), operation: "put", key, source: STOPPED.into() });
+                return Err(refused(store.as_ref(), &key, STOPPED));
             }
             let entry = ObjectEntry::new(key.clone(), &data, rows, role);
             store.put(&key, data, PutMode::Overwrite).await?;
@@ -123,17 +128,13 @@ impl RunWriter {
     /// Refuses a write once the run stopped or outside its folders; notes the key for `abort`.
     fn admit(&self, key: &str) -> Result<(), StoreError> {
         if self.closed.load(Ordering::Acquire) {
-            return Err(self.refused(key, STOPPED));
+            return Err(refused(self.store.as_ref(), key, STOPPED));
         }
         if !key.contains(&format!("/run={}/", self.run_id)) {
-            return Err(self.refused(key, "a run writes only under its own run=<id>/ folders"));
+            return Err(refused(self.store.as_ref(), key, "a run writes only under its own run=<id>/ folders"));
         }
         self.written.lock().expect("written keys lock").insert(key.to_owned());
         Ok(())
-    }
-
-    fn refused(&self, key: &str, why: &str) -> StoreError {
-        StoreError::Backend { location: self.store.location(), operation: "put", key: key.to_owned(), source: why.to_owned().into() }
     }
 
     /// Refuses every later write.

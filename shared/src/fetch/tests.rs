@@ -117,21 +117,31 @@ async fn a_stable_listing_is_read_once_and_committed() {
     assert!(committed(&fetcher).await);
 }
 
+/// A fetcher that commits with up to half of the rows rejected.
+fn tolerant(source: ScriptedPages) -> Fetcher<ScriptedPages> {
+    let fetcher = fetcher(source);
+    let mut limits = fetcher.limits;
+    limits.max_rejected_share = 0.5;
+    Fetcher { limits, ..fetcher }
+}
+
+/// The quarantined tracks' lines, every part's in turn.
+async fn quarantined_tracks(fetcher: &Fetcher<ScriptedPages>) -> String {
+    let mut text = String::new();
+    for o in fetcher.store.list("quarantine/tracks/").await.unwrap() {
+        let data = fetcher.store.get(&o.key).await.unwrap().data;
+        text += &std::io::read_to_string(flate2::read::GzDecoder::new(&data[..])).unwrap();
+    }
+    text
+}
+
 #[tokio::test]
 async fn a_rejected_row_is_quarantined_with_its_page_and_place_in_it() {
     // Pages of 2: [1, -2], [3, 4], [-5].
-    let fetcher = fetcher(ScriptedPages::stable(&[1, -2, 3, 4, -5]));
-    let mut limits = fetcher.limits;
-    limits.max_rejected_share = 0.5;
-    let fetcher = Fetcher { limits, ..fetcher };
+    let fetcher = tolerant(ScriptedPages::stable(&[1, -2, 3, 4, -5]));
     let summary = fetcher.run(date(), "run-q").await.unwrap();
     assert_eq!((summary.entities[&Entity::Tracks].accepted, summary.entities[&Entity::Tracks].rejected), (3, 2));
-    let mut lines = Vec::new();
-    for o in fetcher.store.list("quarantine/tracks/").await.unwrap() {
-        let data = fetcher.store.get(&o.key).await.unwrap().data;
-        let text = std::io::read_to_string(flate2::read::GzDecoder::new(&data[..])).unwrap();
-        lines.extend(text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()));
-    }
+    let lines: Vec<serde_json::Value> = quarantined_tracks(&fetcher).await.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let places: Vec<_> = lines.iter().map(|q| (q["source"].as_str().unwrap().to_owned(), q["line"].as_u64().unwrap(), q["row"]["id"].as_i64().unwrap())).collect();
     assert_eq!(places, [("tracks?page=1".to_owned(), 2, -2), ("tracks?page=3".to_owned(), 1, -5)]);
     assert!(lines.iter().all(|q| q["reasons"][0]["check"] == "wrong_type" && q["reasons"][0]["field"] == "name"), "{lines:?}");
@@ -141,17 +151,10 @@ const RAW_VALUE_MARKER: i64 = 1_000_000;
 
 #[tokio::test]
 async fn a_row_no_json_value_holds_is_rejected_not_a_panic() {
-    let fetcher = fetcher(ScriptedPages::stable(&[1, RAW_VALUE_MARKER, 3]));
-    let mut limits = fetcher.limits;
-    limits.max_rejected_share = 0.5;
-    let fetcher = Fetcher { limits, ..fetcher };
+    let fetcher = tolerant(ScriptedPages::stable(&[1, RAW_VALUE_MARKER, 3]));
     let summary = fetcher.run(date(), "run-raw").await.unwrap();
     assert_eq!((summary.entities[&Entity::Tracks].accepted, summary.entities[&Entity::Tracks].rejected), (2, 1));
-    let mut text = String::new();
-    for o in fetcher.store.list("quarantine/tracks/").await.unwrap() {
-        let data = fetcher.store.get(&o.key).await.unwrap().data;
-        text += &std::io::read_to_string(flate2::read::GzDecoder::new(&data[..])).unwrap();
-    }
+    let text = quarantined_tracks(&fetcher).await;
     assert!(text.contains(r#""check":"invalid_row""#) && text.contains("not readable as a JSON value"), "{text}");
 }
 
