@@ -86,6 +86,8 @@ pub struct PartsWriter<'w, T: Table> {
     rows_in_file: usize,
     /// At most [`UPLOADS_IN_FLIGHT`] of them still uploading.
     parts: Parts,
+    /// A second table given the same parts, and its parts ([`PartsWriter::with_copy_in`]).
+    copy: Option<(Partition, Parts)>,
     rows: u64,
 }
 
@@ -95,7 +97,15 @@ const UPLOADS_IN_FLIGHT: usize = 2;
 
 impl<'w, T: Table> PartsWriter<'w, T> {
     pub fn new(run: &'w RunWriter, partition: Partition, layout: Layout) -> Self {
-        Self { run, partition, folder: String::new(), layout, pending: Vec::new(), file: None, rows_in_file: 0, parts: Parts::default(), rows: 0 }
+        Self { run, partition, folder: String::new(), layout, pending: Vec::new(), file: None, rows_in_file: 0, parts: Parts::default(), copy: None, rows: 0 }
+    }
+
+    /// Also writes every part, the same bytes, as a part of `partition` (in the same folder): a
+    /// second table known to hold exactly these rows is encoded once. [`PartsWriter::finish_with_copy`]
+    /// returns its parts.
+    pub fn with_copy_in(mut self, partition: Partition) -> Self {
+        self.copy = Some((partition, Parts::default()));
+        self
     }
 
     /// Writes the parts into `folder` (ending with `/`) of the run's folder.
@@ -160,12 +170,13 @@ impl<'w, T: Table> PartsWriter<'w, T> {
     async fn close_file(&mut self) -> Result<(), CodecError> {
         self.start_file()?;
         let data = Bytes::from(self.file.take().expect("a file just started").finish()?);
-        let key = self.partition.part_key_in(self.run.run_id(), &self.folder, self.parts.len(), "parquet");
-        if self.parts.uploading.len() >= UPLOADS_IN_FLIGHT {
-            self.parts.settle_oldest().await?;
+        let (index, rows) = (self.parts.len(), self.rows_in_file as u64);
+        if let Some((partition, copies)) = &mut self.copy {
+            let key = partition.part_key_in(self.run.run_id(), &self.folder, index, "parquet");
+            copies.upload(self.run, key, data.clone(), rows).await?;
         }
-        let upload = self.run.spawn_put_object(key.clone(), data, self.rows_in_file as u64, ObjectRole::Data)?;
-        self.parts.uploading.push_back((key, upload));
+        let key = self.partition.part_key_in(self.run.run_id(), &self.folder, index, "parquet");
+        self.parts.upload(self.run, key, data, rows).await?;
         self.rows_in_file = 0;
         Ok(())
     }
@@ -176,14 +187,26 @@ impl<'w, T: Table> PartsWriter<'w, T> {
         Ok((parts.uploaded().await?, rows))
     }
 
+    /// [`PartsWriter::finish`], and the copy's parts (none without [`PartsWriter::with_copy_in`]).
+    pub async fn finish_with_copy(mut self) -> Result<(Vec<ObjectEntry>, Vec<ObjectEntry>, u64), CodecError> {
+        self.close_last_file().await?;
+        let copies = self.copy.take().map(|(_, parts)| parts).unwrap_or_default();
+        Ok((self.parts.uploaded().await?, copies.uploaded().await?, self.rows))
+    }
+
     /// Writes what is left; returns the parts, the last ones possibly still uploading (the
     /// caller goes on with other work meanwhile), and the rows written.
     pub async fn finish_encoding(mut self) -> Result<(Parts, u64), CodecError> {
+        self.close_last_file().await?;
+        Ok((self.parts, self.rows))
+    }
+
+    async fn close_last_file(&mut self) -> Result<(), CodecError> {
         self.encode_pending()?;
         if self.file.is_some() || self.parts.len() == 0 {
             self.close_file().await?;
         }
-        Ok((self.parts, self.rows))
+        Ok(())
     }
 }
 
@@ -207,6 +230,16 @@ impl Parts {
             self.settle_oldest().await?;
         }
         Ok(self.uploaded)
+    }
+
+    /// Uploads a part on a task of its own, once fewer than [`UPLOADS_IN_FLIGHT`] are running.
+    async fn upload(&mut self, run: &RunWriter, key: String, data: Bytes, rows: u64) -> Result<(), CodecError> {
+        if self.uploading.len() >= UPLOADS_IN_FLIGHT {
+            self.settle_oldest().await?;
+        }
+        let upload = run.spawn_put_object(key.clone(), data, rows, ObjectRole::Data)?;
+        self.uploading.push_back((key, upload));
+        Ok(())
     }
 
     /// Waits for the oldest upload and keeps its entry.
@@ -446,6 +479,40 @@ mod tests {
         let (objects, rows) = empty.finish().await.unwrap();
         assert_eq!((objects.len(), objects[0].rows, rows), (1, 0, 0));
         assert!(TableReader::new(store, objects).read_all::<Pair>().await.unwrap().is_empty());
+    }
+
+    /// A copy gets every part, the same bytes under its own partition: what a writer of its own
+    /// given the same rows writes, empty table included.
+    #[tokio::test]
+    async fn a_copy_holds_the_parts_a_writer_of_its_own_would_write() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::default());
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
+        let layout = Layout { row_group_rows: 1024, file_rows: 2500 };
+        let (events, delta) = (Partition::new(Zone::Curated, "listen_events", date), Partition::new(Zone::Curated, "listen_events_delta", date));
+        for rows in [6000, 0] {
+            let pairs: Vec<Pair> = (0..rows).map(|i| Pair { user_id: i / 10, track_id: i, is_new: true }).collect();
+            let copied = RunWriter::new(store.clone(), "transform", Zone::Curated, date, "r1".into(), Utc::now());
+            let mut writer = PartsWriter::<Pair>::new(&copied, events.clone(), layout).in_folder("bucket-00001-of-00004/".into()).with_copy_in(delta.clone());
+            writer.extend(pairs.clone()).await.unwrap();
+            let (parts, copies, written) = writer.finish_with_copy().await.unwrap();
+            assert_eq!(written, rows as u64);
+
+            let alone = RunWriter::new(store.clone(), "transform", Zone::Curated, date, "r2".into(), Utc::now());
+            let mut writer = PartsWriter::<Pair>::new(&alone, delta.clone(), layout).in_folder("bucket-00001-of-00004/".into());
+            writer.extend(pairs.clone()).await.unwrap();
+            let (own, _) = writer.finish().await.unwrap();
+
+            assert_eq!(copies.len(), own.len(), "{rows} rows");
+            assert_eq!(parts.len(), own.len());
+            for ((part, copy), own) in parts.iter().zip(&copies).zip(&own) {
+                assert_eq!(copy.key, own.key.replace("run=r2", "run=r1"));
+                assert!(copy.key.starts_with("curated/listen_events_delta/dt=2026-11-02/run=r1/bucket-00001-of-00004/part-"), "{}", copy.key);
+                assert_eq!(store.get(&copy.key).await.unwrap().data, store.get(&own.key).await.unwrap().data);
+                assert_eq!((copy.sha256.clone(), copy.rows, copy.bytes), (own.sha256.clone(), own.rows, own.bytes));
+                assert_eq!((part.sha256.clone(), part.rows), (copy.sha256.clone(), copy.rows));
+            }
+            assert_eq!(TableReader::new(store.clone(), copies).read_all::<Pair>().await.unwrap(), pairs);
+        }
     }
 
     /// A part whose upload fails fails the table, whichever part it is: none is left out of the

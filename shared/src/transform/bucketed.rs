@@ -51,6 +51,11 @@ impl PreviousListens {
         Self { runs, scratch: Vec::new(), events: Vec::new() }
     }
 
+    /// No previous events to read: every user's are none.
+    pub(super) fn is_empty(&self) -> bool {
+        self.runs.is_empty()
+    }
+
     /// [`PreviousPairs::tracks_of`] over every run.
     pub(super) async fn tracks_of(&mut self, user_id: i64, out: &mut Vec<i64>) -> Result<(), PairsError> {
         out.clear();

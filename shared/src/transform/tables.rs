@@ -193,7 +193,15 @@ impl Transformer {
 
         let mut pairs = super::bucketed::PreviousListens::of(cx, &self.store)?;
         let mut events = PartsWriter::<ListenEvent>::new(cx.writer, cx.curated(TableName::ListenEvents), cx.layout).in_folder(cx.bucket.folder());
-        let mut delta = PartsWriter::<ListenEvent>::new(cx.writer, cx.curated(TableName::ListenEventsDelta), cx.layout).in_folder(cx.bucket.folder());
+        // With no previous events (a first date), every event is new and none is carried: the
+        // delta holds exactly the events, so it gets their parts, encoded once.
+        let mut delta = match pairs.is_empty() {
+            true => {
+                events = events.with_copy_in(cx.curated(TableName::ListenEventsDelta));
+                None
+            }
+            false => Some(PartsWriter::<ListenEvent>::new(cx.writer, cx.curated(TableName::ListenEventsDelta), cx.layout).in_folder(cx.bucket.folder())),
+        };
         let (mut previous_tracks, mut out) = (Vec::new(), Vec::new());
         let write_err = |table| move |source| TransformError::Write { table, source };
         for i in 0..=rows.len() {
@@ -218,17 +226,17 @@ impl Transformer {
             pairs.tracks_of(user, &mut previous_tracks).await?;
             rows.events_of(i, &previous_tracks, &mut out);
             for e in out.drain(..) {
-                if e.is_new {
-                    delta
-                        .push(e.clone())
-                        .await
-                        .map_err(write_err(TableName::ListenEventsDelta))?;
+                if let Some(delta) = delta.as_mut().filter(|_| e.is_new) {
+                    delta.push(e.clone()).await.map_err(write_err(TableName::ListenEventsDelta))?;
                 }
                 events.push(e).await.map_err(write_err(TableName::ListenEvents))?;
             }
         }
-        let (objects, written) = events.finish().await.map_err(|source| TransformError::Write { table: TableName::ListenEvents, source })?;
-        let (delta_objects, delta_rows) = delta.finish().await.map_err(|source| TransformError::Write { table: TableName::ListenEventsDelta, source })?;
+        let (objects, copies, written) = events.finish_with_copy().await.map_err(write_err(TableName::ListenEvents))?;
+        let (delta_objects, delta_rows) = match delta {
+            Some(delta) => delta.finish().await.map_err(write_err(TableName::ListenEventsDelta))?,
+            None => (copies, written),
+        };
         let source = cx.source(Entity::ListenHistory, TableName::ListenEvents);
         let events = TableOutput { table: TableName::ListenEvents, objects: objects.into(), rows: written, quality, quarantine, stats: None, source: source.clone() };
         let delta = TableOutput {
