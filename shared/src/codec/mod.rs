@@ -5,13 +5,11 @@
 //! | this file | a table's contract: its [`Column`]s declared once, the [`Table`] trait, the [`Interner`] of read-back text |
 //! | [`arrow`] | Arrow column builders and typed, named column readers for a table's `to_batch` / `from_batch` |
 //! | [`parquet`] | Parquet part files: the rolling [`PartsWriter`], [`TableReader`], one-file [`to_parquet`] / [`decode`] |
-//! | [`columns`] | one Parquet file's columns encoded side by side on the rayon pool |
 //! | [`jsonl`] | gzipped JSON-lines parts: fetch's raw parts, both quarantines, the recommendations export |
 //!
 //! The tables themselves (their rows and columns) are in [`crate::curated`].
 
 pub mod arrow;
-pub mod columns;
 pub mod jsonl;
 pub mod parquet;
 

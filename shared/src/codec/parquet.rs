@@ -8,7 +8,6 @@
 //! `DELTA_BINARY_PACKED` differences ([`super::Column::by_differences`]). The bytes depend only on
 //! the rows and these settings, so a re-run of a date writes byte-identical files.
 
-use super::columns::ColumnsEncoder;
 use super::{BATCH_ROWS, Interner, Table};
 use crate::commit::RunWriter;
 use crate::manifest::{ObjectEntry, ObjectRole};
@@ -261,8 +260,7 @@ impl From<Vec<ObjectEntry>> for Parts {
     }
 }
 
-/// One Parquet file encoded on a thread of its own, its columns side by side ([`ColumnsEncoder`]):
-/// the caller hands it batches of rows (at most
+/// One Parquet file encoded on a thread of its own: the caller hands it batches of rows (at most
 /// three full batches and two emptied ones exist at once) and takes the file's bytes at the end.
 /// The bytes are those of encoding the same batches in place. Emptied batches come back to be
 /// filled again: a fresh megabyte-sized `Vec` per batch costs page faults. Dropped unfinished
@@ -283,7 +281,7 @@ impl<T: Table> Encoding<T> {
         let encoder = std::thread::Builder::new()
             .name(format!("parquet-{}", T::NAME))
             .spawn(move || {
-                let mut file = ColumnsEncoder::new(T::schema(), layout.properties::<T>())?;
+                let mut file = ArrowWriter::try_new(Vec::new(), T::schema(), Some(layout.properties::<T>()))?;
                 for mut rows in received {
                     if stop.load(Ordering::Relaxed) {
                         return Ok(Vec::new());
@@ -292,7 +290,7 @@ impl<T: Table> Encoding<T> {
                     rows.clear();
                     let _ = give_back.try_send(rows);
                 }
-                Ok(file.finish()?)
+                Ok(file.into_inner()?)
             })
             .map_err(CodecError::Thread)?;
         Ok(Self { batches: Some(batches), emptied, encoder: Some(encoder), dropped })
