@@ -186,16 +186,19 @@ impl<'w, T: Table> PartsWriter<'w, T> {
         Ok((parts.uploaded().await?, rows))
     }
 
-    /// [`PartsWriter::finish`], and the copy's parts (none without [`PartsWriter::with_copy_in`]).
-    pub async fn finish_with_copy(mut self) -> Result<(Vec<ObjectEntry>, Vec<ObjectEntry>, u64), CodecError> {
+    /// [`PartsWriter::finish`], and the copy's parts, possibly still uploading (none without
+    /// [`PartsWriter::with_copy_in`]), so that their errors name their own table.
+    pub async fn finish_with_copy(mut self) -> Result<(Vec<ObjectEntry>, Parts, u64), CodecError> {
         self.close_last_file().await?;
         let copies = self.copy.take().map(|(_, parts)| parts).unwrap_or_default();
-        Ok((self.parts.uploaded().await?, copies.uploaded().await?, self.rows))
+        Ok((self.parts.uploaded().await?, copies, self.rows))
     }
 
     /// Writes what is left; returns the parts, the last ones possibly still uploading (the
     /// caller goes on with other work meanwhile), and the rows written.
     pub async fn finish_encoding(mut self) -> Result<(Parts, u64), CodecError> {
+        // A copy's parts would be dropped here, its table left without them.
+        assert!(self.copy.is_none(), "a writer with a copy finishes with finish_with_copy");
         self.close_last_file().await?;
         Ok((self.parts, self.rows))
     }
@@ -493,6 +496,7 @@ mod tests {
             let mut writer = PartsWriter::<Pair>::new(&copied, events.clone(), layout).in_folder("bucket-00001-of-00004/".into()).with_copy_in(delta.clone());
             writer.extend(pairs.clone()).await.unwrap();
             let (parts, copies, written) = writer.finish_with_copy().await.unwrap();
+            let copies = copies.uploaded().await.unwrap();
             assert_eq!(written, rows as u64);
 
             let alone = RunWriter::new(store.clone(), "transform", Zone::Curated, date, "r2".into(), Utc::now());
@@ -531,6 +535,21 @@ mod tests {
             };
             let err = outcome.await.expect_err("a part was not uploaded");
             assert!(err.to_string().contains("listen_events"), "part {part}: {err}");
+        }
+        // With a copy, twelve puts: a failure at any of them fails the table or its copy.
+        for put in 1..=12 {
+            let store = Arc::new(crate::storage::ScriptedStore::new(Arc::new(MemoryStore::default())));
+            store.crash_before(put);
+            let run = RunWriter::new(store.clone(), "transform", Zone::Curated, date, "r1".into(), Utc::now());
+            let mut writer = PartsWriter::<Pair>::new(&run, Partition::new(Zone::Curated, "listen_events", date), layout)
+                .with_copy_in(Partition::new(Zone::Curated, "listen_events_delta", date));
+            let outcome = async {
+                writer.extend(events.clone()).await?;
+                let (_, copies, _) = writer.finish_with_copy().await?;
+                copies.uploaded().await
+            };
+            let err = outcome.await.expect_err("a part or a copy was not uploaded");
+            assert!(err.to_string().contains("listen_events"), "put {put}: {err}");
         }
     }
 

@@ -235,7 +235,7 @@ impl Transformer {
         let (objects, copies, written) = events.finish_with_copy().await.map_err(write_err(TableName::ListenEvents))?;
         let (delta_objects, delta_rows) = match delta {
             Some(delta) => delta.finish().await.map_err(write_err(TableName::ListenEventsDelta))?,
-            None => (copies, written),
+            None => (copies.uploaded().await.map_err(write_err(TableName::ListenEventsDelta))?, written),
         };
         let source = cx.source(Entity::ListenHistory, TableName::ListenEvents);
         let events = TableOutput { table: TableName::ListenEvents, objects: objects.into(), rows: written, quality, quarantine, stats: None, source: source.clone() };
