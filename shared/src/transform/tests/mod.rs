@@ -123,6 +123,18 @@ async fn a_first_date_builds_every_table_from_raw() {
     let events = events_of(&store, 1, TableName::ListenEvents).await;
     assert_eq!(events, [(10, 1, 0, true), (10, 2, 1, true), (11, 3, 0, true)]);
     assert_eq!(events_of(&store, 1, TableName::ListenEventsDelta).await, events);
+    // Every event is new: the delta's parts are the events' bytes.
+    let mut parts = Vec::new();
+    for table in [TableName::ListenEvents, TableName::ListenEventsDelta] {
+        let prefix = Partition::new(Zone::Curated, table.as_str(), day(1)).run_folder("run-1");
+        let mut bytes = Vec::new();
+        for o in store.list(&prefix).await.unwrap().into_iter().filter(|o| o.key.ends_with(".parquet")) {
+            bytes.push(store.get(&o.key).await.unwrap().data);
+        }
+        parts.push(bytes);
+    }
+    assert!(!parts[0].is_empty());
+    assert_eq!(parts[0], parts[1]);
 
     // Nothing personal anywhere in curated/.
     for o in store.list("curated/").await.unwrap() {
