@@ -170,12 +170,11 @@ impl<'w, T: Table> PartsWriter<'w, T> {
         self.start_file()?;
         let data = Bytes::from(self.file.take().expect("a file just started").finish()?);
         let (index, rows) = (self.parts.len(), self.rows_in_file as u64);
+        let key_in = |partition: &Partition| partition.part_key_in(self.run.run_id(), &self.folder, index, "parquet");
         if let Some((partition, copies)) = &mut self.copy {
-            let key = partition.part_key_in(self.run.run_id(), &self.folder, index, "parquet");
-            copies.upload(self.run, key, data.clone(), rows).await?;
+            copies.upload(self.run, key_in(partition), data.clone(), rows).await?;
         }
-        let key = self.partition.part_key_in(self.run.run_id(), &self.folder, index, "parquet");
-        self.parts.upload(self.run, key, data, rows).await?;
+        self.parts.upload(self.run, key_in(&self.partition), data, rows).await?;
         self.rows_in_file = 0;
         Ok(())
     }
